@@ -1,0 +1,25 @@
+# goldenlayers: find the golden layer for knowledge editing and prove it, from data to the paper's tables.
+# Stages (see docs/architecture.md): prepare_model -> filter_dataset -> split_dataset -> extract_gradients ->
+# score_lga | generate_templates -> sweep_layer -> aggregate_sweep -> make_report
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/selection.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),

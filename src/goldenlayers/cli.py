@@ -1,0 +1,249 @@
+"""`goldenlayers <subcommand>`: one subcommand per pipeline stage.
+
+Snakemake rules call these; each also works on its own. Inputs and outputs are files; every output is written
+atomically. Run `goldenlayers <subcommand> --help` for the arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("goldenlayers")
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(threads, 1))
+
+
+def _load_model(args):
+    from goldenlayers.models import load_prepared
+
+    _set_threads(args.threads)
+    return load_prepared(args.model, dtype=args.dtype, device=args.device)
+
+
+def _records_in(records, ids):
+    wanted = set(ids)
+    return [r for r in records if r["id"] in wanted]
+
+
+def cmd_prepare_model(args):
+    from goldenlayers.models import prepare_model
+
+    ref = prepare_model(args.source, args.out_dir)
+    log.info("model ready at %s (%s)", ref["path"], ref["model_type"])
+
+
+def cmd_filter_dataset(args):
+    from goldenlayers.data import filter_known, load_records
+    from goldenlayers.io import write_json
+
+    records = load_records(args.dataset)
+    model, tok = _load_model(args)
+    kept, report = filter_known(model, tok, records, progress=not args.quiet)
+    if not kept:
+        raise SystemExit(f"error: the model knows none of the {len(records)} facts in {args.dataset}")
+    write_json(args.out_report, {"n_records": len(records), "n_kept": len(kept), "records": report})
+    write_json(args.out_records, kept)
+    log.info("kept %d of %d records the model predicts", len(kept), len(records))
+
+
+def cmd_split(args):
+    from goldenlayers.data import split_ids
+    from goldenlayers.io import read_json, write_json
+
+    ids = [r["id"] for r in read_json(args.records)]
+    split = split_ids(ids, args.proxy_fraction, seed=args.seed, max_samples=args.max_samples)
+    write_json(args.out, split)
+    log.info("split: %d proxy, %d test", len(split["proxy"]), len(split["test"]))
+
+
+def cmd_templates(args):
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.editing.templates import generate_context_templates
+    from goldenlayers.io import write_json
+
+    hparams = load_hparams(args.editor, args.hparams)
+    model, tok = _load_model(args)
+    templates = generate_context_templates(model, tok, hparams.context_template_length_params, seed=args.seed)
+    write_json(args.out, {"seed": args.seed, "length_params": hparams.context_template_length_params,
+                          "templates": templates})
+
+
+def cmd_gradients(args):
+    from goldenlayers.gradients import extract_layer_gradients
+    from goldenlayers.io import read_json, write_parquet
+
+    records = _records_in(read_json(args.records), read_json(args.split)[args.subset])
+    model, tok = _load_model(args)
+    frame = extract_layer_gradients(model, tok, records, progress=not args.quiet)
+    write_parquet(args.out, frame)
+
+
+def cmd_lga(args):
+    import pandas as pd
+
+    from goldenlayers.io import read_json, write_json
+    from goldenlayers.selection import run_lga
+
+    started = time.perf_counter()
+    grads = pd.read_parquet(args.gradients)
+    ids = read_json(args.split)["proxy"]
+    result = run_lga(grads, ids, k=args.tukey_k, method=args.method)
+    result["scoring_seconds"] = time.perf_counter() - started
+    if args.gradients_benchmark:
+        # wall time of the whole estimate = gradient extraction (from its Snakemake benchmark file) + scoring
+        import csv
+
+        with open(args.gradients_benchmark) as f:
+            result["gradient_seconds"] = float(next(csv.DictReader(f, delimiter="\t"))["s"])
+        result["wall_seconds"] = result["gradient_seconds"] + result["scoring_seconds"]
+    write_json(args.out, result)
+    log.info("%s chose layer %s", args.method, result["chosen_layer"])
+
+
+def cmd_sweep(args):
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.io import read_json
+    from goldenlayers.sweep import run_sweep
+
+    hparams = load_hparams(args.editor, args.hparams)
+    records = read_json(args.records)
+    split = read_json(args.split)
+    templates = read_json(args.templates)["templates"]
+    model, tok = _load_model(args)
+    frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
+                      progress=not args.quiet)
+    log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
+
+
+def cmd_aggregate(args):
+    import pandas as pd
+
+    from goldenlayers.analysis import layer_stats, summarise_sweep
+    from goldenlayers.io import read_json, write_json, write_parquet
+
+    sweep = pd.concat([pd.read_parquet(p) for p in args.sweeps], ignore_index=True)
+    sweep = sweep.sort_values(["layer", "split", "sample_id"], kind="stable").reset_index(drop=True)
+    selected = {}
+    for path in args.selection or []:
+        choice = read_json(path)
+        selected[choice["method"]] = choice["chosen_layer"]
+    summary = summarise_sweep(sweep, metric=args.metric, selected_layers=selected)
+    write_parquet(args.out_sweep, sweep)
+    write_parquet(args.out_stats, layer_stats(sweep))
+    write_json(args.out_summary, summary)
+
+
+def cmd_report(args):
+    from goldenlayers.report import build_report
+
+    build_report(args.aggregates, args.out_dir, metric=args.metric, config_file=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p):
+        p.add_argument("--model", required=True, help="model.json written by prepare-model")
+        p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+        p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+        p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+
+    p = sub.add_parser("prepare-model", help="make a model loadable offline; writes <out-dir>/model.json")
+    p.add_argument("--source", required=True, help="embedded:smollm2-135m, a local model directory or a HF id")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_prepare_model)
+
+    p = sub.add_parser("filter-dataset", help="keep the records whose ground truth the model predicts")
+    model_args(p)
+    p.add_argument("--dataset", required=True, help="embedded:default_edits or a KnowEdit-style JSON file")
+    p.add_argument("--out-records", required=True)
+    p.add_argument("--out-report", required=True)
+    p.set_defaults(func=cmd_filter_dataset)
+
+    p = sub.add_parser("split", help="seeded proxy/test split of the kept records")
+    p.add_argument("--records", required=True)
+    p.add_argument("--proxy-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max-samples", type=int, default=None)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("templates", help="generate the context templates of a model (seeded, cached)")
+    model_args(p)
+    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--hparams", required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("gradients", help="per-sample, per-layer gradient inner products and norms")
+    model_args(p)
+    p.add_argument("--records", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--subset", default="proxy", choices=["proxy", "test"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_gradients)
+
+    p = sub.add_parser("lga", help="choose a layer by layer gradient analysis (Tukey-fenced argmax)")
+    p.add_argument("--gradients", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--method", default="lga", choices=["lga", "lga_kprime"])
+    p.add_argument("--tukey-k", type=float, default=1.0)
+    p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_lga)
+
+    p = sub.add_parser("sweep", help="edit every sample at one layer and evaluate (resumable)")
+    model_args(p)
+    p.add_argument("--records", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--templates", required=True)
+    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--hparams", required=True)
+    p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("aggregate", help="per-layer statistics, golden layers and t-tests of one sweep")
+    p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")
+    p.add_argument("--selection", nargs="*", help="selector JSON files (lga.json, ...)")
+    p.add_argument("--metric", default="rewrite")
+    p.add_argument("--out-sweep", required=True)
+    p.add_argument("--out-stats", required=True)
+    p.add_argument("--out-summary", required=True)
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("report", help="Table 1, Figure 1 and Figure 2 from aggregated sweeps")
+    p.add_argument("--aggregates", nargs="+", required=True,
+                   help="aggregate directories results/<model>/<dataset>/aggregate/<editor>")
+    p.add_argument("--metric", default="rewrite")
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        # input errors: one clear line, no traceback
+        print(f"goldenlayers {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Figures 1 and 2 of the paper, from sweep tables (matplotlib, Agg backend, PNG at 150 dpi + PDF).
+
+Every plotting function takes the data and an output path *prefix* (``out/fig1`` writes ``out/fig1.png`` and
+``out/fig1.pdf``, atomically, creating the folder) and returns the data it drew, so tests check numbers, not
+pixels. Colours are the Okabe–Ito colour-blind-safe palette; the heatmap uses ``viridis`` (perceptually uniform,
+readable with colour-vision deficiencies and in greyscale). Markers and line styles differ as well as colours,
+so no information is carried by colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from . import analysis  # noqa: E402
+from .io import save_figure  # noqa: E402
+
+# Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+
+METRIC_STYLE = {
+    "rewrite": dict(color=OKABE_ITO["blue"], marker="o"),
+    "rephrase": dict(color=OKABE_ITO["orange"], marker="s"),
+    "locality": dict(color=OKABE_ITO["bluish_green"], marker="^"),
+    "portability": dict(color=OKABE_ITO["vermillion"], marker="D"),
+    "fluency": dict(color=OKABE_ITO["sky_blue"], marker="v"),
+    "overall": dict(color=OKABE_ITO["black"], marker="P"),
+}
+_METRIC_ORDER = list(METRIC_STYLE)
+
+# Vertical marker lines: style per kind of selected layer; unknown kinds cycle through _EXTRA_MARKER_STYLES.
+MARKER_STYLE = {
+    "proxy golden": dict(linestyle="--", color=OKABE_ITO["reddish_purple"], linewidth=1.8),
+    "test golden": dict(linestyle=":", color="#444444", linewidth=2.0),
+    "lga": dict(linestyle="-.", color=OKABE_ITO["sky_blue"], linewidth=1.8),
+}
+_EXTRA_MARKER_STYLES = [
+    dict(linestyle=(0, (5, 1, 1, 1, 1, 1)), color=OKABE_ITO["orange"], linewidth=1.6),
+    dict(linestyle=(0, (1, 3)), color=OKABE_ITO["vermillion"], linewidth=1.8),
+    dict(linestyle=(0, (8, 3)), color=OKABE_ITO["bluish_green"], linewidth=1.6),
+]
+
+GOLD = "#FFC20A"  # the band of Figure 2 (outlined in black so it reads on any cell colour)
+
+
+def _marker_style(kind: str, extra: dict[str, dict]) -> dict:
+    key = kind.lower()
+    if key in MARKER_STYLE:
+        return MARKER_STYLE[key]
+    if key not in extra:
+        extra[key] = _EXTRA_MARKER_STYLES[len(extra) % len(_EXTRA_MARKER_STYLES)]
+    return extra[key]
+
+
+def layer_ticks(layers, max_ticks: int = 12) -> list[int]:
+    """Integer layer ticks, thinned to a step of 1, 2, 5, 10, 20, ... so at most ~``max_ticks`` are shown."""
+    layers = [int(x) for x in layers]
+    if not layers:
+        return []
+    lo, hi = min(layers), max(layers)
+    span = hi - lo + 1
+    step = 1
+    for cand in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500):
+        step = cand
+        if math.ceil(span / cand) <= max_ticks:
+            break
+    first = int(math.ceil(lo / step) * step)
+    return list(range(first, hi + 1, step))
+
+
+def _metric_label(metric: str) -> str:
+    return analysis.METRIC_LABELS.get(metric, metric)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figure 1
+# ----------------------------------------------------------------------------------------------------------
+def plot_layer_curves(
+    stats: Mapping[str, pd.DataFrame],
+    markers: Mapping[str, Mapping[str, int | None]] | None,
+    out_prefix: str | Path,
+    split: str = "test",
+    metrics: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Figure 1: per-layer mean of each metric (SEM error bars), one panel per dataset, selected layers marked.
+
+    ``stats`` maps dataset → `analysis.layer_stats` frame; only rows of ``split`` are drawn. ``metrics``
+    (default: all metrics in the frame, in the usual order) picks the curves. ``markers`` maps dataset →
+    {"proxy golden": L, "test golden": L, "LGA": L, ...}; each kind gets its own line style (same across
+    panels), a None layer is skipped. The metric/marker legend is shared below the panels and each panel's
+    subtitle lists its marked layers.
+
+    Returns dataset → {"layers": [int], "mean": DataFrame (layer × metric), "sem": DataFrame, "markers": dict}.
+    """
+    datasets = list(stats)
+    if not datasets:
+        raise ValueError("no datasets to plot")
+    markers = markers or {}
+    n = len(datasets)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.9 * nrows + 0.7), squeeze=False,
+                             layout="constrained")
+    extra_styles: dict[str, dict] = {}
+    used_metrics: list[str] = []
+    used_kinds: list[str] = []
+    out: dict[str, dict[str, Any]] = {}
+    for i, ds in enumerate(datasets):
+        ax = axes[i // ncols][i % ncols]
+        s = stats[ds]
+        s = s.loc[s["split"] == split]
+        ms = metrics or sorted(s["metric"].unique(), key=lambda m: (_METRIC_ORDER + [m]).index(m))
+        mean = s.pivot_table(index="layer", columns="metric", values="mean", aggfunc="first")
+        sem = s.pivot_table(index="layer", columns="metric", values="sem", aggfunc="first")
+        ms = [m for m in ms if m in mean.columns]
+        mean, sem = mean.reindex(columns=ms).sort_index(), sem.reindex(columns=ms).sort_index()
+        mean.columns.name = sem.columns.name = None
+        layers = [int(x) for x in mean.index]
+        for m in ms:
+            st = METRIC_STYLE.get(m, dict(color="#777777", marker="x"))
+            ax.errorbar(
+                layers, mean[m].to_numpy(), yerr=sem[m].fillna(0).to_numpy(), label=_metric_label(m),
+                color=st["color"], marker=st["marker"], markersize=3.5, linewidth=1.3, elinewidth=0.8,
+                capsize=2,
+            )
+            if m not in used_metrics:
+                used_metrics.append(m)
+        mk = {k: (None if v is None else int(v)) for k, v in (markers.get(ds) or {}).items()}
+        notes = []
+        for kind, layer in mk.items():
+            if layer is None:
+                continue
+            ax.axvline(layer, **_marker_style(kind, extra_styles), zorder=0.5)
+            notes.append(f"{kind} {layer}")
+            if kind not in used_kinds:
+                used_kinds.append(kind)
+        title = f"({chr(65 + i)}) {ds}" if n > 1 else ds
+        ax.set_title(title + ("\n" + " · ".join(notes) if notes else ""), fontsize=10)
+        ax.set_xlabel("Layer")
+        ax.set_ylabel("Accuracy (fraction)")
+        if layers:
+            ax.set_xticks(layer_ticks(layers))
+            ax.set_xlim(min(layers) - 0.7, max(layers) + 0.7)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.3, linewidth=0.6)
+        out[ds] = {"layers": layers, "mean": mean, "sem": sem, "markers": mk}
+    for j in range(n, nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    handles = [
+        Line2D([], [], color=METRIC_STYLE.get(m, {}).get("color", "#777777"),
+               marker=METRIC_STYLE.get(m, {}).get("marker", "x"), markersize=5, label=_metric_label(m))
+        for m in used_metrics
+    ]
+    handles += [Line2D([], [], **_marker_style(k, extra_styles), label=f"{k} layer") for k in used_kinds]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 * ncols, 8),
+                   frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figure 2
+# ----------------------------------------------------------------------------------------------------------
+def proxy_union_golden_layer(sweeps: Mapping[str, pd.DataFrame], metric: str = "rewrite") -> int | None:
+    """Golden layer of the *proxy union*: the proxy splits of all datasets of one model, concatenated.
+
+    Each dataset's sweep is failure-applied (and given its own ``overall``) first; sample ids are prefixed with
+    the dataset name so they cannot collide. The mean is pooled over all proxy samples (larger proxy sets weigh
+    more), ties → lowest layer. None if no dataset has proxy rows with ``metric``.
+    """
+    parts = []
+    for ds, sweep in sweeps.items():
+        df = analysis.overall(sweep)
+        if metric not in df.columns:
+            continue
+        df = df.loc[df["split"] == "proxy"].copy()
+        df["sample_id"] = f"{ds}::" + df["sample_id"].astype(str)
+        parts.append(df[["sample_id", "split", "layer", metric]])
+    if not parts:
+        return None
+    union = pd.concat(parts, ignore_index=True)
+    return analysis.golden_layer(union, metric, "proxy")
+
+
+def delta_matrix(
+    sweeps: Mapping[str, pd.DataFrame], metric: str = "rewrite", split: str = "test"
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Layers × datasets matrix of |mean ``metric`` at layer − mean at the split's optimal layer|, and the
+    optimal cells [(layer, dataset), ...] (all ties, within `analysis.TIE_TOL`). NaN where a layer was not swept.
+    """
+    cols = {}
+    stars: list[tuple[int, str]] = []
+    for ds, sweep in sweeps.items():
+        means = analysis.layer_means(sweep, metric, split)
+        if means.dropna().empty:
+            continue
+        cols[ds] = (means - means.max()).abs()
+        stars += [(layer, ds) for layer in analysis.golden_layers(sweep, metric, split)]
+    mat = pd.DataFrame(cols)
+    mat = mat.sort_index()
+    mat.index = mat.index.astype("int64")
+    mat.index.name = "layer"
+    return mat, stars
+
+
+def plot_delta_heatmap(
+    sweeps: Mapping[str, Mapping[str, pd.DataFrame]],
+    out_prefix: str | Path,
+    metric: str = "rewrite",
+    union_golden: Mapping[str, int | None] | None = None,
+) -> dict[str, tuple[pd.DataFrame, list[tuple[int, str]], int | None]]:
+    """Figure 2: per model, heatmap of |Δ metric| from each dataset's test-optimal layer (layers × datasets).
+
+    ``sweeps`` maps model → dataset → sweep table. Cells are `delta_matrix` on the test split (0 = as good as
+    the optimal layer; dark = good, yellow = far from optimal); a white star marks every optimal cell (ties
+    kept); a gold outline marks the proxy-union golden layer row, taken from ``union_golden[model]`` when given
+    and otherwise computed with `proxy_union_golden_layer`. One panel per model, one shared colour scale and
+    colourbar ("|Δ rewrite accuracy|" for rewrite).
+
+    Returns model → (matrix DataFrame [index layer, columns datasets], star cells [(layer, dataset)], band row).
+    """
+    models = list(sweeps)
+    if not models:
+        raise ValueError("no models to plot")
+    data: dict[str, tuple[pd.DataFrame, list[tuple[int, str]], int | None]] = {}
+    for model in models:
+        mat, stars = delta_matrix(sweeps[model], metric, "test")
+        if union_golden is not None and model in union_golden:
+            band = union_golden[model]
+        else:
+            band = proxy_union_golden_layer(sweeps[model], metric)
+        data[model] = (mat, stars, None if band is None else int(band))
+
+    finite = [float(np.nanmax(m.to_numpy())) for m, _, _ in data.values() if np.isfinite(m.to_numpy()).any()]
+    vmax = max(finite + [1e-6])
+    max_layers = max((len(m.index) for m, _, _ in data.values()), default=1)
+    max_ds = max((len(m.columns) for m, _, _ in data.values()), default=1)
+    panel_w = max(2.2, 0.55 * max_ds + 1.0)
+    height = max(4.5, 0.15 * max_layers + 2.2)
+    fig, axes = plt.subplots(1, len(models), figsize=(panel_w * len(models) + 1.4, height), squeeze=False,
+                             layout="constrained")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")  # grey = layer not swept
+    im = None
+    for ax, model in zip(axes[0], models):
+        mat, stars, band = data[model]
+        layers = list(mat.index)
+        dss = list(mat.columns)
+        im = ax.imshow(np.ma.masked_invalid(mat.to_numpy(dtype=float)), aspect="auto", origin="lower",
+                       cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+        row_of = {layer: r for r, layer in enumerate(layers)}
+        col_of = {d: c for c, d in enumerate(dss)}
+        if stars:
+            ax.scatter([col_of[d] for _, d in stars], [row_of[layer] for layer, _ in stars], marker="*", s=70,
+                       c="white", edgecolors="black", linewidths=0.6, zorder=3)
+        if band is not None and band in row_of:
+            for lw, col in ((3.6, "black"), (2.2, GOLD)):
+                ax.add_patch(Rectangle((-0.5, row_of[band] - 0.5), len(dss), 1.0, fill=False, edgecolor=col,
+                                       linewidth=lw, zorder=4, clip_on=False))
+        ax.set_xticks(range(len(dss)))
+        ax.set_xticklabels(dss, rotation=40, ha="right", fontsize=9)
+        ticks = layer_ticks(layers, max_ticks=max(6, min(16, len(layers) // 3 + 1)))
+        ax.set_yticks([row_of[t] for t in ticks if t in row_of])
+        ax.set_yticklabels([str(t) for t in ticks if t in row_of], fontsize=9)
+        ax.set_ylabel("Layer")
+        ax.set_title(model + (f"\ngolden (proxy union): {band}" if band is not None else ""), fontsize=10)
+    cbar = fig.colorbar(im, ax=list(axes[0]), fraction=0.05, pad=0.02, shrink=0.9, aspect=30)
+    accuracy_like = metric in ("rewrite", "rephrase", "portability")
+    cbar.set_label(f"|Δ {metric} accuracy|" if accuracy_like else f"|Δ {metric}|")
+    handles = [
+        Line2D([], [], marker="*", linestyle="none", markersize=10, markerfacecolor="white",
+               markeredgecolor="black", label="test-optimal layer"),
+        Rectangle((0, 0), 1, 1, fill=False, edgecolor=GOLD, linewidth=2.2, label="proxy-union golden layer"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data

@@ -1,0 +1,62 @@
+"""The report stage: Table 1 and Figures 1–2 from the aggregated sweeps of every (model, dataset).
+
+Every table gets a JSON sidecar with the config hash and git commit, so each number traces back to a run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from goldenlayers.analysis import table1, table_selected_layers, to_markdown
+from goldenlayers.io import config_hash, read_json, write_json, write_text
+from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _provenance(config_file: str | None, inputs: list[str]) -> dict:
+    import yaml
+
+    config = yaml.safe_load(Path(config_file).read_text()) if config_file else None
+    return {"config_file": config_file, "config_hash": config_hash(config), "git_commit": _git_commit(),
+            "inputs": inputs}
+
+
+def write_table(frame: pd.DataFrame, out_prefix: Path, provenance: dict) -> None:
+    write_text(f"{out_prefix}.csv", frame.to_csv(index=False))
+    write_text(f"{out_prefix}.md", to_markdown(frame) + "\n")
+    write_json(f"{out_prefix}.provenance.json", provenance)
+
+
+def build_report(aggregate_dirs: list[str], out_dir: str, metric: str = "rewrite", config_file: str | None = None):
+    """aggregate_dirs are results/<model>/<dataset>/aggregate/<editor> directories."""
+    out_dir = Path(out_dir)
+    summaries, stats, markers, sweeps = {}, {}, {}, {}
+    for directory in aggregate_dirs:
+        directory = Path(directory)
+        model, dataset = directory.parts[-4], directory.parts[-3]
+        summary = read_json(directory / "summary.json")
+        summaries[(model, dataset)] = summary
+        panel = dataset if len({Path(d).parts[-4] for d in aggregate_dirs}) == 1 else f"{model} / {dataset}"
+        stats[panel] = pd.read_parquet(directory / "layer_stats.parquet")
+        markers[panel] = {
+            "proxy golden (BF)": summary["proxy_golden_layer"],
+            "test golden": summary["test_golden_layer"],
+            **{name.upper(): sel["layer"] for name, sel in summary.get("selected", {}).items()},
+        }
+        sweeps.setdefault(model, {})[dataset] = pd.read_parquet(directory / "sweep.parquet")
+
+    provenance = _provenance(config_file, [str(d) for d in aggregate_dirs])
+    write_table(table1(summaries), out_dir / "table1", provenance)
+    write_table(table_selected_layers(summaries, metric=metric), out_dir / "selected_layers", provenance)
+    plot_layer_curves(stats, markers, out_dir / "figure1")
+    plot_delta_heatmap(sweeps, out_dir / "figure2", metric=metric)

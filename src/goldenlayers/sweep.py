@@ -1,0 +1,84 @@
+"""One sweep job: edit every sample of a dataset at one layer with one editor and evaluate each edit.
+
+Each edit starts from the unedited weights (restored exactly afterwards). Per-sample results are appended to a
+partial JSONL file as they finish, so a job that is killed resumes from the last finished sample; the final
+parquet is written atomically and the partial file removed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from goldenlayers.editing import apply_edit, get_editor, restore_weight
+from goldenlayers.evaluation import METRICS, evaluate_record
+from goldenlayers.io import write_parquet
+
+COLUMNS = ["sample_id", "split", "layer", "editor", *METRICS, "edit_seconds", "eval_seconds", "steps", "status", "reason"]
+
+
+def _read_partial(path: Path) -> dict[str, dict]:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut short by a kill: everything after it is redone
+            done[row["sample_id"]] = row
+    return done
+
+
+def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates) -> dict:
+    """Edit one sample, evaluate, restore. A diverging edit is recorded as failed, not raised."""
+    _, compute = get_editor(editor)
+    row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": ""}
+    started = time.perf_counter()
+    edit = compute(model, tok, record, hparams, layer, templates)
+    delta = edit.delta()
+    if not torch.isfinite(delta).all():
+        row.update({m: math.nan for m in METRICS}, status="failed", reason="non-finite update")
+        row.update(edit_seconds=time.perf_counter() - started, eval_seconds=0.0, steps=edit.info["steps"])
+        return row
+    original = apply_edit(model, edit)
+    edit_seconds = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        row.update(evaluate_record(model, tok, record))
+        row.update(edit_seconds=edit_seconds, eval_seconds=time.perf_counter() - started, steps=edit.info["steps"])
+    finally:
+        restore_weight(model, layer, original)
+    return row
+
+
+def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int, templates, out_path,
+              progress: bool = True) -> pd.DataFrame:
+    split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
+    todo = [r for r in records if r["id"] in split_of]
+    out_path = Path(out_path)
+    partial = out_path.with_name(out_path.name + ".partial.jsonl")
+    done = _read_partial(partial)
+    with open(partial, "w") as f:  # rewrite the valid prefix, dropping a torn last line
+        for row in done.values():
+            f.write(json.dumps(row) + "\n")
+    with open(partial, "a") as f:
+        for record in tqdm(todo, desc=f"{editor} layer {layer}", disable=not progress):
+            if record["id"] in done:
+                continue
+            row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates)
+            row["split"] = split_of[record["id"]]
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            done[record["id"]] = row
+    frame = pd.DataFrame([done[r["id"]] for r in todo], columns=COLUMNS)
+    write_parquet(out_path, frame)
+    partial.unlink()
+    return frame

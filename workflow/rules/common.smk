@@ -1,0 +1,85 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+MODELS = list(config["models"])
+DATASETS = list(config["datasets"])
+EDITORS = list(config["editors"])
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    dataset="|".join(DATASETS),
+    editor="|".join(EDITORS),
+    layer=r"\d+",
+
+
+def model_layers(model):
+    """Layers to sweep for a model: config `layers` ("all" or a list), checked against num_layers."""
+    n = config["models"][model]["num_layers"]
+    layers = config["models"][model].get("layers", config["layers"])
+    if layers == "all":
+        return list(range(n))
+    bad = [layer for layer in layers if not 0 <= layer < n]
+    if bad:
+        raise ValueError(f"config: layers {bad} out of range for {model}, which has layers 0..{n - 1}")
+    return sorted(layers)
+
+
+def model_opts(wildcards):
+    """CLI flags that say how to load a model."""
+    m = config["models"][wildcards.model]
+    return f"--model results/models/{wildcards.model}/model.json --dtype {m['dtype']} --device {m['device']}"
+
+
+def get_gpu(wildcards):
+    """GPU jobs declare one GPU; a model on the CPU needs none."""
+    return 0 if config["models"][wildcards.model]["device"] == "cpu" else 1
+
+
+def get_hparams(wildcards):
+    return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
+
+
+def get_split_opts(wildcards):
+    d = config["datasets"][wildcards.dataset]
+    opts = f"--proxy-fraction {config['split']['proxy_fraction']} --seed {config['split']['seed']}"
+    if d.get("max_samples"):
+        opts += f" --max-samples {d['max_samples']}"
+    return opts
+
+
+def get_layer_sweeps(wildcards):
+    return expand(
+        "results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        editor=wildcards.editor,
+        layer=model_layers(wildcards.model),
+    )
+
+
+def get_aggregates(wildcards=None):
+    return expand(
+        "results/{model}/{dataset}/aggregate/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS[0],
+    )
+
+
+def get_final_outputs():
+    return [
+        "results/report/table1.csv",
+        "results/report/figure1.png",
+        "results/report/figure2.png",
+        *expand(
+            "results/{model}/{dataset}/aggregate/{editor}/summary.json",
+            model=MODELS,
+            dataset=DATASETS,
+            editor=EDITORS,
+        ),
+    ]

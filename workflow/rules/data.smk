@@ -1,0 +1,32 @@
+rule filter_dataset:
+    input:
+        model="results/models/{model}/model.json",
+    output:
+        records="results/{model}/{dataset}/records.json",
+        report="results/{model}/{dataset}/filter_report.json",
+    log:
+        "results/logs/filter_dataset/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/filter_dataset/{model}/{dataset}.tsv"
+    params:
+        model=model_opts,
+        source=lambda wildcards: config["datasets"][wildcards.dataset]["source"],
+    threads: 2
+    resources:
+        gpu=get_gpu,
+    shell:
+        "goldenlayers -q filter-dataset {params.model} --threads {threads} --dataset {params.source} "
+        "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
+
+
+rule split_dataset:
+    input:
+        records="results/{model}/{dataset}/records.json",
+    output:
+        split="results/{model}/{dataset}/split.json",
+    log:
+        "results/logs/split_dataset/{model}/{dataset}.log",
+    params:
+        opts=get_split_opts,
+    shell:
+        "goldenlayers split --records {input.records} {params.opts} --out {output.split} > {log} 2>&1"

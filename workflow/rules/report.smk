@@ -1,0 +1,41 @@
+localrules:
+    split_dataset,
+    score_lga,
+    aggregate_sweep,
+    make_report,
+
+
+rule make_report:
+    input:
+        get_aggregates,
+    output:
+        table1=report(
+            "results/report/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        table1_md="results/report/table1.md",
+        selected=report(
+            "results/report/selected_layers.csv",
+            caption="../report/selected_layers.rst",
+            category="Tables",
+        ),
+        figure1=report(
+            "results/report/figure1.png",
+            caption="../report/figure1.rst",
+            category="Figures",
+        ),
+        figure2=report(
+            "results/report/figure2.png",
+            caption="../report/figure2.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/make_report.log",
+    params:
+        dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+        metric=config["metric"],
+        config_file=workflow.configfiles[0] if workflow.configfiles else "config/config.yaml",
+    shell:
+        "goldenlayers report --aggregates {params.dirs} --metric {params.metric} --config {params.config_file} "
+        "--out-dir results/report > {log} 2>&1"

@@ -1,0 +1,35 @@
+rule extract_gradients:
+    input:
+        model="results/models/{model}/model.json",
+        records="results/{model}/{dataset}/records.json",
+        split="results/{model}/{dataset}/split.json",
+    output:
+        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+    log:
+        "results/logs/extract_gradients/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/extract_gradients/{model}/{dataset}.tsv"
+    params:
+        model=model_opts,
+    threads: 2
+    resources:
+        gpu=get_gpu,
+    shell:
+        "goldenlayers -q gradients {params.model} --threads {threads} --records {input.records} "
+        "--split {input.split} --subset proxy --out {output.gradients} > {log} 2>&1"
+
+
+rule score_lga:
+    input:
+        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        split="results/{model}/{dataset}/split.json",
+        benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+    output:
+        selection="results/{model}/{dataset}/selection/lga.json",
+    log:
+        "results/logs/score_lga/{model}/{dataset}.log",
+    params:
+        k=config["lga"]["tukey_k"],
+    shell:
+        "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga "
+        "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --out {output.selection} > {log} 2>&1"
