@@ -46,7 +46,7 @@ def cmd_filter_dataset(args):
 
     records = load_records(args.dataset)
     model, tok = _load_model(args)
-    kept, report = filter_known(model, tok, records, progress=not args.quiet)
+    kept, report = filter_known(model, tok, records, keep_unknown=args.keep_unknown, progress=not args.quiet)
     if not kept:
         raise SystemExit(f"error: the model knows none of the {len(records)} facts in {args.dataset}")
     write_json(args.out_report, {"n_records": len(records), "n_kept": len(kept), "records": report})
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="embedded:default_edits or a KnowEdit-style JSON file")
     p.add_argument("--out-records", required=True)
     p.add_argument("--out-report", required=True)
+    p.add_argument("--keep-unknown", action="store_true", help="keep facts the model does not predict, too")
     p.set_defaults(func=cmd_filter_dataset)
 
     p = sub.add_parser("split", help="seeded proxy/test split of the kept records")

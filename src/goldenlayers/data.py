@@ -122,8 +122,12 @@ def teacher_forced_argmax(model, tok, pairs: list[tuple[str, str]], batch_size: 
 
 
 @torch.no_grad()
-def filter_known(model, tok, records: list[dict], progress: bool = True) -> tuple[list[dict], list[dict]]:
+def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
+                 progress: bool = True) -> tuple[list[dict], list[dict]]:
     """Keep records whose ground truth the model predicts greedily; attach pre-edit locality predictions.
+
+    `keep_unknown` keeps every record (still reporting which ones the model knows), for datasets whose facts
+    are new to the model by design (WikiData_recent) or for tests on random models.
 
     Greedy decoding reproduces the ground truth's tokens exactly when the argmax at every answer position, given
     the gold prefix, is the gold token, so one teacher-forced pass per record decides it. Returns (kept records,
@@ -134,14 +138,12 @@ def filter_known(model, tok, records: list[dict], progress: bool = True) -> tupl
     kept, report = [], []
     for rec in tqdm(records, desc="checking known facts", disable=not progress):
         if rec["ground_truth"] is None:
-            kept_rec, reason = None, "no ground truth to check"
+            known, reason = False, "no ground truth to check"
         else:
             [pred] = teacher_forced_argmax(model, tok, [(rec["prompt"], rec["ground_truth"])])
-            gold = answer_ids(tok, rec["ground_truth"])
-            if pred == gold:
-                kept_rec, reason = rec, ""
-            else:
-                kept_rec, reason = None, f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
+            known = pred == answer_ids(tok, rec["ground_truth"])
+            reason = "" if known else f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
+        kept_rec = rec if known or keep_unknown else None
         if kept_rec is not None:
             pairs = [(item["prompt"], item["answer"]) for item in rec["locality"]]
             preds = teacher_forced_argmax(model, tok, pairs) if pairs else []
@@ -150,7 +152,7 @@ def filter_known(model, tok, records: list[dict], progress: bool = True) -> tupl
                 "locality": [{**item, "pre_edit_ids": p} for item, p in zip(rec["locality"], preds)],
             }
             kept.append(kept_rec)
-        report.append({"id": rec["id"], "kept": kept_rec is not None, "reason": reason})
+        report.append({"id": rec["id"], "known": known, "kept": kept_rec is not None, "reason": reason})
     return kept, report
 
 

@@ -47,8 +47,16 @@ def evaluate_record(model, tok, record: dict) -> dict:
     rows, cols = (labels != -100).nonzero(as_tuple=True)
     device = model.device
     argmax = logits_at(model, input_ids.to(device), mask.to(device), rows.to(device), cols.to(device)).argmax(-1).cpu()
-    gold = labels[rows, cols]
+    return score_predictions(kinds, rows, argmax, labels[rows, cols])
 
+
+def score_predictions(kinds: list[tuple[str, list[int] | None]], rows: torch.Tensor, argmax: torch.Tensor,
+                      gold: torch.Tensor) -> dict:
+    """Per-metric scores from the argmax tokens at every answer position of a batch of prompts.
+
+    `kinds[i]` = (metric, pre-edit ids or None) of prompt i; `rows[j]` says which prompt answer position j belongs
+    to. Locality compares with the pre-edit ids, every other metric with the gold answer tokens.
+    """
     scores = {m: [] for m in METRICS}
     for i, (metric, pre_edit) in enumerate(kinds):
         sel = rows == i

@@ -44,6 +44,11 @@ def get_hparams(wildcards):
     return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
 
 
+def get_filter_opts(wildcards):
+    d = config["datasets"][wildcards.dataset]
+    return f"--dataset {d['source']}" + (" --keep-unknown" if d.get("keep_unknown") else "")
+
+
 def get_split_opts(wildcards):
     d = config["datasets"][wildcards.dataset]
     opts = f"--proxy-fraction {config['split']['proxy_fraction']} --seed {config['split']['seed']}"

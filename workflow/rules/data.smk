@@ -10,12 +10,12 @@ rule filter_dataset:
         "results/benchmarks/filter_dataset/{model}/{dataset}.tsv"
     params:
         model=model_opts,
-        source=lambda wildcards: config["datasets"][wildcards.dataset]["source"],
+        opts=get_filter_opts,
     threads: 2
     resources:
         gpu=get_gpu,
     shell:
-        "goldenlayers -q filter-dataset {params.model} --threads {threads} --dataset {params.source} "
+        "goldenlayers -q filter-dataset {params.model} --threads {threads} {params.opts} "
         "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
 
 

@@ -1,0 +1,110 @@
+import hashlib
+
+import pytest
+import torch
+
+from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_weight
+from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.editing.templates import generate_context_templates
+from goldenlayers.evaluation import evaluate_record
+from goldenlayers.models import edited_module, edited_weight
+
+# The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
+# barely routes information between positions, and the test is about the edit math, not about attention.
+# " Paris" is one token of the tiny tokenizer.
+REQUEST = {"id": "0", "subject": "France", "prompt": "The capital of France", "target_new": "Paris",
+           "rephrase_prompts": [], "locality": [], "portability": []}
+TEMPLATES = ["{}", "The day. {}", "Because I said so. {}"]
+
+
+def param_hash(model) -> str:
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def strong_hparams(**kw):
+    # tiny random models need more steps and a looser clamp than a real LM to reach the target
+    # (its ‖v_init‖ is ~1e-2, so the ‖δ‖/‖v_init‖² decay would swamp the loss: switch it off)
+    return RomeHparams(v_num_grad_steps=60, v_lr=0.5, v_weight_decay=0.0, clamp_norm_factor=1000.0, **kw)
+
+
+def keys_and_values(model, tok, layer, templates):
+    """Edited-module input/output at the subject's last token under each template (independent of the editor)."""
+    from goldenlayers.text import prompt_ids, subject_last_index
+
+    captured = []
+    handle = edited_module(model, layer).register_forward_hook(
+        lambda m, i, o: captured.append((i[0].detach(), o.detach())))
+    keys, values = [], []
+    with torch.no_grad():
+        for t in templates:
+            text = t.replace("{}", REQUEST["prompt"])
+            at = t.index("{}") + REQUEST["prompt"].index("France") + len("France")
+            idx = subject_last_index(tok, text[:at], "France")
+            model(input_ids=torch.tensor([prompt_ids(tok, text)]))
+            k, v = captured.pop()
+            keys.append(k[0, idx]), values.append(v[0, idx])
+    handle.remove()
+    return torch.stack(keys), torch.stack(values)
+
+
+@pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2"])
+def test_r_rome_edit_makes_target_the_argmax_and_restores_bit_exactly(family, request, tiny_tokenizer):
+    model, tok = request.getfixturevalue(family), tiny_tokenizer
+    before = param_hash(model)
+    edit = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
+    assert torch.linalg.matrix_rank(edit.delta().double(), rtol=1e-5) == 1
+    original = apply_edit(model, edit)
+    assert evaluate_record(model, tok, {**REQUEST})["rewrite"] == 1.0
+    restore_weight(model, 1, original)
+    assert param_hash(model) == before
+
+
+def test_r_rome_maps_the_averaged_key_to_v_star(tiny_llama, tiny_tokenizer):
+    model, tok = tiny_llama, tiny_tokenizer
+    keys, values = keys_and_values(model, tok, 1, TEMPLATES)
+    edit = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
+    # v* = v_bare + δ; after the update W' k̄ must equal v*: W k̄ + r (u·k̄) = v̄ + (v* − v̄) = v*
+    k_mean = keys.mean(0).double()
+    w = edited_weight(model, 1).detach().double()
+    v_star = values.mean(0).double() + edit.right.double() * (edit.left.double() @ k_mean)
+    new_w = w + edit.delta().double()
+    assert torch.allclose(new_w @ k_mean, v_star, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(edit.left.double(), k_mean / k_mean.norm(), atol=1e-6)
+
+
+def test_rome_maps_the_bare_key_and_single_template_agrees(tiny_llama, tiny_tokenizer):
+    model, tok = tiny_llama, tiny_tokenizer
+    _, rome = get_editor("rome")
+    keys, values = keys_and_values(model, tok, 1, TEMPLATES)
+    edit = rome(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
+    w = edited_weight(model, 1).detach().double()
+    bare_k = keys[0].double()
+    # ROME: the bare-prompt key maps to v* = v_bare + r (u·k_bare)
+    assert torch.allclose((w + edit.delta().double()) @ bare_k,
+                          values[0].double() + edit.right.double() * (edit.left.double() @ bare_k), rtol=1e-4)
+    r_rome_single = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
+    rome_single = rome(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
+    assert torch.allclose(r_rome_single.delta(), rome_single.delta(), atol=1e-6)
+
+
+def test_hparams_read_easyedit_yaml(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("alg_name: R-ROME\nlayers: [5]\nv_lr: 5e-1\nv_weight_decay: 1e-3\nv_num_grad_steps: 25\n"
+                    "context_template_length_params: [[5, 10], [10, 10]]\nmom2_adjustment: false\n")
+    hp = load_hparams("r-rome", path)
+    assert hp.v_lr == 0.5 and hp.v_weight_decay == 0.001 and hp.v_num_grad_steps == 25
+    with pytest.raises(FileNotFoundError):
+        load_hparams("r-rome", tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="unknown editor"):
+        load_hparams("memit-x", path)
+
+
+def test_context_templates_are_seeded(tiny_llama, tiny_tokenizer):
+    a = generate_context_templates(tiny_llama, tiny_tokenizer, [[5, 5], [10, 5]], seed=42)
+    b = generate_context_templates(tiny_llama, tiny_tokenizer, [[5, 5], [10, 5]], seed=42)
+    assert a == b and len(a) == 11 and a[0] == "{}"
+    assert all(t.endswith(". {}") and t.count("{}") == 1 for t in a[1:])

@@ -1,0 +1,103 @@
+"""The whole Snakemake workflow on a tiny random model, in a temporary directory (no network, no real model)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import build_tiny_llama, build_tiny_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_RECORDS = [
+    {"case_id": i, "relation": rel, "subject": subj, "prompt": prompt, "ground_truth": gt, "target_new": new,
+     "rephrase_prompt": rephrase, "locality": {"Relation_Specificity": [{"prompt": loc, "ground_truth": loc_gt}]},
+     "portability": {"Reasoning": [{"prompt": port, "ground_truth": port_gt}]}}
+    for i, (rel, subj, prompt, gt, new, rephrase, loc, loc_gt, port, port_gt) in enumerate([
+        ("capital", "France", "The capital of France is", "Paris", "Rome", "France's capital is",
+         "The capital of Germany is", "Berlin", "The capital of France is in", "Italy"),
+        ("capital", "Germany", "The capital of Germany is", "Berlin", "Paris", "Germany's capital is",
+         "The capital of Italy is", "Rome", "The capital of Germany is in", "France"),
+        ("capital", "Italy", "The capital of Italy is", "Rome", "Berlin", "Italy's capital is",
+         "The capital of France is", "Paris", "The capital of Italy is in", "Germany"),
+        ("language", "Spain", "The official language of Spain is", "Spanish", "French",
+         "Spain's official language is", "The capital of France is", "Paris", "People in Spain speak", "French"),
+        ("sport", "Michael Jordan", "Michael Jordan plays", "basketball", "guitar", "Michael Jordan's sport is",
+         "Toko Yasuda plays the", "guitar", "Michael Jordan is famous for his", "guitar"),
+        ("instrument", "Toko Yasuda", "Toko Yasuda plays the", "guitar", "basketball",
+         "The instrument of Toko Yasuda is the", "Michael Jordan plays", "basketball",
+         "Toko Yasuda is famous for", "basketball"),
+    ])
+]
+
+
+def write_tiny_project(root: Path) -> Path:
+    tok = build_tiny_tokenizer()
+    model = build_tiny_llama(tok, layers=3)
+    model.save_pretrained(root / "tiny-model")
+    tok.save_pretrained(root / "tiny-model")
+    (root / "tiny.json").write_text(json.dumps(TINY_RECORDS))
+    hparams = {"alg_name": "R-ROME", "layers": [0], "v_num_grad_steps": 4, "v_lr": "5e-1", "v_weight_decay": 0.0,
+               "clamp_norm_factor": 4, "kl_factor": 0.0625, "mom2_adjustment": False,
+               "context_template_length_params": [[3, 1]]}
+    (root / "hparams" / "r-rome").mkdir(parents=True)
+    (root / "hparams" / "r-rome" / "tiny.yaml").write_text(yaml.safe_dump(hparams))
+    config = {
+        "models": {"tiny": {"source": str(root / "tiny-model"), "num_layers": 3, "dtype": "float32",
+                            "device": "cpu"}},
+        "datasets": {"toy": {"source": str(root / "tiny.json"), "keep_unknown": True}},
+        "editors": ["r-rome"],
+        "hparams_dir": str(root / "hparams"),
+        "layers": "all",
+        "split": {"proxy_fraction": 0.5, "seed": 42},
+        "lga": {"tukey_k": 1.0},
+        "metric": "rewrite",
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(root: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
+           "--configfile", str(config), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
+    config = write_tiny_project(tmp_path)
+    run = snakemake(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = tmp_path / "results"
+
+    sweep = pd.read_parquet(results / "tiny/toy/aggregate/r-rome/sweep.parquet")
+    assert sorted(sweep["layer"].unique()) == [0, 1, 2]
+    assert len(sweep) == 3 * len(TINY_RECORDS)
+    assert set(sweep["split"]) == {"proxy", "test"}
+    assert sweep["rewrite"].between(0, 1).all() and sweep["locality"].between(0, 1).all()
+
+    lga = json.loads((results / "tiny/toy/selection/lga.json").read_text())
+    assert lga["chosen_layer"] in (0, 1, 2) and len(lga["scores"]) == 3
+    summary = json.loads((results / "tiny/toy/aggregate/r-rome/summary.json").read_text())
+    assert summary["selected"]["lga"]["layer"] == lga["chosen_layer"]
+
+    for name in ("table1.csv", "table1.md", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
+        assert (results / "report" / name).stat().st_size > 0, name
+    table = pd.read_csv(results / "report/table1.csv")
+    assert "toy" in table.columns
+
+    again = snakemake(tmp_path, config, "-n")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_default_config_dry_runs():
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "sweep_layer" in run.stdout
