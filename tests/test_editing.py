@@ -7,7 +7,7 @@ from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_w
 from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.evaluation import evaluate_record
-from goldenlayers.models import edited_module, edited_weight
+from goldenlayers.models import blocks, edited_module, edited_weight
 
 # The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
 # barely routes information between positions, and the test is about the edit math, not about attention.
@@ -28,7 +28,8 @@ def param_hash(model) -> str:
 def strong_hparams(**kw):
     # tiny random models need more steps and a looser clamp than a real LM to reach the target
     # (its ‖v_init‖ is ~1e-2, so the ‖δ‖/‖v_init‖² decay would swamp the loss: switch it off)
-    return RomeHparams(v_num_grad_steps=60, v_lr=0.5, v_weight_decay=0.0, clamp_norm_factor=1000.0, **kw)
+    return RomeHparams(**{"v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0, "clamp_norm_factor": 1000.0,
+                          **kw})
 
 
 def keys_and_values(model, tok, layer, templates):
@@ -108,3 +109,15 @@ def test_context_templates_are_seeded(tiny_llama, tiny_tokenizer):
     b = generate_context_templates(tiny_llama, tiny_tokenizer, [[5, 5], [10, 5]], seed=42)
     assert a == b and len(a) == 11 and a[0] == "{}"
     assert all(t.endswith(". {}") and t.count("{}") == 1 for t in a[1:])
+
+
+@pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2", "tiny_gemma3"])
+def test_replaying_the_prefix_changes_speed_not_numbers(family, request, tiny_tokenizer):
+    model, tok = request.getfixturevalue(family), tiny_tokenizer
+    fast = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8), 2, TEMPLATES)
+    plain = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, replay_prefix=False), 2,
+                              TEMPLATES)
+    assert fast.info["steps"] == plain.info["steps"] == 8
+    assert torch.allclose(fast.delta(), plain.delta(), rtol=1e-4, atol=1e-7)
+    # the blocks' own forward is back in place afterwards
+    assert all("forward" not in vars(block) for block in blocks(model))

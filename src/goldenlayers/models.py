@@ -172,7 +172,7 @@ def logits_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows
     The LM head over a 50k-token vocabulary costs as much as several transformer layers of a small model; editors
     and metrics need it at a handful of positions, so run the backbone and project only those hidden states.
     """
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
     logits = model.get_output_embeddings()(hidden[rows, cols])
     softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if softcap:

@@ -13,12 +13,13 @@ EasyEdit names and defaults are kept for the hyperparameters so its YAML files l
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, fields
 
 import torch
 
-from goldenlayers.models import edited_module, edited_weight, logits_at
+from goldenlayers.models import blocks, edited_module, edited_weight, logits_at
 from goldenlayers.text import answer_ids, pad_batch, prompt_ids, subject_last_index
 
 EARLY_STOP_LOSS = 5e-2  # EasyEdit/ROME stop optimising v* once the total loss is below this
@@ -36,6 +37,8 @@ class RomeHparams:
     fact_token: str = "subject_last"
     # R-ROME's fix: use the averaged key/value in the update (False reproduces original ROME)
     averaged_keys_in_update: bool = True
+    # speed only (same numbers): reuse the blocks before the edited layer instead of recomputing them each step
+    replay_prefix: bool = True
 
     @classmethod
     def from_dict(cls, values: dict) -> "RomeHparams":
@@ -87,6 +90,37 @@ class _EditHook:
         return output
 
 
+@contextlib.contextmanager
+def replay_prefix(model, layer: int):
+    """Blocks before `layer` never see δ: run them once, then replay their output on every later forward.
+
+    The replayed object is whatever block `layer - 1` returned (tensor or tuple, per transformers version), and
+    every earlier block returns it too, so nothing family-specific is needed. This removes the forward of the
+    first `layer` blocks from every optimisation step after the first (autograd already skips their backward).
+    """
+    prefix = list(blocks(model))[:layer]
+    if not prefix:
+        yield
+        return
+    saved = {}
+
+    def replay(*args, **kwargs):
+        return saved["output"]
+
+    def capture(module, inputs, output):
+        saved["output"] = output
+        for block in prefix:
+            block.forward = replay  # an instance attribute shadows the class's forward
+
+    handle = prefix[-1].register_forward_hook(capture)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for block in prefix:
+            block.__dict__.pop("forward", None)
+
+
 def compute_rome_edit(model, tok, request: dict, hparams: RomeHparams, layer: int, templates: list[str]) -> RankOneEdit:
     """Compute (not apply) the ROME/R-ROME update for one request {prompt, subject, target_new}."""
     if hparams.mom2_adjustment:
@@ -128,7 +162,10 @@ def compute_rome_edit(model, tok, request: dict, hparams: RomeHparams, layer: in
 
     hook = _EditHook(torch.arange(len(sequences), device=device), torch.tensor(lookup, device=device))
     handle = edited_module(model, layer).register_forward_hook(hook)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(handle.remove)
+        if hparams.replay_prefix:
+            stack.enter_context(replay_prefix(model, layer))
         d_out = edited_weight(model, layer).shape[0]
         delta = torch.zeros(d_out, device=device, requires_grad=True)
         hook.delta = delta
@@ -163,8 +200,6 @@ def compute_rome_edit(model, tok, request: dict, hparams: RomeHparams, layer: in
                 norm = delta.norm()
                 if norm > max_norm:
                     delta.mul_(max_norm / norm)
-    finally:
-        handle.remove()
 
     keys = hook.keys[:n_rewrite].double()
     values = hook.values[:n_rewrite].double()
