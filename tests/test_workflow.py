@@ -101,3 +101,12 @@ def test_default_config_dry_runs():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sweep_layer" in run.stdout
+
+
+def test_workflow_lints_and_is_formatted():
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr, lint.stdout[-3000:]
+    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert fmt.returncode == 0, fmt.stderr[-3000:]

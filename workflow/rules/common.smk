@@ -2,7 +2,6 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
@@ -25,7 +24,9 @@ def model_layers(model):
         return list(range(n))
     bad = [layer for layer in layers if not 0 <= layer < n]
     if bad:
-        raise ValueError(f"config: layers {bad} out of range for {model}, which has layers 0..{n - 1}")
+        raise ValueError(
+            f"config: layers {bad} out of range for {model}, which has layers 0..{n - 1}"
+        )
     return sorted(layers)
 
 
@@ -46,7 +47,9 @@ def get_hparams(wildcards):
 
 def get_filter_opts(wildcards):
     d = config["datasets"][wildcards.dataset]
-    return f"--dataset {d['source']}" + (" --keep-unknown" if d.get("keep_unknown") else "")
+    return f"--dataset {d['source']}" + (
+        " --keep-unknown" if d.get("keep_unknown") else ""
+    )
 
 
 def get_split_opts(wildcards):

@@ -8,12 +8,14 @@ rule filter_dataset:
         "results/logs/filter_dataset/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/filter_dataset/{model}/{dataset}.tsv"
-    params:
-        model=model_opts,
-        opts=get_filter_opts,
+    conda:
+        "../../environment.yml"
     threads: 2
     resources:
         gpu=get_gpu,
+    params:
+        model=model_opts,
+        opts=get_filter_opts,
     shell:
         "goldenlayers -q filter-dataset {params.model} --threads {threads} {params.opts} "
         "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
@@ -26,6 +28,8 @@ rule split_dataset:
         split="results/{model}/{dataset}/split.json",
     log:
         "results/logs/split_dataset/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
     params:
         opts=get_split_opts,
     shell:

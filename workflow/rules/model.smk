@@ -5,11 +5,13 @@ rule prepare_model:
         "results/logs/prepare_model/{model}.log",
     benchmark:
         "results/benchmarks/prepare_model/{model}.tsv"
-    params:
-        source=lambda wildcards: config["models"][wildcards.model]["source"],
+    conda:
+        "../../environment.yml"
     threads: 2
     resources:
         mem_mb=4000,
+    params:
+        source=lambda wildcards: config["models"][wildcards.model]["source"],
     shell:
         "goldenlayers prepare-model --source {params.source} --out-dir results/models/{wildcards.model} "
         "> {log} 2>&1"
@@ -24,12 +26,14 @@ rule generate_templates:
         "results/logs/generate_templates/{model}/{editor}.log",
     benchmark:
         "results/benchmarks/generate_templates/{model}/{editor}.tsv"
-    params:
-        model=model_opts,
-        hparams=get_hparams,
+    conda:
+        "../../environment.yml"
     threads: 2
     resources:
         gpu=get_gpu,
+    params:
+        model=model_opts,
+        hparams=get_hparams,
     shell:
         "goldenlayers -q templates {params.model} --threads {threads} --editor {wildcards.editor} "
         "--hparams {params.hparams} --out {output.templates} > {log} 2>&1"

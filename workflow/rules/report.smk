@@ -32,10 +32,14 @@ rule make_report:
         ),
     log:
         "results/logs/make_report.log",
+    conda:
+        "../../environment.yml"
     params:
         dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
         metric=config["metric"],
-        config_file=workflow.configfiles[0] if workflow.configfiles else "config/config.yaml",
+        config_file=(
+            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+        ),
     shell:
         "goldenlayers report --aggregates {params.dirs} --metric {params.metric} --config {params.config_file} "
         "--out-dir results/report > {log} 2>&1"

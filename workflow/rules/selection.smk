@@ -9,11 +9,13 @@ rule extract_gradients:
         "results/logs/extract_gradients/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/extract_gradients/{model}/{dataset}.tsv"
-    params:
-        model=model_opts,
+    conda:
+        "../../environment.yml"
     threads: 2
     resources:
         gpu=get_gpu,
+    params:
+        model=model_opts,
     shell:
         "goldenlayers -q gradients {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --subset proxy --out {output.gradients} > {log} 2>&1"
@@ -28,6 +30,8 @@ rule score_lga:
         selection="results/{model}/{dataset}/selection/lga.json",
     log:
         "results/logs/score_lga/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
     params:
         k=config["lga"]["tukey_k"],
     shell:

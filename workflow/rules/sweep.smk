@@ -10,13 +10,15 @@ rule sweep_layer:
         "results/logs/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.log",
     benchmark:
         "results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv"
-    params:
-        model=model_opts,
-        hparams=get_hparams,
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         gpu=get_gpu,
         mem_mb=4000,
+    params:
+        model=model_opts,
+        hparams=get_hparams,
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
@@ -33,6 +35,8 @@ rule aggregate_sweep:
         summary="results/{model}/{dataset}/aggregate/{editor}/summary.json",
     log:
         "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
+    conda:
+        "../../environment.yml"
     params:
         metric=config["metric"],
     shell:
