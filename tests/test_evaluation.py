@@ -36,3 +36,20 @@ def test_evaluate_record_matches_teacher_forced_argmax(tiny_llama, tiny_tokenize
     assert math.isclose(scores["rewrite"], expected)
     assert math.isclose(scores["rephrase"], sum(p == g for p, g in zip(rephrase_pred, gold)) / len(gold))
     assert scores["locality"] == 1.0  # unedited model: nothing changed
+
+
+def test_fluency_entropy_on_hand_made_texts():
+    from goldenlayers.evaluation import fluency_entropy, ngram_entropy, words
+
+    assert words("Paris is nice, isn't it?") == ["Paris", "is", "nice", ",", "isn", "'", "t", "it", "?"]
+    # "a b a b a": bigrams ab, ba, ab, ba -> H2 = 1 bit; trigrams aba, bab, aba -> H3 = h(1/3, 2/3)
+    h3 = -(1 / 3) * math.log2(1 / 3) - (2 / 3) * math.log2(2 / 3)
+    assert math.isclose(ngram_entropy(words("a b a b a"), 2), 1.0)
+    assert math.isclose(ngram_entropy(words("a b a b a"), 3), h3)
+    raw, norm = fluency_entropy("a b a b a")
+    assert math.isclose(raw, 1 / 3 + 2 * h3 / 3)
+    assert math.isclose(norm, raw / (math.log2(4) / 3 + 2 * math.log2(3) / 3))
+    # all distinct -> normalised 1; a loop -> low
+    assert math.isclose(fluency_entropy("one two three four five six")[1], 1.0)
+    assert fluency_entropy("the the the the the the the the")[1] == 0.0
+    assert fluency_entropy("")[1] == 0.0

@@ -55,6 +55,7 @@ def write_tiny_project(root: Path) -> Path:
         "layers": "all",
         "split": {"proxy_fraction": 0.5, "seed": 42},
         "lga": {"tukey_k": 1.0},
+        "fluency": True,
         "metric": "rewrite",
     }
     path = root / "config.yaml"
@@ -79,7 +80,8 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
     assert sorted(sweep["layer"].unique()) == [0, 1, 2]
     assert len(sweep) == 3 * len(TINY_RECORDS)
     assert set(sweep["split"]) == {"proxy", "test"}
-    assert sweep["rewrite"].between(0, 1).all() and sweep["locality"].between(0, 1).all()
+    for metric in ("rewrite", "rephrase", "locality", "portability", "fluency"):
+        assert sweep[metric].between(0, 1).all(), metric
 
     lga = json.loads((results / "tiny/toy/selection/lga.json").read_text())
     assert lga["chosen_layer"] in (0, 1, 2) and len(lga["scores"]) == 3

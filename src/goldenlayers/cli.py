@@ -119,7 +119,7 @@ def cmd_sweep(args):
     templates = read_json(args.templates)["templates"]
     model, tok = _load_model(args)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
-                      progress=not args.quiet)
+                      fluency=args.fluency, progress=not args.quiet)
     log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
 
 
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--editor", default="r-rome")
     p.add_argument("--hparams", required=True)
     p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--fluency", action="store_true", help="also measure fluency (a 100-token generation per edit)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep)
 

@@ -18,10 +18,10 @@ import torch
 from tqdm import tqdm
 
 from goldenlayers.editing import apply_edit, get_editor, restore_weight
-from goldenlayers.evaluation import METRICS, evaluate_record
+from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
 from goldenlayers.io import write_parquet
 
-COLUMNS = ["sample_id", "split", "layer", "editor", *METRICS, "edit_seconds", "eval_seconds", "steps", "status", "reason"]
+COLUMNS = ["sample_id", "split", "layer", "editor", *METRICS, "fluency", "fluency_raw", "edit_seconds", "eval_seconds", "steps", "status", "reason"]
 
 
 def _read_partial(path: Path) -> dict[str, dict]:
@@ -36,10 +36,11 @@ def _read_partial(path: Path) -> dict[str, dict]:
     return done
 
 
-def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates) -> dict:
+def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates, fluency: bool = False) -> dict:
     """Edit one sample, evaluate, restore. A diverging edit is recorded as failed, not raised."""
     _, compute = get_editor(editor)
-    row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": ""}
+    row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
+           "fluency": math.nan, "fluency_raw": math.nan}
     started = time.perf_counter()
     edit = compute(model, tok, record, hparams, layer, templates)
     delta = edit.delta()
@@ -52,6 +53,8 @@ def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, temp
     try:
         started = time.perf_counter()
         row.update(evaluate_record(model, tok, record))
+        if fluency:
+            row.update(evaluate_fluency(model, tok, record))
         row.update(edit_seconds=edit_seconds, eval_seconds=time.perf_counter() - started, steps=edit.info["steps"])
     finally:
         restore_weight(model, layer, original)
@@ -59,7 +62,7 @@ def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, temp
 
 
 def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int, templates, out_path,
-              progress: bool = True) -> pd.DataFrame:
+              fluency: bool = False, progress: bool = True) -> pd.DataFrame:
     split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
     todo = [r for r in records if r["id"] in split_of]
     out_path = Path(out_path)
@@ -72,7 +75,7 @@ def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int
         for record in tqdm(todo, desc=f"{editor} layer {layer}", disable=not progress):
             if record["id"] in done:
                 continue
-            row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates)
+            row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates, fluency=fluency)
             row["split"] = split_of[record["id"]]
             f.write(json.dumps(row) + "\n")
             f.flush()

@@ -19,10 +19,11 @@ rule sweep_layer:
     params:
         model=model_opts,
         hparams=get_hparams,
+        fluency="--fluency" if config["fluency"] else "",
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
-        "--hparams {params.hparams} --layer {wildcards.layer} --out {output.sweep} > {log} 2>&1"
+        "--hparams {params.hparams} --layer {wildcards.layer} {params.fluency} --out {output.sweep} > {log} 2>&1"
 
 
 rule aggregate_sweep:
