@@ -111,6 +111,7 @@ def cmd_lga(args):
 def cmd_sweep(args):
     from goldenlayers.editing import load_hparams
     from goldenlayers.io import read_json
+    from goldenlayers.models import edited_module_name
     from goldenlayers.sweep import run_sweep
 
     hparams = load_hparams(args.editor, args.hparams)
@@ -118,6 +119,7 @@ def cmd_sweep(args):
     split = read_json(args.split)
     templates = read_json(args.templates)["templates"]
     model, tok = _load_model(args)
+    edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is written
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
                       fluency=args.fluency, progress=not args.quiet)
     log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
@@ -240,9 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        # input errors: one clear line, no traceback
-        print(f"goldenlayers {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:
+        # bad input or an unwritable/full disk: one clear line, no traceback (outputs are atomic, none is left)
+        detail = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.filename else err
+        print(f"goldenlayers {args.command}: error: {detail}", file=sys.stderr)
         return 2
     return 0
 
