@@ -98,6 +98,12 @@ def load_model(path: str | os.PathLike, dtype: str = "float32", device: str = "a
     model.to(resolve_device(device)).eval()
     model.requires_grad_(False)
     arch_spec(model)  # fail early, with the list of supported families
+    n_embeddings = model.get_input_embeddings().num_embeddings
+    if len(tok) > n_embeddings:
+        raise ValueError(
+            f"tokenizer/model mismatch in {path}: the tokenizer has {len(tok)} tokens but the model embeds only "
+            f"{n_embeddings}; load the tokenizer that was trained with this model"
+        )
     prepare_tokenizer(tok)
     return model, tok
 
