@@ -40,6 +40,23 @@ def cmd_prepare_model(args):
     log.info("model ready at %s (%s)", ref["path"], ref["model_type"])
 
 
+def cmd_prepare_dataset(args):
+    from goldenlayers.data import file_sha256, load_dataset, resolve_dataset_file
+    from goldenlayers.io import write_json
+
+    path = resolve_dataset_file(args.source, args.hf_dataset, args.hf_file, args.hf_revision)
+    loaded = load_dataset(path, format=args.format, on_invalid=args.on_invalid)
+    report = {"source": args.source, "hf_dataset": args.hf_dataset, "hf_file": args.hf_file,
+              "hf_revision": args.hf_revision, "sha256": file_sha256(path), **loaded.report()}
+    for bad in loaded.invalid:
+        log.warning("skipped invalid record %d: field %r %s", bad["index"], bad["field"], bad["problem"])
+    write_json(args.out_report, report)
+    write_json(args.out_records, loaded.records)
+    log.info("%s (%s format): %d valid records, %d invalid skipped, %d empty-answer locality/portability items "
+             "dropped; metrics supported: %s", path, loaded.format, len(loaded.records), len(loaded.invalid),
+             loaded.dropped_items, report["supported_metrics"])
+
+
 def cmd_filter_dataset(args):
     from goldenlayers.data import filter_known, load_records
     from goldenlayers.io import write_json
@@ -164,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="embedded:smollm2-135m, a local model directory or a HF id")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_prepare_model)
+
+    p = sub.add_parser("prepare-dataset", help="fetch a dataset file, validate it, write normalised records")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", help="embedded:default_edits or a local JSON file")
+    where.add_argument("--hf-dataset", help="Hugging Face dataset repo id, e.g. zjunlp/KnowEdit")
+    p.add_argument("--hf-file", help="file inside the hub repo, e.g. benchmark/ZsRE/ZsRE-test-all.json")
+    p.add_argument("--hf-revision", help="branch, tag or commit of the hub repo (default: main)")
+    p.add_argument("--format", help="dataset format (default: detected from the first record); see goldenlayers.data")
+    p.add_argument("--on-invalid", default="error", choices=["error", "skip"],
+                   help="stop at the first invalid record (default) or skip invalid records and list them")
+    p.add_argument("--out-records", required=True)
+    p.add_argument("--out-report", required=True)
+    p.set_defaults(func=cmd_prepare_dataset)
 
     p = sub.add_parser("filter-dataset", help="keep the records whose ground truth the model predicts")
     model_args(p)

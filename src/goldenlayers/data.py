@@ -1,4 +1,4 @@
-"""Edit datasets: loading KnowEdit/Counterfact-style JSON into one record type, filtering, splitting.
+"""Edit datasets: reading every distributed format into one record type, validating, filtering, splitting.
 
 A normalised record is a plain dict::
 
@@ -7,16 +7,53 @@ A normalised record is a plain dict::
      "rephrase_prompts": [str],
      "locality": [{"prompt": str, "answer": str}], "portability": [{"prompt": str, "answer": str}]}
 
-Ground truths given as a list (or a list of alias lists) keep every alias; metrics score against the first, as
-EasyEdit does.
+Ground truths come as a string, a list of strings, or a list of alias lists (KnowEdit's Wikidata files give
+`[["Berlin", "Berlin, Germany", ...]]`). Every alias is kept, in file order (`ground_truth_aliases`; a locality or
+portability item gets an `aliases` list when its source names more than one), and metrics score against the first,
+as EasyEdit does (it unwraps nested lists to their first element). A record without a ground truth has
+`ground_truth = None`.
+
+Formats (`FORMATS`; `detect_format` picks one from the first record's keys when the config names none):
+
+- `knowedit`: KnowEdit's ZsRE (`ZsRE-test-all.json`), WikiData_counterfact (`test_cf.json`) and WikiData_recent
+  (`recent_test.json`): subject, prompt, target_new, ground_truth (absent in WikiData_recent), `rephrase_prompt`
+  (ZsRE) or `rephrase` (WikiData_counterfact), and `locality` / `portability` as {kind: [{prompt, ground_truth}]}
+  with the kinds Relation_Specificity, Forgetfulness, Reasoning, Subject_Aliasing, Logical_Generalization. The
+  project's own embedded dataset is written in this format too.
+- `wikibio`: KnowEdit's WikiBio (`wikibio-test-all.json`): text -> prompt, labels -> target_new,
+  concept -> subject, no ground truth, locality Relation_Specificity.
+- `counterfact`: EasyEdit's flat Counterfact (`counterfact-edit.json` and friends): case_id, prompt, target_new,
+  subject, ground_truth, rephrase_prompt, locality_prompt, locality_ground_truth.
+- `rome_counterfact`: ROME's nested `counterfact.json` (requested_rewrite {prompt with "{}", subject, target_new
+  {str}, target_true {str}, relation_id}, paraphrase_prompts, neighborhood_prompts, ...). Neighbourhood prompts are
+  the locality prompts, answered by target_true (the true object they share with the subject, as ROME scores them);
+  attribute and generation prompts are not used. EasyEdit's `counterfact_portability_gpt4.json` is this format plus
+  `portability: {"New Question", "New Answer"}`.
+- `zsre_mend`: the MEND split of zsRE (`zsre_mend_eval.json`): subject, src -> prompt, alt -> target_new,
+  answers -> ground truth, rephrase, loc / loc_ans -> locality (the "nq question: ..." prompt used as it is, like
+  EasyEdit); optional `portability: {"New Question", "New Answer"}` (`zsre_mend_eval_portability_gpt4.json`).
+  `pred` is the MEND base model's prediction and is ignored.
+- `normalised`: records already in the form above (what `prepare-dataset` writes), validated again on reading.
+
+Validation (every format): subject, prompt and target_new are non-empty strings and the subject occurs in the
+prompt (editors look up the subject's last token); answers are strings or (nested) lists of strings; ids are
+unique. A problem raises `InvalidRecord`, whose message names the file, the record index and the field as the file
+spells it; `on_invalid="skip"` drops such records instead and reports each one. Locality/portability items whose
+answer is an empty string are dropped (EasyEdit skips them too) and counted in the load report.
+
+Which metrics a dataset supports follows from its fields (`supported_metrics`): rewrite always, rephrase /
+locality / portability when records carry those prompts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -24,10 +61,29 @@ from tqdm import tqdm
 from goldenlayers.text import batch_prompt_answers
 
 DEFAULT_DATASET = "embedded:default_edits"
+# Where a dataset file from the Hugging Face hub may be placed by hand (machines without network):
+# <HUB_PLACEMENT_DIR>/<repo id>/<file inside the repo>, relative to the working directory (the repository root
+# when Snakemake runs the pipeline).
+HUB_PLACEMENT_DIR = "data/hub"
+ON_INVALID = ("error", "skip")
 
 
 class DatasetError(ValueError):
     """A dataset file that cannot be used; the message names the file, record and field."""
+
+
+class InvalidRecord(DatasetError):
+    """One record that breaks the format: which file, which record (0-based index in the file), which field."""
+
+    def __init__(self, path, index: int, field: str, problem: str):
+        self.path, self.index, self.field, self.problem = str(path), index, field, problem
+        super().__init__(f"{path}: record {index}: field {field!r} {problem}")
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "field": self.field, "problem": self.problem}
+
+
+# --- where a dataset file comes from ---------------------------------------------------------------------------
 
 
 def dataset_path(source: str) -> Path:
@@ -39,72 +95,491 @@ def dataset_path(source: str) -> Path:
     return path
 
 
-def load_records(source: str) -> list[dict]:
-    path = dataset_path(source)
+def hub_placement_path(repo_id: str, filename: str, root: str | Path = HUB_PLACEMENT_DIR) -> Path:
+    return Path(root) / repo_id / filename
+
+
+def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None,
+                   placement_root: str | Path = HUB_PLACEMENT_DIR) -> Path:
+    """A file of a Hugging Face *dataset* repository, as a local path.
+
+    A copy placed by hand at `<placement_root>/<repo_id>/<filename>` wins (clusters whose nodes have no network);
+    otherwise `huggingface_hub` downloads it into its cache (HF_HOME), or finds it there when offline.
+    """
+    placed = hub_placement_path(repo_id, filename, placement_root)
+    if placed.exists():
+        return placed
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{filename} of the Hugging Face dataset {repo_id}" + (f" (revision {revision})" if revision else "")
+    how = (
+        f"Download it where the hub is reachable (`hf download {repo_id} {filename} --repo-type dataset "
+        f"--local-dir {Path(placement_root) / repo_id}`) so that it lies at {placed}, or give the dataset a local "
+        "`source:` path instead."
+    )
     try:
-        raw = json.loads(path.read_text())
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+    except LocalEntryNotFoundError:  # offline (no network or HF_HUB_OFFLINE=1) and not in the cache
+        raise DatasetError(f"cannot download {where}: the hub is unreachable and the file is not cached. {how}") from None
+    except GatedRepoError:
+        raise DatasetError(f"{where}: the repository is gated; accept its terms on huggingface.co and log in "
+                           "(`hf auth login` or HF_TOKEN)") from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
+        raise DatasetError(f"{where} does not exist on the hub ({type(err).__name__}); check the repo id, "
+                           "file path and revision") from None
+    except OSError as err:  # connection problems that huggingface_hub passes through
+        raise DatasetError(f"cannot download {where}: {err}. {how}") from None
+
+
+def resolve_dataset_file(source: str | None = None, hf_dataset: str | None = None, hf_file: str | None = None,
+                         hf_revision: str | None = None) -> Path:
+    """The local file of a dataset given by `source` (embedded name or local path) or by hub repo + file."""
+    if (source is None) == (hf_dataset is None):
+        raise DatasetError("give a dataset either a local `source` or `hf_dataset` + `hf_file`, not both or neither")
+    if source is not None:
+        return dataset_path(source)
+    if not hf_file:
+        raise DatasetError(f"hf_dataset {hf_dataset!r} needs `hf_file`, the path of the JSON file inside the repo")
+    return fetch_hub_file(hf_dataset, hf_file, revision=hf_revision)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- typed access to one raw record ----------------------------------------------------------------------------
+
+
+class _Fields:
+    """Reads the fields of one raw record; every problem raises InvalidRecord with the field's name in the file."""
+
+    def __init__(self, item, index: int, path):
+        self.item, self.index, self.path = item, index, path
+        self.dropped_items = 0  # locality/portability entries with an empty answer (skipped, as EasyEdit does)
+
+    def fail(self, name: str, problem: str):
+        raise InvalidRecord(self.path, self.index, name, problem)
+
+    def get(self, name: str):
+        """A possibly nested field: "requested_rewrite.target_new.str"."""
+        value = self.item
+        for part in name.split("."):
+            if not isinstance(value, dict):
+                self.fail(name, f"cannot be read: its parent is a {type(value).__name__}, not an object")
+            value = value.get(part)
+        return value
+
+    def text(self, name: str, required: bool = True) -> str | None:
+        value = self.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str):
+            self.fail(name, "is missing" if value is None else f"must be a string, not {type(value).__name__}")
+        if not value.strip():
+            if not required:
+                return None
+            self.fail(name, "is empty")
+        return value
+
+    def texts(self, name: str) -> list[str]:
+        """A string or a list of strings (rephrase prompts); empty strings are ignored."""
+        value = self.get(name)
+        if value is None:
+            return []
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            self.fail(name, f"must be a string or a list of strings, not {_describe(value)}")
+        return [v for v in values if v.strip()]
+
+    def aliases(self, name: str, value=None) -> list[str]:
+        """Every alias of a ground truth given as str, list of str or list of alias lists; order kept."""
+        value = self.get(name) if value is None else value
+        if value is None:
+            return []
+        flat = _flatten_answers(value)
+        if flat is None:
+            self.fail(name, f"must be a string, a list of strings or a list of alias lists, not {_describe(value)}")
+        return [a for a in flat if a.strip()]
+
+    def prompt_answer_items(self, name: str) -> list[dict]:
+        """KnowEdit's locality/portability: {kind: [{prompt, ground_truth}, ...]}, {kind: {...}} or a plain list."""
+        value = self.get(name)
+        if not value:
+            return []
+        if isinstance(value, dict) and "prompt" not in value:
+            groups = [(f"{name}.{kind}", group) for kind, group in value.items()]
+        else:
+            groups = [(name, value)]
+        items = []
+        for where, group in groups:
+            entries = group if isinstance(group, list) else [group]
+            for j, entry in enumerate(entries):
+                at = f"{where}[{j}]" if isinstance(group, list) else where
+                if not isinstance(entry, dict):
+                    self.fail(at, f"must be an object with prompt and ground_truth, not {_describe(entry)}")
+                items.extend(self._entry_items(entry, at))
+        return items
+
+    def _entry_items(self, entry: dict, at: str) -> list[dict]:
+        prompts = entry.get("prompt")
+        answers = entry.get("ground_truth", entry.get("answer"))
+        if isinstance(prompts, list):  # some files pair a list of prompts with a list of answers
+            if not isinstance(answers, list) or len(answers) != len(prompts):
+                self.fail(f"{at}.ground_truth", "must be a list as long as the list of prompts")
+            pairs = [(f"{at}.prompt[{k}]", p, f"{at}.ground_truth[{k}]", a)
+                     for k, (p, a) in enumerate(zip(prompts, answers))]
+        else:
+            pairs = [(f"{at}.prompt", prompts, f"{at}.ground_truth", answers)]
+        items = []
+        for prompt_name, prompt, answer_name, answer in pairs:
+            if not isinstance(prompt, str) or not prompt.strip():
+                self.fail(prompt_name, "is missing" if prompt is None else f"must be a non-empty string, not "
+                          f"{_describe(prompt)}")
+            if answer is None:
+                self.fail(answer_name, "is missing")
+            aliases = self.aliases(answer_name, answer)
+            if not aliases:
+                self.dropped_items += 1
+                continue
+            items.append(_item(prompt, aliases))
+        return items
+
+
+def _flatten_answers(value) -> list[str] | None:
+    """str | list[str | list[str]] -> flat list of strings (None when the shape is wrong)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return None
+    out = []
+    for element in value:
+        if isinstance(element, str):
+            out.append(element)
+        elif isinstance(element, list) and all(isinstance(a, str) for a in element):
+            out.extend(element)
+        else:
+            return None
+    return out
+
+
+def _describe(value) -> str:
+    text = json.dumps(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _item(prompt: str, aliases: list[str]) -> dict:
+    item = {"prompt": prompt, "answer": aliases[0].strip()}
+    if len(aliases) > 1:
+        item["aliases"] = [a.strip() for a in aliases]
+    return item
+
+
+def _new_question_items(f: _Fields, name: str) -> list[dict]:
+    """EasyEdit's GPT-4 one-hop portability: {"New Question": str, "New Answer": str}."""
+    value = f.get(name)
+    if value is None:
+        return []
+    if isinstance(value, dict) and "New Question" in value:
+        question = f.text(f"{name}.New Question")
+        answers = f.aliases(f"{name}.New Answer")
+        if not answers:
+            f.dropped_items += 1
+            return []
+        return [_item(question, answers)]
+    return f.prompt_answer_items(name)
+
+
+def _record(f: _Fields, *, subject: tuple[str, str], prompt: tuple[str, str], target_new: str, aliases: list[str],
+            rephrase: list[str], locality: list[dict], portability: list[dict], rid=None, relation="") -> dict:
+    """Assemble a normalised record; (value, field name in the file) pairs let errors use the file's names."""
+    (subject_value, subject_name), (prompt_value, prompt_name) = subject, prompt
+    if subject_value not in prompt_value:
+        f.fail(subject_name, f"{subject_value!r} does not occur in {prompt_name} {prompt_value!r}")
+    return {
+        "id": str(f.index if rid is None else rid),
+        "relation": relation if isinstance(relation, str) else str(relation),
+        "subject": subject_value,
+        "prompt": prompt_value,
+        "ground_truth": aliases[0].strip() if aliases else None,
+        "ground_truth_aliases": [a.strip() for a in aliases],
+        "target_new": target_new.strip(),
+        "rephrase_prompts": rephrase,
+        "locality": locality,
+        "portability": portability,
+    }
+
+
+# --- the formats ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    name: str
+    description: str
+    looks_like: Callable[[dict], bool]  # does this raw record (the file's first) look like this format?
+    to_record: Callable[[_Fields], dict]
+
+
+def _knowedit(f: _Fields) -> dict:
+    rephrase = f.texts("rephrase_prompt") + f.texts("rephrase") + f.texts("rephrase_prompts")
+    return _record(
+        f,
+        subject=(f.text("subject"), "subject"),
+        prompt=(f.text("prompt"), "prompt"),
+        target_new=f.text("target_new"),
+        aliases=f.aliases("ground_truth"),
+        rephrase=rephrase,
+        locality=f.prompt_answer_items("locality"),
+        portability=f.prompt_answer_items("portability"),
+        rid=f.get("case_id"),
+        relation=f.get("relation") or "",
+    )
+
+
+def _wikibio(f: _Fields) -> dict:
+    return _record(
+        f,
+        subject=(f.text("concept"), "concept"),
+        prompt=(f.text("text"), "text"),
+        target_new=f.text("labels"),
+        aliases=[],
+        rephrase=[],
+        locality=f.prompt_answer_items("locality"),
+        portability=[],
+    )
+
+
+def _counterfact(f: _Fields) -> dict:
+    locality = []
+    loc_prompt = f.text("locality_prompt", required=False)
+    if loc_prompt is not None:
+        answers = f.aliases("locality_ground_truth")
+        if not answers:
+            f.fail("locality_ground_truth", "is missing or empty while locality_prompt is given")
+        locality.append(_item(loc_prompt, answers))
+    return _record(
+        f,
+        subject=(f.text("subject"), "subject"),
+        prompt=(f.text("prompt"), "prompt"),
+        target_new=f.text("target_new"),
+        aliases=f.aliases("ground_truth"),
+        rephrase=f.texts("rephrase_prompt"),
+        locality=locality,
+        portability=_new_question_items(f, "portability"),
+        rid=f.get("case_id"),
+    )
+
+
+def _rome_counterfact(f: _Fields) -> dict:
+    rw = "requested_rewrite"
+    template = f.text(f"{rw}.prompt")
+    subject = f.text(f"{rw}.subject")
+    if "{}" not in template:
+        f.fail(f"{rw}.prompt", f"must contain '{{}}' where the subject goes, got {template!r}")
+    true_answers = f.aliases(f"{rw}.target_true.str")
+    neighbours = f.texts("neighborhood_prompts")
+    if neighbours and not true_answers:
+        f.fail(f"{rw}.target_true.str", "is needed to score the neighborhood_prompts")
+    return _record(
+        f,
+        subject=(subject, f"{rw}.subject"),
+        prompt=(template.replace("{}", subject), f"{rw}.prompt"),
+        target_new=f.text(f"{rw}.target_new.str"),
+        aliases=true_answers,
+        rephrase=f.texts("paraphrase_prompts"),
+        locality=[_item(p, true_answers) for p in neighbours],
+        portability=_new_question_items(f, "portability"),
+        rid=f.get("case_id"),
+        relation=f.get(f"{rw}.relation_id") or "",
+    )
+
+
+def _zsre_mend(f: _Fields) -> dict:
+    locality = []
+    loc = f.text("loc", required=False)
+    if loc is not None:
+        answers = f.aliases("loc_ans")
+        if not answers:
+            f.fail("loc_ans", "is missing or empty while loc is given")
+        locality.append(_item(loc, answers))
+    return _record(
+        f,
+        subject=(f.text("subject"), "subject"),
+        prompt=(f.text("src"), "src"),
+        target_new=f.text("alt"),
+        aliases=f.aliases("answers"),
+        rephrase=f.texts("rephrase"),
+        locality=locality,
+        portability=_new_question_items(f, "portability"),
+    )
+
+
+def _normalised(f: _Fields) -> dict:
+    def items(name):
+        value = f.get(name) or []
+        if not isinstance(value, list):
+            f.fail(name, f"must be a list of {{prompt, answer}} objects, not {_describe(value)}")
+        out = []
+        for j, entry in enumerate(value):
+            at = f"{name}[{j}]"
+            if not isinstance(entry, dict):
+                f.fail(at, f"must be an object with prompt and answer, not {_describe(entry)}")
+            for key in ("prompt", "answer"):
+                if not isinstance(entry.get(key), str) or not entry[key].strip():
+                    f.fail(f"{at}.{key}", "is missing or not a non-empty string")
+            out.append(dict(entry))
+        return out
+
+    aliases = f.aliases("ground_truth_aliases") or f.aliases("ground_truth")
+    rid = f.get("id")
+    if not isinstance(rid, (str, int)) or str(rid) == "":
+        f.fail("id", "is missing or not a string")
+    return _record(
+        f,
+        subject=(f.text("subject"), "subject"),
+        prompt=(f.text("prompt"), "prompt"),
+        target_new=f.text("target_new"),
+        aliases=aliases,
+        rephrase=f.texts("rephrase_prompts"),
+        locality=items("locality"),
+        portability=items("portability"),
+        rid=rid,
+        relation=f.get("relation") or "",
+    )
+
+
+FORMATS: dict[str, RecordFormat] = {
+    fmt.name: fmt
+    for fmt in [
+        RecordFormat("normalised", "records as this project writes them (prepare-dataset output)",
+                     lambda r: "ground_truth_aliases" in r and "rephrase_prompts" in r, _normalised),
+        RecordFormat("rome_counterfact", "ROME's counterfact.json (requested_rewrite, paraphrase/neighborhood prompts)",
+                     lambda r: "requested_rewrite" in r, _rome_counterfact),
+        RecordFormat("zsre_mend", "MEND's zsRE split (subject, src, alt, answers, rephrase, loc, loc_ans)",
+                     lambda r: "src" in r and "alt" in r, _zsre_mend),
+        RecordFormat("wikibio", "KnowEdit WikiBio (text, labels, concept, locality)",
+                     lambda r: "text" in r and "labels" in r, _wikibio),
+        RecordFormat("counterfact", "EasyEdit's flat Counterfact (prompt, ..., locality_prompt, locality_ground_truth)",
+                     lambda r: "locality_prompt" in r or "locality_ground_truth" in r, _counterfact),
+        RecordFormat("knowedit", "KnowEdit ZsRE / WikiData_counterfact / WikiData_recent (nested locality/portability)",
+                     lambda r: "prompt" in r and "target_new" in r, _knowedit),
+    ]
+}
+
+
+def detect_format(raw: list, path) -> str:
+    """The first format (in FORMATS order, most specific first) whose signature the first record has."""
+    first = raw[0]
+    if not isinstance(first, dict):
+        raise InvalidRecord(path, 0, "(record)", f"must be a JSON object, not {_describe(first)}")
+    for fmt in FORMATS.values():
+        if fmt.looks_like(first):
+            return fmt.name
+    raise DatasetError(
+        f"{path}: cannot tell the dataset format from the first record's fields {sorted(first)}; set `format:` to one "
+        "of: " + "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values())
+    )
+
+
+# --- loading ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedDataset:
+    path: str
+    format: str
+    records: list[dict]
+    n_raw: int
+    invalid: list[dict] = field(default_factory=list)  # {index, field, problem} of every skipped record
+    dropped_items: int = 0  # locality/portability entries skipped for an empty answer
+
+    def report(self) -> dict:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "n_raw": self.n_raw,
+            "n_records": len(self.records),
+            "n_invalid": len(self.invalid),
+            "invalid": self.invalid,
+            "dropped_empty_answer_items": self.dropped_items,
+            "supported_metrics": supported_metrics(self.records),
+        }
+
+
+def read_raw(path: Path) -> list:
+    try:
+        raw = json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
         raise DatasetError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
     if not isinstance(raw, list) or not raw:
         raise DatasetError(f"{path}: expected a non-empty JSON list of records")
-    return [normalise_record(item, i, path) for i, item in enumerate(raw)]
+    return raw
 
 
-def _aliases(value) -> list[str]:
-    """Flatten a ground truth given as str, list of str, or list of alias lists; order kept."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    out = []
-    for item in value:
-        out.extend(_aliases(item))
-    return out
+def load_dataset(source: str | Path, format: str | None = None, on_invalid: str = "error") -> LoadedDataset:
+    """Read a dataset file in any known format into normalised records, validating every record.
+
+    on_invalid: "error" stops at the first invalid record (InvalidRecord names file, record, field); "skip" drops
+    invalid records and lists them in `LoadedDataset.invalid`.
+    """
+    if on_invalid not in ON_INVALID:
+        raise ValueError(f"on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
+    path = dataset_path(str(source))
+    raw = read_raw(path)
+    if format is None:
+        format = detect_format(raw, path)
+    elif format not in FORMATS:
+        raise DatasetError(f"unknown dataset format {format!r}; known formats: {', '.join(FORMATS)}")
+    to_record = FORMATS[format].to_record
+    loaded = LoadedDataset(path=str(path), format=format, records=[], n_raw=len(raw))
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        f = _Fields(item, index, path)
+        try:
+            if not isinstance(item, dict):
+                f.fail("(record)", f"must be a JSON object, not {_describe(item)}")
+            record = to_record(f)
+            if record["id"] in first_index:
+                f.fail("id", f"{record['id']!r} repeats the id of record {first_index[record['id']]}")
+        except InvalidRecord as err:
+            if on_invalid == "error":
+                raise
+            loaded.invalid.append(err.as_dict())
+            continue
+        first_index[record["id"]] = index
+        loaded.dropped_items += f.dropped_items
+        loaded.records.append(record)
+    if not loaded.records:
+        raise DatasetError(f"{path}: none of the {len(raw)} records is valid (first problem: {loaded.invalid[0]})")
+    return loaded
 
 
-def _prompt_answer_items(value, where: str) -> list[dict]:
-    """KnowEdit nests locality/portability as {kind: [{prompt, ground_truth}, ...]} (or one dict per kind)."""
-    if not value:
-        return []
-    groups = value.values() if isinstance(value, dict) and "prompt" not in value else [value]
-    items = []
-    for group in groups:
-        for entry in group if isinstance(group, list) else [group]:
-            prompts = entry.get("prompt")
-            if isinstance(prompts, list):  # some KnowEdit files pair a list of prompts with a list of answers
-                pairs = zip(prompts, entry.get("ground_truth") or [])
-            else:
-                pairs = [(prompts, entry.get("ground_truth", entry.get("answer")))]
-            for p, a in pairs:
-                aliases = _aliases(a)
-                if not p or not aliases:
-                    raise DatasetError(f"{where}: locality/portability entry needs a prompt and a ground_truth")
-                items.append({"prompt": p, "answer": aliases[0]})
-    return items
+def load_records(source: str, format: str | None = None, on_invalid: str = "error") -> list[dict]:
+    """Normalised records of a dataset file (see `load_dataset`)."""
+    return load_dataset(source, format=format, on_invalid=on_invalid).records
 
 
-def normalise_record(item: dict, index: int, path) -> dict:
-    where = f"{path}: record {index}"
-    for field in ("subject", "prompt", "target_new"):
-        if not isinstance(item.get(field), str) or not item[field].strip():
-            raise DatasetError(f"{where}: field {field!r} is missing or not a non-empty string")
-    if item["subject"] not in item["prompt"]:
-        raise DatasetError(f"{where}: subject {item['subject']!r} does not occur in prompt {item['prompt']!r}")
-    aliases = _aliases(item.get("ground_truth"))
-    rephrase = item.get("rephrase_prompt") or item.get("rephrase_prompts") or []
-    record = {
-        "id": str(item.get("case_id", index)),
-        "relation": item.get("relation", ""),
-        "subject": item["subject"],
-        "prompt": item["prompt"],
-        "ground_truth": aliases[0] if aliases else None,
-        "ground_truth_aliases": aliases,
-        "target_new": item["target_new"].strip(),
-        "rephrase_prompts": [rephrase] if isinstance(rephrase, str) else list(rephrase),
-        "locality": _prompt_answer_items(item.get("locality"), where),
-        "portability": _prompt_answer_items(item.get("portability"), where),
+def supported_metrics(records: list[dict]) -> dict[str, int]:
+    """Metric -> number of records that can be scored on it. Rewrite needs only the edit itself; rephrase,
+    locality and portability need the record's prompts of that kind; a metric no record supports is left out."""
+    counts = {
+        "rewrite": len(records),
+        "rephrase": sum(bool(r["rephrase_prompts"]) for r in records),
+        "locality": sum(bool(r["locality"]) for r in records),
+        "portability": sum(bool(r["portability"]) for r in records),
     }
-    return record
+    return {metric: n for metric, n in counts.items() if n}
 
 
 @torch.no_grad()

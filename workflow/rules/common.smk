@@ -1,3 +1,4 @@
+import shlex
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -45,11 +46,23 @@ def get_hparams(wildcards):
     return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
 
 
+def get_dataset_opts(wildcards):
+    """prepare-dataset flags: where the file comes from (local path or hub repo + file), format, invalid records."""
+    d = config["datasets"][wildcards.dataset]
+    if "source" in d:
+        opts = f"--source {shlex.quote(d['source'])}"
+    else:
+        opts = f"--hf-dataset {d['hf_dataset']} --hf-file {shlex.quote(d['hf_file'])}"
+        if d.get("hf_revision"):
+            opts += f" --hf-revision {d['hf_revision']}"
+    if d.get("format"):
+        opts += f" --format {d['format']}"
+    return opts + f" --on-invalid {d.get('on_invalid', 'error')}"
+
+
 def get_filter_opts(wildcards):
     d = config["datasets"][wildcards.dataset]
-    return f"--dataset {d['source']}" + (
-        " --keep-unknown" if d.get("keep_unknown") else ""
-    )
+    return " --keep-unknown" if d.get("keep_unknown") else ""
 
 
 def get_split_opts(wildcards):

@@ -1,6 +1,7 @@
 rule filter_dataset:
     input:
         model="results/models/{model}/model.json",
+        dataset="results/datasets/{dataset}/records.json",
     output:
         records="results/{model}/{dataset}/records.json",
         report="results/{model}/{dataset}/filter_report.json",
@@ -17,7 +18,7 @@ rule filter_dataset:
         model=model_opts,
         opts=get_filter_opts,
     shell:
-        "goldenlayers -q filter-dataset {params.model} --threads {threads} {params.opts} "
+        "goldenlayers -q filter-dataset {params.model} --threads {threads} --dataset {input.dataset}{params.opts} "
         "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
 
 
