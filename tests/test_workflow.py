@@ -88,7 +88,7 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
     summary = json.loads((results / "tiny/toy/aggregate/r-rome/summary.json").read_text())
     assert summary["selected"]["lga"]["layer"] == lga["chosen_layer"]
 
-    for name in ("table1.csv", "table1.md", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
+    for name in ("table1.csv", "table1.md", "tables3_8.csv", "tables3_8.md", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
         assert (results / "report" / name).stat().st_size > 0, name
     table = pd.read_csv(results / "report/table1.csv")
     assert "toy" in table.columns

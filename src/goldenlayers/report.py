@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from goldenlayers.analysis import table1, table_selected_layers, to_markdown
+from goldenlayers.analysis import table1, table_proxy_vs_test, table_selected_layers, to_markdown
 from goldenlayers.io import config_hash, read_json, write_json, write_text
 from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves
 
@@ -37,6 +37,33 @@ def write_table(frame: pd.DataFrame, out_prefix: Path, provenance: dict) -> None
     write_json(f"{out_prefix}.provenance.json", provenance)
 
 
+def write_proxy_vs_test(summaries: dict, out_prefix: Path, provenance: dict) -> pd.DataFrame:
+    """Tables 3–8: proxy-optimal vs test-golden layer and test value, one table per metric.
+
+    The CSV is long (Model, Metric, Set, Dataset, Layer, Value); the Markdown has one wide table per metric.
+    """
+    metrics = []
+    for summary in summaries.values():
+        metrics += [m for m in summary["per_metric"] if m not in metrics]
+    long_rows, sections = [], []
+    for metric in metrics:
+        wide = table_proxy_vs_test(summaries, metric)
+        sections.append(f"### {metric}\n\n{to_markdown(wide)}\n")
+        for (model, dataset), summary in summaries.items():
+            per_metric = summary["per_metric"].get(metric)
+            if per_metric is None:
+                continue
+            for set_name, layer_key, value_key in (("Proxy", "proxy_layer", "proxy_value"),
+                                                   ("Test", "test_layer", "test_value")):
+                long_rows.append({"Model": model, "Metric": metric, "Set": set_name, "Dataset": dataset,
+                                  "Layer": per_metric[layer_key], "Value": per_metric[value_key]})
+    frame = pd.DataFrame(long_rows, columns=["Model", "Metric", "Set", "Dataset", "Layer", "Value"])
+    write_text(f"{out_prefix}.csv", frame.to_csv(index=False))
+    write_text(f"{out_prefix}.md", "\n".join(sections))
+    write_json(f"{out_prefix}.provenance.json", provenance)
+    return frame
+
+
 def build_report(aggregate_dirs: list[str], out_dir: str, metric: str = "rewrite", config_file: str | None = None):
     """aggregate_dirs are results/<model>/<dataset>/aggregate/<editor> directories."""
     out_dir = Path(out_dir)
@@ -58,5 +85,24 @@ def build_report(aggregate_dirs: list[str], out_dir: str, metric: str = "rewrite
     provenance = _provenance(config_file, [str(d) for d in aggregate_dirs])
     write_table(table1(summaries), out_dir / "table1", provenance)
     write_table(table_selected_layers(summaries, metric=metric), out_dir / "selected_layers", provenance)
+    write_proxy_vs_test(summaries, out_dir / "tables3_8", provenance)
     plot_layer_curves(stats, markers, out_dir / "figure1")
     plot_delta_heatmap(sweeps, out_dir / "figure2", metric=metric)
+
+
+def build_figure3(selection_files: list[str], out_prefix: str, config_file: str | None = None) -> pd.DataFrame:
+    """Figure 3: speed-up of LGA, LGA(K'), SaLEM and CMA over BF per (model, dataset), as PNG/PDF plus CSV/MD.
+
+    selection_files are results/<model>/<dataset>/selection/<method>.json (the BF files included).
+    """
+    from goldenlayers.plots import plot_speedups
+    from goldenlayers.selection import speedup_table
+
+    entries = []
+    for path in selection_files:
+        parts = Path(path).parts
+        entries.append((parts[-4], parts[-3], read_json(path)))
+    table = speedup_table(entries)
+    write_table(table, Path(out_prefix), _provenance(config_file, [str(p) for p in selection_files]))
+    plot_speedups(table, out_prefix)
+    return table
