@@ -121,3 +121,24 @@ def test_replaying_the_prefix_changes_speed_not_numbers(family, request, tiny_to
     assert torch.allclose(fast.delta(), plain.delta(), rtol=1e-4, atol=1e-7)
     # the blocks' own forward is back in place afterwards
     assert all("forward" not in vars(block) for block in blocks(model))
+
+
+@pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2", "tiny_gemma3"])
+@pytest.mark.parametrize("layer", [0, 2])
+def test_fast_paths_match_the_reference_forward(family, layer, request, tiny_tokenizer):
+    """Prefix states, replay and the LM head at target positions only change speed: same δ, same ΔW."""
+    model, tok = request.getfixturevalue(family), tiny_tokenizer
+    # templates of different lengths, so the prefix states are left-padded by different amounts
+    templates = ["{}", "The day. {}", "Because I said so and so on. {}"]
+    modes = {
+        "reference": {"reference_forward": True},
+        "replay": {"cache_prefix_states": False},
+        "prefix states": {"replay_prefix": False},
+        "both": {},
+    }
+    edits = {name: compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, **kw), layer, templates)
+             for name, kw in modes.items()}
+    reference = edits.pop("reference")
+    for name, edit in edits.items():
+        assert edit.info["steps"] == reference.info["steps"] == 8, name
+        assert torch.allclose(edit.delta(), reference.delta(), rtol=1e-4, atol=1e-7), name

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm import tqdm
 
-from goldenlayers.editing import apply_edit, get_editor, restore_weight
+from goldenlayers.editing import EditError, apply_edit, edit_failure, get_editor, restore_weight
 from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
 from goldenlayers.io import write_parquet
 
@@ -36,17 +35,28 @@ def _read_partial(path: Path) -> dict[str, dict]:
     return done
 
 
-def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates, fluency: bool = False) -> dict:
-    """Edit one sample, evaluate, restore. A diverging edit is recorded as failed, not raised."""
+def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates, fluency: bool = False,
+                      covariance=None) -> dict:
+    """Edit one sample, evaluate, restore. A diverging edit is recorded as failed, not raised.
+
+    Failed = the editor raised EditError, or the update is non-finite or over the hparams' norm bound
+    (`editing.edit_failure`); a failed edit is not applied. `covariance` is the layer's KeyCovariance for
+    editors that need it (EMMET; ROME/R-ROME with mom2_adjustment).
+    """
     _, compute = get_editor(editor)
     row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
            "fluency": math.nan, "fluency_raw": math.nan}
     started = time.perf_counter()
-    edit = compute(model, tok, record, hparams, layer, templates)
-    delta = edit.delta()
-    if not torch.isfinite(delta).all():
-        row.update({m: math.nan for m in METRICS}, status="failed", reason="non-finite update")
-        row.update(edit_seconds=time.perf_counter() - started, eval_seconds=0.0, steps=edit.info["steps"])
+    edit, reason = None, None
+    try:
+        edit = compute(model, tok, [record], hparams, layer, templates, covariance=covariance)
+        reason = edit_failure(model, edit, getattr(hparams, "max_update_norm_ratio", None))
+    except EditError as err:
+        reason = str(err)
+    if reason is not None:
+        row.update({m: math.nan for m in METRICS}, status="failed", reason=reason)
+        row.update(edit_seconds=time.perf_counter() - started, eval_seconds=0.0,
+                   steps=edit.info["steps"] if edit is not None else 0)
         return row
     original = apply_edit(model, edit)
     edit_seconds = time.perf_counter() - started
@@ -62,7 +72,7 @@ def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, temp
 
 
 def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int, templates, out_path,
-              fluency: bool = False, progress: bool = True) -> pd.DataFrame:
+              fluency: bool = False, progress: bool = True, covariance=None) -> pd.DataFrame:
     split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
     todo = [r for r in records if r["id"] in split_of]
     out_path = Path(out_path)
@@ -75,7 +85,8 @@ def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int
         for record in tqdm(todo, desc=f"{editor} layer {layer}", disable=not progress):
             if record["id"] in done:
                 continue
-            row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates, fluency=fluency)
+            row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates, fluency=fluency,
+                                    covariance=covariance)
             row["split"] = split_of[record["id"]]
             f.write(json.dumps(row) + "\n")
             f.flush()
