@@ -137,9 +137,58 @@ def cmd_sweep(args):
     templates = read_json(args.templates)["templates"]
     model, tok = _load_model(args)
     edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is written
+    covariance = _layer_covariance(args, hparams)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
-                      fluency=args.fluency, progress=not args.quiet)
+                      fluency=args.fluency, progress=not args.quiet, covariance=covariance)
     log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
+
+
+def _layer_covariance(args, hparams):
+    """The layer's key covariance from --layer-stats when the editor uses it (EMMET; ROME with mom2_adjustment)."""
+    from goldenlayers.editing import KeyCovariance, needs_covariance
+
+    if not needs_covariance(args.editor, hparams):
+        return None
+    if not args.layer_stats:
+        raise ValueError(f"{args.editor} with {args.hparams} needs the layer's key covariance: pass --layer-stats "
+                         "(a file written by `goldenlayers layer-stats`)")
+    stats = KeyCovariance.load(args.layer_stats)
+    if stats.metadata.get("layer", str(args.layer)) != str(args.layer):
+        raise ValueError(f"{args.layer_stats} holds layer {stats.metadata['layer']}, not layer {args.layer}")
+    log.info("key covariance of layer %d: %d tokens of %s", args.layer, stats.n_tokens, stats.corpus)
+    return stats
+
+
+def cmd_layer_stats(args):
+    from goldenlayers.editing.covariance import load_or_compute_layer_stats
+    from goldenlayers.models import edited_module_name
+
+    model, tok = _load_model(args)
+    edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is computed
+    stats = load_or_compute_layer_stats(model, tok, args.layer, args.out, corpus=args.corpus,
+                                        n_samples=args.n_samples, dtype=args.precision, max_length=args.max_length,
+                                        progress=not args.quiet)
+    log.info("layer %d: E[kk^T] over %d tokens of %s -> %s", args.layer, stats.n_tokens, stats.corpus, args.out)
+
+
+def cmd_sequential(args):
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.editing.sequential import run_sequential_sweep
+    from goldenlayers.io import read_json
+    from goldenlayers.models import edited_module_name
+
+    hparams = load_hparams(args.editor, args.hparams)
+    records = read_json(args.records)
+    split = read_json(args.split)
+    templates = read_json(args.templates)["templates"]
+    model, tok = _load_model(args)
+    edited_module_name(model, args.layer)
+    covariance = _layer_covariance(args, hparams)
+    frame = run_sequential_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
+                                 n_edits=args.n_edits, seed=args.seed, subset=args.subset, covariance=covariance,
+                                 fluency=args.fluency, progress=not args.quiet)
+    log.info("layer %d: %d sequential edits, mean rewrite %.3f after the last", args.layer, len(frame),
+             frame["rewrite"].mean())
 
 
 def cmd_aggregate(args):
@@ -245,8 +294,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", required=True)
     p.add_argument("--layer", type=int, required=True)
     p.add_argument("--fluency", action="store_true", help="also measure fluency (a 100-token generation per edit)")
+    p.add_argument("--layer-stats", help="the layer's key covariance (layer-stats output), for editors that use it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("layer-stats", help="key covariance E[kk^T] of one layer's edited module (cached)")
+    model_args(p)
+    p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--corpus", default="embedded:mom2_corpus",
+                   help="embedded:mom2_corpus (offline default), a .txt/.jsonl/.json/.parquet file, or a HF dataset "
+                        "id (wikipedia, wikitext, or id[:config]; needs network and `datasets`)")
+    p.add_argument("--n-samples", type=int, default=100000, help="number of texts (EasyEdit's mom2_n_samples)")
+    p.add_argument("--precision", default="float32", choices=["float32", "float64"], help="accumulation dtype")
+    p.add_argument("--max-length", type=int, default=None, help="tokens per text (default: the model's context)")
+    p.add_argument("--out", required=True, help="safetensors file")
+    p.set_defaults(func=cmd_layer_stats)
+
+    p = sub.add_parser("sequential", help="N edits one after another at one layer, then evaluate all N")
+    model_args(p)
+    p.add_argument("--records", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--subset", default="test", choices=["proxy", "test"], help="split the samples are drawn from")
+    p.add_argument("--templates", required=True)
+    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--hparams", required=True)
+    p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--n-edits", type=int, default=10)
+    p.add_argument("--seed", type=int, default=42, help="seed of the sample choice (same for every layer/editor)")
+    p.add_argument("--fluency", action="store_true")
+    p.add_argument("--layer-stats", help="the layer's key covariance, for editors that use it")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sequential)
 
     p = sub.add_parser("aggregate", help="per-layer statistics, golden layers and t-tests of one sweep")
     p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")
