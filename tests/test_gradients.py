@@ -170,3 +170,30 @@ def test_parquet_roundtrip_and_empty(tmp_path, tiny_llama, tiny_tokenizer, tiny_
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "g.parquet"), df)
     empty = extract_layer_gradients(tiny_llama, tiny_tokenizer, [], progress=False)
     assert list(empty.columns) == COLUMNS and len(empty) == 0
+
+
+@pytest.mark.parametrize("family", ["tiny_gpt2", "tiny_llama", "tiny_gemma3"])
+@pytest.mark.parametrize("fold_tokens", [None, 0, 9])  # buffered to the end / folded every sequence / mixed
+def test_salem_saliency_matches_autograd(request, family, fold_tokens, tiny_tokenizer, tiny_records):
+    from goldenlayers.gradients import SALIENCY_COLUMNS, NewGradientSum
+
+    model = request.getfixturevalue(family)
+    summed = [None] * num_layers(model)
+    for r in tiny_records:
+        _, new, _ = old_and_new_sequences(model, tiny_tokenizer, r)
+        for layer, g in enumerate(reference_gradients(model, new)):
+            g = g.double()
+            summed[layer] = g if summed[layer] is None else summed[layer] + g
+    expected = [float(g.abs().mean()) for g in summed]
+
+    acc = NewGradientSum(fold_tokens=fold_tokens)
+    frame = extract_layer_gradients(model, tiny_tokenizer, tiny_records, progress=False, new_gradient_sum=acc,
+                                    batch_size=3)
+    saliency = acc.saliency_frame()
+    assert list(saliency.columns) == SALIENCY_COLUMNS
+    assert list(saliency["layer"]) == list(range(num_layers(model)))
+    assert (saliency["n_samples"] == len(tiny_records)).all()
+    np.testing.assert_allclose(saliency["saliency"], expected, rtol=RTOL)
+    # the scalar table is the same with or without the accumulator
+    plain = extract_layer_gradients(model, tiny_tokenizer, tiny_records, progress=False, batch_size=3)
+    pd.testing.assert_frame_equal(frame, plain)

@@ -1,4 +1,4 @@
-"""Per-sample, per-layer gradient scalars for LGA, LGA(K') and SaLEM-style scores (SPEC §2).
+"""Per-sample, per-layer gradient scalars for LGA and LGA(K'), and per-layer SaLEM saliency (SPEC §2).
 
 For a sample with prompt Q, old answer K and new answer K', and for every candidate layer L with edited weight W_L
 (the MLP output projection), we need
@@ -25,6 +25,12 @@ How it is computed (exactly, without materialising any d_out x d_in gradient unl
 * Sequences (a sample's old and new, and several samples: `batch_size`) are right-padded into one batch; each
   sequence's X and D are cut to its own length (padded positions would not contribute anyway: causal attention
   means no real token sees them and they carry no label). Each sequence keeps its own mean loss.
+
+SaLEM needs more than scalars: the *summed* new-knowledge gradient G_L = sum_i dl(Q_i + K'_i)/dW_L over the proxy
+samples, whose mean absolute entry is the layer's saliency. `NewGradientSum` collects it in the same pass. It keeps
+each layer's new-sequence X and D (tokens x (d_in + d_out)) and only materialises G_L = sum D^T X (d_out x d_in)
+when the buffered tokens would outgrow it, so for short edit prompts no gradient matrix exists until the end, and
+then one layer at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from goldenlayers.models import edited_module, num_layers
 from goldenlayers.text import answer_ids, pad_batch, prompt_ids
 
 COLUMNS = ["sample_id", "layer", "dot_old_new", "sq_norm_old", "sq_norm_new"]
+SALIENCY_COLUMNS = ["layer", "saliency", "n_samples", "n_entries"]
 METHODS = ("auto", "identity", "materialise")
 # Sequences per forward+backward pass (a sample has two: old and new). Measured with
 # benchmarks/bench_gradients.py (SmolLM2-135M, 20 capital-city samples, 1 torch thread on a shared 2-core CPU):
@@ -261,6 +268,65 @@ def _sample_rows(
     return [(sample_id, layer, *values[layer]) for layer in layers]
 
 
+class NewGradientSum:
+    """Sum over samples of each layer's new-knowledge gradient dl(Q + K')/dW_L, for SaLEM's saliency.
+
+    `add(layer, X, D)` takes one sequence's keys X [T, d_in] and output gradients D [T, d_out]. They are buffered
+    (copied, so the batch's activations can be freed) until the buffered tokens cost more memory than the gradient
+    matrix itself, T_buffered (d_in + d_out) > d_in d_out; then they are folded into a float64 running sum
+    G_L += D^T X. `saliency_frame()` materialises each layer's G_L in turn and reduces it to mean |entry|.
+    `fold_tokens` overrides the folding threshold (tests use 0 to force the running-sum branch).
+    """
+
+    def __init__(self, fold_tokens: int | None = None):
+        self.fold_tokens = fold_tokens
+        self.n_samples = 0
+        self._buffers: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._buffered_tokens: dict[int, int] = {}
+        self._sums: dict[int, torch.Tensor] = {}
+
+    def add(self, layer: int, x: torch.Tensor, d: torch.Tensor) -> None:
+        self._buffers.setdefault(layer, []).append((x.detach().clone(), d.detach().clone()))
+        self._buffered_tokens[layer] = self._buffered_tokens.get(layer, 0) + x.shape[0]
+        d_in, d_out = x.shape[1], d.shape[1]
+        limit = self.fold_tokens if self.fold_tokens is not None else (d_in * d_out) // (d_in + d_out)
+        if self._buffered_tokens[layer] > limit:
+            self._fold(layer)
+
+    def _fold(self, layer: int) -> torch.Tensor:
+        buffered = self._buffers.pop(layer, [])
+        self._buffered_tokens[layer] = 0
+        total = self._sums.get(layer)
+        if buffered:
+            x = torch.cat([b[0] for b in buffered]).to(torch.float64)
+            d = torch.cat([b[1] for b in buffered]).to(torch.float64)
+            part = d.T @ x  # [d_out, d_in]; GPT-2's Conv1D stores the transpose, which has the same entries
+            total = part if total is None else total + part
+        if total is not None:
+            self._sums[layer] = total
+        return total
+
+    def layers(self) -> list[int]:
+        return sorted(set(self._buffers) | set(self._sums))
+
+    def saliency_frame(self) -> pd.DataFrame:
+        """Columns layer, saliency (mean |entry| of the summed gradient, float64), n_samples, n_entries.
+
+        Consumes the sums (each layer's gradient is freed once reduced), so call it once, after the last `add`.
+        """
+        rows = []
+        for layer in self.layers():
+            total = self._fold(layer)
+            rows.append((layer, float(total.abs().mean()), self.n_samples, int(total.numel())))
+            del self._sums[layer]  # one layer's gradient at a time
+        frame = pd.DataFrame(rows, columns=SALIENCY_COLUMNS)
+        frame["layer"] = frame["layer"].astype(np.int64)
+        frame["saliency"] = frame["saliency"].astype(np.float64)
+        frame["n_samples"] = frame["n_samples"].astype(np.int64)
+        frame["n_entries"] = frame["n_entries"].astype(np.int64)
+        return frame
+
+
 def extract_layer_gradients(
     model,
     tok,
@@ -269,12 +335,15 @@ def extract_layer_gradients(
     progress: bool = True,
     method: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    new_gradient_sum: NewGradientSum | None = None,
 ) -> pd.DataFrame:
     """Per-sample, per-layer <g_old, g_new>, ||g_old||^2, ||g_new||^2 of the edited weights (see module docstring).
 
     records: normalised edit records (id, prompt, ground_truth or None, target_new, ...).
     layers: candidate layers (default: all). method: "auto" | "identity" | "materialise" (inner-product branch;
     all exact). batch_size: sequences per forward+backward pass (each sample has two: old and new).
+    new_gradient_sum: if given, every sample's new-knowledge keys and output gradients are also added to it (for
+    SaLEM; read the saliency with `new_gradient_sum.saliency_frame()` afterwards).
     Returns columns sample_id, layer, dot_old_new, sq_norm_old, sq_norm_new (float64), in record order then layer
     order; `df.attrs["old_answer_source"]` maps sample_id -> "ground_truth" | "greedy".
     """
@@ -305,6 +374,10 @@ def extract_layer_gradients(
         captured = capture_keys_and_grads(model, [s for _, _, s in batch], pad_id, layers)
         for (idx, kind, _), cap in zip(batch, captured):
             pending.setdefault(idx, {})[kind] = cap
+            if kind == "new" and new_gradient_sum is not None:
+                new_gradient_sum.n_samples += 1
+                for layer in layers:
+                    new_gradient_sum.add(layer, *cap[layer])
             if len(pending[idx]) == 2:
                 both = pending.pop(idx)
                 rows.extend(_sample_rows(ids[idx], layers, both["old"], both["new"], method))
