@@ -94,13 +94,27 @@ def cmd_templates(args):
 
 
 def cmd_gradients(args):
-    from goldenlayers.gradients import extract_layer_gradients
+    from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.io import read_json, write_parquet
 
     records = _records_in(read_json(args.records), read_json(args.split)[args.subset])
     model, tok = _load_model(args)
-    frame = extract_layer_gradients(model, tok, records, progress=not args.quiet)
+    # SaLEM's summed new-knowledge gradient rides on the same pass (it needs the same keys and output gradients)
+    summed = NewGradientSum() if args.out_saliency else None
+    frame = extract_layer_gradients(model, tok, records, progress=not args.quiet, new_gradient_sum=summed)
     write_parquet(args.out, frame)
+    if summed is not None:
+        write_parquet(args.out_saliency, summed.saliency_frame())
+
+
+def _add_wall_time(result: dict, started: float, benchmark: str | None, stage: str) -> None:
+    """wall time of a selector = its measuring stage's job (Snakemake benchmark file) + this scoring step."""
+    from goldenlayers.selection import read_benchmark_seconds
+
+    result["scoring_seconds"] = time.perf_counter() - started
+    if benchmark:
+        result[f"{stage}_seconds"] = read_benchmark_seconds(benchmark)
+        result["wall_seconds"] = result[f"{stage}_seconds"] + result["scoring_seconds"]
 
 
 def cmd_lga(args):
@@ -112,17 +126,100 @@ def cmd_lga(args):
     started = time.perf_counter()
     grads = pd.read_parquet(args.gradients)
     ids = read_json(args.split)["proxy"]
-    result = run_lga(grads, ids, k=args.tukey_k, method=args.method)
-    result["scoring_seconds"] = time.perf_counter() - started
-    if args.gradients_benchmark:
-        # wall time of the whole estimate = gradient extraction (from its Snakemake benchmark file) + scoring
-        import csv
-
-        with open(args.gradients_benchmark) as f:
-            result["gradient_seconds"] = float(next(csv.DictReader(f, delimiter="\t"))["s"])
-        result["wall_seconds"] = result["gradient_seconds"] + result["scoring_seconds"]
+    result = run_lga(grads, ids, k=args.tukey_k, method=args.method, layers=args.layers)
+    _add_wall_time(result, started, args.gradients_benchmark, "gradient")
     write_json(args.out, result)
     log.info("%s chose layer %s", args.method, result["chosen_layer"])
+
+
+def cmd_salem(args):
+    import pandas as pd
+
+    from goldenlayers.io import write_json
+    from goldenlayers.selection import run_salem
+
+    started = time.perf_counter()
+    result = run_salem(pd.read_parquet(args.saliency), layers=args.layers)
+    # the gradient pass is shared with LGA; SaLEM alone would skip the old-knowledge sequences (see docs/methods.md)
+    _add_wall_time(result, started, args.gradients_benchmark, "gradient")
+    write_json(args.out, result)
+    log.info("salem chose layer %s", result["chosen_layer"])
+
+
+def cmd_causal_trace(args):
+    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
+    from goldenlayers.io import read_json, write_parquet
+
+    def traceable(records):
+        return [r for r in records if r.get("subject") and r["subject"] in r["prompt"]]
+
+    dataset = read_json(args.records)
+    usable = traceable(dataset)
+    if len(usable) < len(dataset):
+        log.warning("%d of %d records have no subject inside their prompt; causal tracing skips them",
+                    len(dataset) - len(usable), len(dataset))
+    records = traceable(_records_in(dataset, read_json(args.split)[args.subset]))
+    if not records:
+        raise ValueError(f"no {args.subset} record has its subject inside its prompt: nothing to trace")
+    settings = TraceSettings(noise_multiplier=args.noise_multiplier, n_noise=args.n_noise, window=args.window,
+                             seed=args.seed)
+    model, tok = _load_model(args)
+    # ROME: noise = noise_multiplier x the std of the subject-token embeddings (over the whole dataset)
+    noise_std = settings.noise_multiplier * subject_embedding_std(model, tok, usable)
+    effects = trace_records(model, tok, records, noise_std, settings=settings, progress=not args.quiet)
+    write_parquet(args.out, effects)
+
+
+def cmd_cma(args):
+    import pandas as pd
+
+    from goldenlayers.io import write_json
+    from goldenlayers.plots import plot_causal_trace
+    from goldenlayers.selection import run_cma
+
+    started = time.perf_counter()
+    effects = pd.read_parquet(args.effects)
+    result = run_cma(effects, layers=args.layers)
+    _add_wall_time(result, started, args.trace_benchmark, "trace")
+    if args.out_plot:
+        plot_causal_trace(effects, args.out_plot)
+    write_json(args.out, result)
+    log.info("cma chose layer %s", result["chosen_layer"])
+
+
+def cmd_random_layers(args):
+    from goldenlayers.io import write_json
+    from goldenlayers.selection import run_random
+
+    result = run_random(args.layers, n=args.n, seed=args.seed)
+    write_json(args.out, result)
+    log.info("random layers %s", result["chosen_layers"])
+
+
+def cmd_bf(args):
+    import pandas as pd
+
+    from goldenlayers.io import write_json
+    from goldenlayers.selection import read_benchmark_seconds, run_bf
+
+    frames = [pd.read_parquet(p) for p in args.sweeps]
+    job_seconds = None
+    if args.benchmarks:
+        if len(args.benchmarks) != len(frames):
+            raise ValueError("bf: give one benchmark file per sweep file, in the same order")
+        job_seconds = {}
+        for frame, bench in zip(frames, args.benchmarks):
+            for layer in frame["layer"].unique():
+                job_seconds[int(layer)] = read_benchmark_seconds(bench)
+    result = run_bf(pd.concat(frames, ignore_index=True), metric=args.metric, job_seconds=job_seconds)
+    write_json(args.out, result)
+    log.info("bf chose layer %s", result["chosen_layer"])
+
+
+def cmd_figure3(args):
+    from goldenlayers.report import build_figure3
+
+    build_figure3(args.selections, args.out_prefix, config_file=args.config)
 
 
 def cmd_sweep(args):
@@ -199,11 +296,20 @@ def cmd_aggregate(args):
 
     sweep = pd.concat([pd.read_parquet(p) for p in args.sweeps], ignore_index=True)
     sweep = sweep.sort_values(["layer", "split", "sample_id"], kind="stable").reset_index(drop=True)
-    selected = {}
+    from goldenlayers.selection import mean_of_selected
+
+    selected, multi = {}, {}
     for path in args.selection or []:
         choice = read_json(path)
-        selected[choice["method"]] = choice["chosen_layer"]
+        if choice.get("chosen_layers") is not None:  # Random: several layers, reported as the mean of their metrics
+            keys = [f"{choice['method']}#{i}" for i in range(len(choice["chosen_layers"]))]
+            selected.update(zip(keys, choice["chosen_layers"]))
+            multi[choice["method"]] = keys
+        else:
+            selected[choice["method"]] = choice["chosen_layer"]
     summary = summarise_sweep(sweep, metric=args.metric, selected_layers=selected)
+    for name, keys in multi.items():
+        summary["selected"] = mean_of_selected(summary["selected"], name, keys)
     write_parquet(args.out_sweep, sweep)
     write_parquet(args.out_stats, layer_stats(sweep))
     write_json(args.out_summary, summary)
@@ -274,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True)
     p.add_argument("--subset", default="proxy", choices=["proxy", "test"])
     p.add_argument("--out", required=True)
+    p.add_argument("--out-saliency", help="also write SaLEM's per-layer saliency (summed new-knowledge gradient)")
     p.set_defaults(func=cmd_gradients)
 
     p = sub.add_parser("lga", help="choose a layer by layer gradient analysis (Tukey-fenced argmax)")
@@ -281,9 +388,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True)
     p.add_argument("--method", default="lga", choices=["lga", "lga_kprime"])
     p.add_argument("--tukey-k", type=float, default=1.0)
+    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
     p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_lga)
+
+    p = sub.add_parser("salem", help="choose the layer of greatest saliency (SaLEM)")
+    p.add_argument("--saliency", required=True, help="per-layer saliency parquet (gradients --out-saliency)")
+    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
+    p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_salem)
+
+    p = sub.add_parser("causal-trace", help="indirect effect of restoring each layer's MLP output (ROME's tracing)")
+    model_args(p)
+    p.add_argument("--records", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--subset", default="proxy", choices=["proxy", "test"])
+    p.add_argument("--noise-multiplier", type=float, default=3.0)
+    p.add_argument("--n-noise", type=int, default=10)
+    p.add_argument("--window", type=int, default=10)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_causal_trace)
+
+    p = sub.add_parser("cma", help="choose the layer of largest mean indirect effect (causal mediation)")
+    p.add_argument("--effects", required=True)
+    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all traced)")
+    p.add_argument("--trace-benchmark", help="Snakemake benchmark file of the tracing stage (for wall time)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--out-plot", help="prefix of the trace plot (PNG and PDF)")
+    p.set_defaults(func=cmd_cma)
+
+    p = sub.add_parser("random-layers", help="seeded random candidate layers (reported as the mean of their metrics)")
+    p.add_argument("--layers", type=int, nargs="+", required=True)
+    p.add_argument("--n", type=int, default=3)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_random_layers)
+
+    p = sub.add_parser("bf", help="brute force: the proxy golden layer of a sweep, with its wall time")
+    p.add_argument("--sweeps", nargs="+", required=True)
+    p.add_argument("--benchmarks", nargs="*", help="Snakemake benchmark files of the sweep jobs, same order")
+    p.add_argument("--metric", default="rewrite")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_bf)
+
+    p = sub.add_parser("figure3", help="Figure 3: wall time and speed-up of each selector over BF")
+    p.add_argument("--selections", nargs="+", required=True)
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-prefix", required=True)
+    p.set_defaults(func=cmd_figure3)
 
     p = sub.add_parser("sweep", help="edit every sample at one layer and evaluate (resumable)")
     model_args(p)

@@ -297,3 +297,97 @@ def plot_delta_heatmap(
     save_figure(fig, out_prefix)
     plt.close(fig)
     return data
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figure 3 and the causal trace
+# ----------------------------------------------------------------------------------------------------------
+SELECTOR_STYLE = {
+    "lga": dict(label="LGA", color=OKABE_ITO["blue"], hatch=""),
+    "lga_kprime": dict(label="LGA(K')", color=OKABE_ITO["sky_blue"], hatch="//"),
+    "salem": dict(label="SaLEM", color=OKABE_ITO["orange"], hatch="\\\\"),
+    "cma": dict(label="CMA", color=OKABE_ITO["vermillion"], hatch=".."),
+}
+
+
+def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
+    """Figure 3: speed-up of each layer selector over brute force (BF), by dataset; one panel per model.
+
+    ``table`` is `selection.speedup_table` (model, dataset, method, wall_seconds, bf_seconds, speedup). Bars on a
+    log scale, labelled with their value; the dashed line at 1× is "as slow as BF". Returns the rows drawn.
+    """
+    drawn = table.dropna(subset=["speedup"])
+    if drawn.empty:
+        raise ValueError("no speed-ups to plot (missing BF or selector wall times)")
+    models = list(dict.fromkeys(drawn["model"]))
+    methods = [m for m in SELECTOR_STYLE if m in set(drawn["method"])]
+    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 1.2 + 1.1 * drawn["dataset"].nunique()) * len(models),
+                                                      3.6), squeeze=False, layout="constrained")
+    width = 0.8 / len(methods)
+    for ax, model in zip(axes[0], models):
+        rows = drawn[drawn["model"] == model]
+        datasets = list(dict.fromkeys(rows["dataset"]))
+        for j, method in enumerate(methods):
+            st = SELECTOR_STYLE[method]
+            sub = rows[rows["method"] == method].set_index("dataset").reindex(datasets)
+            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+            bars = ax.bar(x, sub["speedup"].to_numpy(dtype=float), width=width, color=st["color"],
+                          hatch=st["hatch"], edgecolor="black", linewidth=0.5, label=st["label"])
+            ax.bar_label(bars, labels=[f"{v:.0f}×" if v >= 10 else f"{v:.1f}×" if v == v else ""
+                                       for v in sub["speedup"].to_numpy(dtype=float)], fontsize=7, padding=1)
+        ax.axhline(1.0, color="#444444", linestyle="--", linewidth=1.0)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(datasets)))
+        ax.set_xticklabels(datasets, fontsize=9)
+        ax.set_ylabel("Speed-up over BF (×, log scale)")
+        ax.set_title(model, fontsize=10)
+        ax.grid(True, axis="y", which="both", alpha=0.3, linewidth=0.6)
+        ax.margins(y=0.15)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
+                         edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+    handles.append(Line2D([], [], color="#444444", linestyle="--", label="BF (1×)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return drawn.reset_index(drop=True)
+
+
+def plot_causal_trace(effects: pd.DataFrame, out_prefix: str | Path, max_samples: int = 4) -> dict[str, Any]:
+    """Causal trace (ROME-style) of the first few samples plus the mean indirect effect per layer.
+
+    ``effects`` is `causal_trace.trace_records` output. Each sample panel shows the restored probability of the
+    true answer per layer (window restored at the last subject token) between the clean and corrupted levels; the
+    last panel shows the mean indirect effect over the samples the clean model gets right (all samples if none).
+    Returns {"samples": [ids], "mean_effect": Series (layer -> mean IE)}.
+    """
+    if effects.empty:
+        raise ValueError("no causal-trace rows to plot")
+    samples = list(dict.fromkeys(effects["sample_id"]))[:max_samples]
+    correct = effects[effects["correct"].astype(bool)]
+    used = correct if not correct.empty else effects
+    mean_effect = used.groupby("layer")["indirect_effect"].mean().sort_index()
+    n = len(samples) + 1
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 2.9), squeeze=False, layout="constrained")
+    for ax, sid in zip(axes[0], samples):
+        rows = effects[effects["sample_id"] == sid].sort_values("layer")
+        ax.bar(rows["layer"], rows["restored_prob"], color=OKABE_ITO["blue"], width=0.8, label="restored")
+        ax.axhline(rows["clean_prob"].iloc[0], color=OKABE_ITO["bluish_green"], linestyle="-", linewidth=1.2,
+                   label="clean")
+        ax.axhline(rows["corrupted_prob"].iloc[0], color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1.2,
+                   label="corrupted")
+        ax.set_title(f"{sid}" + ("" if rows["correct"].iloc[0] else " (clean run wrong)"), fontsize=9)
+        ax.set_xlabel("Layer (window centre)")
+        ax.set_ylabel("p(true answer)")
+        ax.set_xticks(layer_ticks(rows["layer"], max_ticks=6))
+    ax = axes[0][-1]
+    ax.bar(mean_effect.index, mean_effect.to_numpy(), color=OKABE_ITO["orange"], width=0.8)
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_title("mean indirect effect" + ("" if not correct.empty else "\n(all samples: none correct)"), fontsize=9)
+    ax.set_xlabel("Layer (window centre)")
+    ax.set_ylabel("restored − corrupted")
+    ax.set_xticks(layer_ticks(mean_effect.index, max_ticks=6))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return {"samples": samples, "mean_effect": mean_effect}

@@ -1,9 +1,19 @@
-"""LGA layer selection from cached gradient scalars (SPEC §2): per-layer scores, Tukey fences, argmax.
+"""Layer selectors (SPEC §2): from cached measurements to a chosen layer, as JSON-ready records.
 
-Scores are read from the table that `goldenlayers.gradients.extract_layer_gradients` writes (one row per sample and
-layer). Layers whose score lies outside Tukey's fences [Q1 - k IQR, Q3 + k IQR] are dropped (outlying gradient
-scores; k = 1 by default, 0.5 in the paper's composite/unstructured editing), and the chosen layer is the argmax of
-the rest (the lowest layer on ties). Quartiles are numpy's default linear-interpolation percentiles.
+Every selector returns a dict with at least ``method``, ``layers`` (the candidate layers, sorted), ``scores`` (one
+per candidate layer, or None), ``chosen_layer`` (or ``chosen_layers`` for Random) and ``params`` (the rule's
+parameters); the CLI adds the wall time. Candidate layers default to every layer in the measurement; the pipeline
+passes the swept layers, so every choice has test metrics.
+
+* LGA / LGA(K'): per-layer sums over the proxy samples of <g_old, g_new> resp. ||g_new||_2, read from the table
+  that `goldenlayers.gradients.extract_layer_gradients` writes (one row per sample and layer). Layers whose score
+  lies outside Tukey's fences [Q1 - k IQR, Q3 + k IQR] are dropped (outlying gradient scores; k = 1 by default, 0.5
+  in the paper's composite/unstructured editing), and the chosen layer is the argmax of the rest (the lowest layer
+  on ties). Quartiles are numpy's default linear-interpolation percentiles.
+* SaLEM: argmax of the per-layer saliency (mean |entry| of the summed new-knowledge gradient), no fences.
+* CMA: argmax of the mean causal-tracing indirect effect over the proxy samples the clean model gets right.
+* Random: `n` distinct candidate layers drawn with a seeded generator; reported as the mean of their metrics.
+* BF: the proxy golden layer of the sweep (`analysis.golden_layer` on the proxy split).
 
 When can the fences drop every layer? For k >= 0 the fence contains [Q1, Q3], and with n >= 3 layers some score
 always lies between the 25th and 75th percentiles, so only n = 2 with k < 0.5 can empty it; then we fall back to the
@@ -12,10 +22,14 @@ plain argmax and record `fallback: true`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import csv
+import math
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from goldenlayers import analysis
 
 
 def _as_scores(scores) -> np.ndarray:
@@ -105,14 +119,215 @@ SCORERS: dict[str, Callable[[pd.DataFrame, Sequence[str]], np.ndarray]] = {
 }
 
 
-def run_lga(grads_df: pd.DataFrame, sample_ids: Sequence[str], k: float = 1.0, method: str = "lga") -> dict:
-    """Score the layers with `method` ("lga" or "lga_kprime") over `sample_ids`, then the Tukey-fenced argmax.
+SCORE_RULES = {
+    "lga": "sum over proxy samples of <g_old, g_new> on the edited weight",
+    "lga_kprime": "sum over proxy samples of ||g_new||_2 on the edited weight",
+}
 
-    Returns {method, layers, scores, kept, fences, chosen_layer, k, fallback, n_samples}, ready for JSON.
+
+def _candidate_rows(frame: pd.DataFrame, layers: Sequence[int] | None, what: str) -> pd.DataFrame:
+    """Rows of `frame` at the candidate `layers` (all of its layers when None); every candidate must be there."""
+    if layers is None:
+        return frame
+    wanted = sorted({int(layer) for layer in layers})
+    if not wanted:
+        raise ValueError("no candidate layers")
+    missing = sorted(set(wanted) - {int(x) for x in frame["layer"].unique()})
+    if missing:
+        raise ValueError(f"candidate layers {missing} are not in the {what}")
+    return frame[frame["layer"].isin(wanted)]
+
+
+def run_lga(
+    grads_df: pd.DataFrame,
+    sample_ids: Sequence[str],
+    k: float = 1.0,
+    method: str = "lga",
+    layers: Sequence[int] | None = None,
+) -> dict:
+    """Score the candidate `layers` (default: all in the table) with `method` ("lga" or "lga_kprime") over
+    `sample_ids`, then the Tukey-fenced argmax (the fences are computed over the candidates).
+
+    Returns {method, layers, scores, kept, fences, chosen_layer, k, fallback, n_samples, params}, ready for JSON.
     """
     if method not in SCORERS:
         raise ValueError(f"unknown LGA method {method!r}; choose one of {', '.join(SCORERS)}")
+    grads_df = _candidate_rows(grads_df, layers, "gradient table")
     scores = SCORERS[method](grads_df, sample_ids)
-    layers = np.sort(grads_df["layer"].unique()).tolist()
-    result = select_layer(scores, k=k, layers=layers)
-    return {"method": method, **result, "n_samples": len(sample_ids)}
+    candidates = np.sort(grads_df["layer"].unique()).tolist()
+    result = select_layer(scores, k=k, layers=candidates)
+    params = {"score": SCORE_RULES[method], "tukey_k": float(k), "choice": "argmax inside Tukey's fences"}
+    return {"method": method, **result, "n_samples": len(sample_ids), "params": params}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# SaLEM, CMA, Random, BF
+# ----------------------------------------------------------------------------------------------------------
+def _argmax_record(method: str, layers: list[int], scores: np.ndarray, params: dict, **extra) -> dict:
+    scores = _as_scores(scores)
+    return {
+        "method": method,
+        "layers": [int(layer) for layer in layers],
+        "scores": scores.tolist(),
+        "chosen_layer": int(layers[int(np.argmax(scores))]),  # first maximum: ties go to the lowest layer
+        "params": params,
+        **extra,
+    }
+
+
+def run_salem(saliency_df: pd.DataFrame, layers: Sequence[int] | None = None) -> dict:
+    """SaLEM: the candidate layer of greatest saliency (mean |entry| of sum_i dl(Q_i + K'_i)/dW_L); no fences.
+
+    `saliency_df` is `gradients.NewGradientSum.saliency_frame()` (columns layer, saliency, n_samples, ...).
+    """
+    frame = _candidate_rows(saliency_df, layers, "saliency table").sort_values("layer")
+    if frame["layer"].duplicated().any():
+        raise ValueError("the saliency table has more than one row per layer")
+    n_samples = int(frame["n_samples"].iloc[0]) if "n_samples" in frame and len(frame) else None
+    params = {
+        "score": "mean |entry| of the new-knowledge loss gradient on the edited weight, summed over proxy samples",
+        "choice": "argmax (no fences)",
+    }
+    return _argmax_record("salem", frame["layer"].tolist(), frame["saliency"].to_numpy(), params,
+                          n_samples=n_samples)
+
+
+def run_cma(effects: pd.DataFrame, layers: Sequence[int] | None = None) -> dict:
+    """CMA: the candidate layer of largest mean indirect effect over the samples the clean model gets right.
+
+    `effects` is `causal_trace.trace_records` output (one row per sample and traced layer). If the clean model gets
+    no sample right, every sample is used and `fallback: true` says so. `all_layers`/`all_scores` keep the trace of
+    every traced layer (candidates or not), for plots.
+    """
+    if effects.empty:
+        raise ValueError("the causal-trace table is empty")
+    correct = effects[effects["correct"].astype(bool)]
+    fallback = correct.empty
+    used = effects if fallback else correct
+    mean_effect = used.groupby("layer")["indirect_effect"].mean().sort_index()
+    candidates = _candidate_rows(effects, layers, "causal-trace table")["layer"].unique()
+    chosen = mean_effect.reindex(np.sort(candidates))
+    params = {"score": "mean indirect effect (restored - corrupted probability of the true answer)",
+              "choice": "argmax", **effects.attrs.get("trace", {})}
+    n_samples = int(effects["sample_id"].nunique())
+    return _argmax_record(
+        "cma", chosen.index.tolist(), chosen.to_numpy(), params,
+        n_samples=n_samples, n_correct=int(correct["sample_id"].nunique()), fallback=bool(fallback),
+        all_layers=[int(x) for x in mean_effect.index], all_scores=mean_effect.tolist(),
+    )
+
+
+def run_random(layers: Sequence[int], n: int = 3, seed: int = 42) -> dict:
+    """Random: `n` distinct candidate layers (all of them if there are fewer), drawn by numpy's seeded generator."""
+    candidates = sorted({int(layer) for layer in layers})
+    if not candidates:
+        raise ValueError("no candidate layers")
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    drawn = np.random.default_rng(seed).choice(candidates, size=min(n, len(candidates)), replace=False)
+    return {
+        "method": "random",
+        "layers": candidates,
+        "scores": None,
+        "chosen_layer": None,
+        "chosen_layers": sorted(int(x) for x in drawn),
+        "params": {"n_layers": int(n), "seed": int(seed), "rule": "uniform without replacement; mean of metrics"},
+    }
+
+
+def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[int, float] | None = None) -> dict:
+    """BF: the proxy golden layer of the sweep (best mean `metric` on the proxy split, lowest layer on ties).
+
+    `job_seconds` maps layer -> wall time of that layer's sweep job. A sweep job edits proxy *and* test samples, so
+    its time is apportioned by the proxy share of its edits: bf_seconds = sum_L seconds_L * n_proxy_L / n_L. The
+    edit + evaluation time that the sweep recorded per proxy sample (model loading excluded) is given too.
+    """
+    means = analysis.layer_means(sweep, metric, "proxy")
+    chosen = analysis.golden_layer(sweep, metric, "proxy")
+    if chosen is None:
+        raise ValueError(f"the sweep has no proxy values of {metric!r}")
+    params = {"metric": metric, "split": "proxy", "choice": "argmax of the proxy mean (lowest layer on ties)"}
+    record = {
+        "method": "bf",
+        "layers": [int(x) for x in means.index],
+        "scores": [None if math.isnan(x) else float(x) for x in means.to_numpy()],
+        "chosen_layer": int(chosen),
+        "params": params,
+        "n_samples": int(sweep.loc[sweep["split"] == "proxy", "sample_id"].nunique()),
+    }
+    if {"edit_seconds", "eval_seconds"} <= set(sweep.columns):
+        proxy = sweep[sweep["split"] == "proxy"]
+        record["proxy_edit_eval_seconds"] = float(proxy["edit_seconds"].fillna(0).sum()
+                                                  + proxy["eval_seconds"].fillna(0).sum())
+    if job_seconds is not None:
+        shares = {}
+        for layer, rows in sweep.groupby("layer"):
+            shares[int(layer)] = float((rows["split"] == "proxy").mean())
+        missing = sorted(set(shares) - {int(x) for x in job_seconds})
+        if missing:
+            raise ValueError(f"no sweep job time for layers {missing}")
+        record["sweep_job_seconds"] = {str(layer): float(job_seconds[layer]) for layer in sorted(shares)}
+        record["proxy_share"] = {str(layer): shares[layer] for layer in sorted(shares)}
+        record["wall_seconds"] = float(sum(job_seconds[layer] * share for layer, share in shares.items()))
+        record["wall_time_rule"] = "sum over layers of the sweep job's wall time x the proxy share of its edits"
+    return record
+
+
+# ----------------------------------------------------------------------------------------------------------
+# plumbing shared by the CLI: benchmark files, Random's mean, Figure 3's table
+# ----------------------------------------------------------------------------------------------------------
+def read_benchmark_seconds(path) -> float:
+    """Wall time (column `s`) of a Snakemake benchmark file; the mean if the job was repeated."""
+    with open(path) as f:
+        values = [float(row["s"]) for row in csv.DictReader(f, delimiter="\t")]
+    if not values:
+        raise ValueError(f"benchmark file {path} has no rows")
+    return float(np.mean(values))
+
+
+def mean_of_selected(selected: Mapping[str, dict], name: str, keys: Sequence[str]) -> dict:
+    """Replace the `summarise_sweep` entries `keys` (one per layer of a multi-layer selector such as Random) by one
+    entry `name` = {layer: None, layers, test: {metric: mean over the layers}}, at the position of the first key.
+
+    A metric is None only when no layer has it (a layer that was not swept has None and is left out of the mean).
+    """
+    entries = [selected[k] for k in keys]
+    metrics = list(entries[0]["test"]) if entries else []
+    test = {}
+    for m in metrics:
+        values = [e["test"].get(m) for e in entries if e["test"].get(m) is not None]
+        test[m] = float(np.mean(values)) if values else None
+    merged = {"layer": None, "layers": [e["layer"] for e in entries], "test": test}
+    out: dict[str, dict] = {}
+    for key, value in selected.items():
+        if key in keys:
+            if name not in out:
+                out[name] = merged
+        else:
+            out[key] = value
+    return out
+
+
+FIGURE3_METHODS = ("lga", "lga_kprime", "salem", "cma")
+
+
+def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """Figure 3's data: per (model, dataset) and selector, wall time and speed-up over BF (bf_seconds / seconds).
+
+    `selections` yields (model, dataset, selection record); the BF record of the same (model, dataset) gives the
+    reference time. Rows for `FIGURE3_METHODS` only, in that order; speed-up is NaN where a time is missing.
+    """
+    by_key: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for model, dataset, record in selections:
+        by_key.setdefault((model, dataset), {})[record["method"]] = record
+    rows = []
+    for (model, dataset), records in by_key.items():
+        bf = (records.get("bf") or {}).get("wall_seconds")
+        for method in FIGURE3_METHODS:
+            if method not in records:
+                continue
+            seconds = records[method].get("wall_seconds")
+            ok = seconds is not None and bf is not None and seconds > 0
+            rows.append({"model": model, "dataset": dataset, "method": method, "wall_seconds": seconds,
+                         "bf_seconds": bf, "speedup": (bf / seconds) if ok else math.nan})
+    return pd.DataFrame(rows, columns=["model", "dataset", "method", "wall_seconds", "bf_seconds", "speedup"])
