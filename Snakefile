@@ -18,6 +18,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/selection.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/editing.smk"
 include: "workflow/rules/report.smk"
 
 

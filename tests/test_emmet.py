@@ -176,3 +176,16 @@ def test_easyedit_emmet_yaml_loads_as_it_is(tmp_path, tiny_llama, tiny_tokenizer
     path.write_text(EASYEDIT_GPT2_XL)
     with pytest.raises(HparamsError, match="alg_name"):
         load_hparams("r-rome", path)
+
+
+def test_every_shipped_hparams_file_loads():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "config" / "hparams"
+    files = sorted(root.glob("*/*.yaml"))
+    assert {p.parent.name for p in files} == {"rome", "r-rome", "emmet"}
+    for path in files:
+        hp = load_hparams(path.parent.name, path)
+        assert hp.v_num_grad_steps > 0, path
+    models = {p.stem for p in files}
+    assert {"smollm2-135m", "gpt2-xl", "llama-2-7b", "gemma-3-12b"} <= models

@@ -123,3 +123,40 @@ def test_sweep_writes_the_table_and_keeps_failures_as_data(tiny_llama, tiny_toke
     assert list(frame["status"]) == ["ok", "failed", "ok"]
     assert frame.loc[1, "reason"] == "non-finite update"
     assert param_hash(model) == before
+
+
+def test_cli_layer_stats_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenizer):
+    """The CLI wiring of the rules: layer-stats -> sweep --layer-stats and sequential, on a saved tiny model."""
+    import yaml
+
+    from conftest import build_tiny_llama
+    from goldenlayers.cli import main
+    from goldenlayers.io import write_json
+
+    build_tiny_llama(tiny_tokenizer).save_pretrained(tmp_path / "m")
+    tiny_tokenizer.save_pretrained(tmp_path / "m")
+    write_json(tmp_path / "model.json", {"source": "test", "path": str(tmp_path / "m"), "model_type": "llama"})
+    write_json(tmp_path / "records.json", records(4))
+    write_json(tmp_path / "split.json", {"proxy": ["s0"], "test": ["s1", "s2", "s3"]})
+    write_json(tmp_path / "templates.json", {"templates": TEMPLATES})
+    (tmp_path / "corpus.txt").write_text("The capital of France is Paris.\n\nToko Yasuda plays the guitar.")
+    (tmp_path / "emmet.yaml").write_text(yaml.safe_dump({
+        "alg_name": "EMMET", "v_num_grad_steps": 3, "v_weight_decay": 0.0, "clamp_norm_factor": 4,
+        "mom2_update_weight": "1e2", "emmet_lambda": 0.1, "max_update_norm_ratio": None}))
+    model = ["--model", str(tmp_path / "model.json"), "--device", "cpu"]
+    common = [*model, "--records", str(tmp_path / "records.json"), "--split", str(tmp_path / "split.json"),
+              "--templates", str(tmp_path / "templates.json"), "--editor", "emmet",
+              "--hparams", str(tmp_path / "emmet.yaml"), "--layer", "1"]
+    stats = tmp_path / "layer_1.safetensors"
+    assert main(["-q", "layer-stats", *model, "--layer", "1", "--corpus", str(tmp_path / "corpus.txt"),
+                 "--out", str(stats)]) == 0
+    # EMMET without the covariance: a clear input error, nothing written
+    assert main(["-q", "sweep", *common, "--out", str(tmp_path / "sweep.parquet")]) == 2
+    assert not (tmp_path / "sweep.parquet").exists()
+    assert main(["-q", "sweep", *common, "--layer-stats", str(stats), "--out", str(tmp_path / "sweep.parquet")]) == 0
+    sweep = pd.read_parquet(tmp_path / "sweep.parquet")
+    assert len(sweep) == 4 and set(sweep["editor"]) == {"emmet"} and (sweep["status"] == "ok").all()
+    assert main(["-q", "sequential", *common, "--layer-stats", str(stats), "--n-edits", "2",
+                 "--out", str(tmp_path / "seq.parquet")]) == 0
+    seq = pd.read_parquet(tmp_path / "seq.parquet")
+    assert list(seq["edit_index"]) == [0, 1] and set(seq["sample_id"]) <= {"s1", "s2", "s3"}

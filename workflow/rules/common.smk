@@ -1,6 +1,8 @@
 import shlex
 from pathlib import Path
 
+import yaml
+
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -103,4 +105,55 @@ def get_final_outputs():
             dataset=DATASETS,
             editor=EDITORS,
         ),
+        *get_sequential_outputs(),
     ]
+
+
+# Editors (workflow/rules/editing.smk): key covariance statistics and sequential editing.
+def needs_layer_stats(model, editor):
+    """EMMET always uses the layer's key covariance; ROME/R-ROME only when their hparams set mom2_adjustment."""
+    if editor == "emmet":
+        return True
+    path = Path(f"{config['hparams_dir']}/{editor}/{model}.yaml")
+    values = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    return bool(values.get("mom2_adjustment", False))
+
+
+def get_layer_stats(wildcards):
+    """The layer's covariance file for editors that use it, nothing otherwise."""
+    if not needs_layer_stats(wildcards.model, wildcards.editor):
+        return []
+    model, layer = wildcards.model, wildcards.layer
+    return f"results/{model}/layer_stats/layer_{layer}.safetensors"
+
+
+def get_layer_stats_opt(wildcards, input):
+    return f"--layer-stats {input.stats}" if input.stats else ""
+
+
+def get_layer_stats_opts(wildcards):
+    s = config["layer_stats"]
+    opts = f"--corpus {s['corpus']} --n-samples {s['n_samples']} --precision {s['precision']}"
+    return opts + (f" --max-length {s['max_length']}" if s.get("max_length") else "")
+
+
+def get_sequential_sweeps(wildcards):
+    return expand(
+        "results/{model}/{dataset}/sequential/{editor}/layer_{layer}.parquet",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        editor=wildcards.editor,
+        layer=model_layers(wildcards.model),
+    )
+
+
+def get_sequential_outputs():
+    """Sequential editing (Table 11's data) for every editor, when config `sequential.enabled` is true."""
+    if not config["sequential"]["enabled"]:
+        return []
+    return expand(
+        "results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS,
+    )

@@ -4,6 +4,7 @@ rule sweep_layer:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
         templates="results/{model}/context_templates/{editor}.json",
+        stats=get_layer_stats,
     output:
         sweep="results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
     log:
@@ -20,10 +21,12 @@ rule sweep_layer:
         model=model_opts,
         hparams=get_hparams,
         fluency="--fluency" if config["fluency"] else "",
+        stats=get_layer_stats_opt,
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
-        "--hparams {params.hparams} --layer {wildcards.layer} {params.fluency} --out {output.sweep} > {log} 2>&1"
+        "--hparams {params.hparams} --layer {wildcards.layer} {params.fluency} {params.stats} "
+        "--out {output.sweep} > {log} 2>&1"
 
 
 rule aggregate_sweep:
