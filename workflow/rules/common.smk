@@ -99,6 +99,7 @@ def get_final_outputs():
         "results/report/table1.csv",
         "results/report/figure1.png",
         "results/report/figure2.png",
+        "results/report/figure3.png",
         *expand(
             "results/{model}/{dataset}/aggregate/{editor}/summary.json",
             model=MODELS,
@@ -106,7 +107,74 @@ def get_final_outputs():
             editor=EDITORS,
         ),
         *get_sequential_outputs(),
+        *expand(
+            "results/{model}/{dataset}/causal_trace/trace.png",
+            model=MODELS,
+            dataset=DATASETS,
+        ),
     ]
+
+
+# Layer selectors (workflow/rules/selectors.smk). Each writes results/{model}/{dataset}/selection/{method}.json.
+SELECTORS = ["lga", "lga_kprime", "salem", "cma", "random", "bf"]
+# Figure 3 compares the selectors that measure something against BF's wall time.
+TIMED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
+
+
+def get_candidate_layers(wildcards):
+    """Candidate layers of every selector: the swept layers, so each chosen layer has test metrics."""
+    return " ".join(str(layer) for layer in model_layers(wildcards.model))
+
+
+def get_selections(wildcards):
+    """Selection files an aggregate reports. BF is the first editor's proxy golden layer, so only that editor's
+    aggregate gets bf.json (the others report their own proxy golden layer as BF)."""
+    methods = [m for m in SELECTORS if m != "bf" or wildcards.editor == EDITORS[0]]
+    return expand(
+        "results/{model}/{dataset}/selection/{method}.json",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        method=methods,
+    )
+
+
+def get_bf_sweeps(wildcards):
+    """The first editor's per-layer sweeps (BF's proxy golden layer is read from them)."""
+    return expand(
+        "results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        editor=EDITORS[0],
+        layer=model_layers(wildcards.model),
+    )
+
+
+def get_bf_benchmarks(wildcards):
+    """Benchmark files of those sweep jobs, in the same layer order (BF's wall time)."""
+    return expand(
+        "results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        editor=EDITORS[0],
+        layer=model_layers(wildcards.model),
+    )
+
+
+def get_trace_opts(wildcards):
+    c = config["cma"]
+    return (
+        f"--noise-multiplier {c['noise_multiplier']} --n-noise {c['n_noise']} "
+        f"--window {c['window']} --seed {c['seed']}"
+    )
+
+
+def get_figure3_selections(wildcards=None):
+    return expand(
+        "results/{model}/{dataset}/selection/{method}.json",
+        model=MODELS,
+        dataset=DATASETS,
+        method=TIMED_SELECTORS + ["bf"],
+    )
 
 
 # Editors (workflow/rules/editing.smk): key covariance statistics and sequential editing.

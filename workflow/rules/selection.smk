@@ -5,6 +5,7 @@ rule extract_gradients:
         split="results/{model}/{dataset}/split.json",
     output:
         gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        saliency="results/{model}/{dataset}/gradients/proxy_saliency.parquet",
     log:
         "results/logs/extract_gradients/{model}/{dataset}.log",
     benchmark:
@@ -18,7 +19,8 @@ rule extract_gradients:
         model=model_opts,
     shell:
         "goldenlayers -q gradients {params.model} --threads {threads} --records {input.records} "
-        "--split {input.split} --subset proxy --out {output.gradients} > {log} 2>&1"
+        "--split {input.split} --subset proxy --out {output.gradients} --out-saliency {output.saliency} "
+        "> {log} 2>&1"
 
 
 rule score_lga:
@@ -34,6 +36,8 @@ rule score_lga:
         "../../environment.yml"
     params:
         k=config["lga"]["tukey_k"],
+        layers=get_candidate_layers,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga "
-        "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --out {output.selection} > {log} 2>&1"
+        "--tukey-k {params.k} --layers {params.layers} --gradients-benchmark {input.benchmark} "
+        "--out {output.selection} > {log} 2>&1"

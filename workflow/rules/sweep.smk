@@ -32,7 +32,7 @@ rule sweep_layer:
 rule aggregate_sweep:
     input:
         sweeps=get_layer_sweeps,
-        selection="results/{model}/{dataset}/selection/lga.json",
+        selection=get_selections,
     output:
         sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
         stats="results/{model}/{dataset}/aggregate/{editor}/layer_stats.parquet",

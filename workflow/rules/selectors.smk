@@ -1,0 +1,163 @@
+localrules:
+    score_lga_kprime,
+    score_salem,
+    score_cma,
+    select_random_layers,
+    select_bf,
+    plot_figure3,
+    figure3,
+
+
+rule score_lga_kprime:
+    input:
+        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        split="results/{model}/{dataset}/split.json",
+        benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+    output:
+        selection="results/{model}/{dataset}/selection/lga_kprime.json",
+    log:
+        "results/logs/score_lga_kprime/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        k=config["lga"]["tukey_k"],
+        layers=get_candidate_layers,
+    shell:
+        "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga_kprime "
+        "--tukey-k {params.k} --layers {params.layers} --gradients-benchmark {input.benchmark} "
+        "--out {output.selection} > {log} 2>&1"
+
+
+rule score_salem:
+    input:
+        saliency="results/{model}/{dataset}/gradients/proxy_saliency.parquet",
+        benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+    output:
+        selection="results/{model}/{dataset}/selection/salem.json",
+    log:
+        "results/logs/score_salem/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        layers=get_candidate_layers,
+    shell:
+        "goldenlayers salem --saliency {input.saliency} --layers {params.layers} "
+        "--gradients-benchmark {input.benchmark} --out {output.selection} > {log} 2>&1"
+
+
+rule trace_causal_effects:
+    input:
+        model="results/models/{model}/model.json",
+        records="results/{model}/{dataset}/records.json",
+        split="results/{model}/{dataset}/split.json",
+    output:
+        effects="results/{model}/{dataset}/causal_trace/proxy.parquet",
+    log:
+        "results/logs/trace_causal_effects/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        gpu=get_gpu,
+    params:
+        model=model_opts,
+        opts=get_trace_opts,
+    shell:
+        "goldenlayers -q causal-trace {params.model} --threads {threads} --records {input.records} "
+        "--split {input.split} --subset proxy {params.opts} --out {output.effects} > {log} 2>&1"
+
+
+rule score_cma:
+    input:
+        effects="results/{model}/{dataset}/causal_trace/proxy.parquet",
+        benchmark="results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv",
+    output:
+        selection="results/{model}/{dataset}/selection/cma.json",
+        plot=report(
+            "results/{model}/{dataset}/causal_trace/trace.png",
+            caption="../report/causal_trace.rst",
+            category="Layer selection",
+            subcategory="{model} / {dataset}",
+        ),
+        plot_pdf="results/{model}/{dataset}/causal_trace/trace.pdf",
+    log:
+        "results/logs/score_cma/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        layers=get_candidate_layers,
+        plot_prefix=lambda wildcards, output: output.plot[: -len(".png")],
+    shell:
+        "goldenlayers cma --effects {input.effects} --layers {params.layers} "
+        "--trace-benchmark {input.benchmark} --out {output.selection} --out-plot {params.plot_prefix} "
+        "> {log} 2>&1"
+
+
+rule select_random_layers:
+    output:
+        selection="results/{model}/{dataset}/selection/random.json",
+    log:
+        "results/logs/select_random_layers/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        layers=get_candidate_layers,
+        n=config["random"]["n_layers"],
+        seed=config["random"]["seed"],
+    shell:
+        "goldenlayers random-layers --layers {params.layers} --n {params.n} --seed {params.seed} "
+        "--out {output.selection} > {log} 2>&1"
+
+
+rule select_bf:
+    input:
+        sweeps=get_bf_sweeps,
+        benchmarks=get_bf_benchmarks,
+    output:
+        selection="results/{model}/{dataset}/selection/bf.json",
+    log:
+        "results/logs/select_bf/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        metric=config["metric"],
+    shell:
+        "goldenlayers bf --sweeps {input.sweeps} --benchmarks {input.benchmarks} --metric {params.metric} "
+        "--out {output.selection} > {log} 2>&1"
+
+
+rule plot_figure3:
+    input:
+        get_figure3_selections,
+    output:
+        figure=report(
+            "results/report/figure3.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+        ),
+        figure_pdf="results/report/figure3.pdf",
+        table=report(
+            "results/report/figure3.csv",
+            caption="../report/figure3.rst",
+            category="Tables",
+        ),
+        table_md="results/report/figure3.md",
+    log:
+        "results/logs/plot_figure3.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_file=(
+            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+        ),
+    shell:
+        "goldenlayers figure3 --selections {input} --config {params.config_file} "
+        "--out-prefix results/report/figure3 > {log} 2>&1"
+
+
+rule figure3:
+    input:
+        "results/report/figure3.png",
+        "results/report/figure3.csv",
