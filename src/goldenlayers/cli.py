@@ -165,8 +165,10 @@ def cmd_causal_trace(args):
                              seed=args.seed)
     model, tok = _load_model(args)
     # ROME: noise = noise_multiplier x the std of the subject-token embeddings (over the whole dataset)
-    noise_std = settings.noise_multiplier * subject_embedding_std(model, tok, usable)
-    effects = trace_records(model, tok, records, noise_std, settings=settings, progress=not args.quiet)
+    sigma = subject_embedding_std(model, tok, usable)
+    effects = trace_records(model, tok, records, settings.noise_multiplier * sigma, settings=settings,
+                            progress=not args.quiet)
+    effects.attrs["trace"]["embedding_std"] = sigma  # recorded so the noise scale can be checked
     write_parquet(args.out, effects)
 
 
