@@ -224,11 +224,15 @@ class _SuffixBatch:
         self.site_cols = torch.zeros(len(sequences), dtype=torch.long, device=device)
         self.cache_argument = _cache_argument(type(model.base_model))
         self.cache = None
+        self.finite = True
         if width:
             with torch.no_grad():
                 out = model.base_model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
                                        position_ids=prefix_positions.to(device), use_cache=True)
             self.cache = getattr(out, self.cache_argument)
+            # a row that is all padding attends to nothing; an attention kernel that answers NaN there would
+            # poison every later step through those (masked, but NaN) keys, so the caller falls back
+            self.finite = bool(torch.isfinite(out.last_hidden_state).all())
 
     def log_probs(self) -> torch.Tensor:
         # each step appends its tokens to the cache it is given, so it gets a fresh copy of the prefix states
@@ -264,6 +268,8 @@ def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: li
         batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=True)
     elif hparams.cache_prefix_states:
         batch = _SuffixBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id)
+        if not batch.finite:
+            batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
     else:
         batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
 
