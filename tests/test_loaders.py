@@ -316,3 +316,20 @@ def test_prepare_dataset_cli_writes_records_and_report(tmp_path, caplog):
     assert len(rep["sha256"]) == 64 and rep["supported_metrics"]["portability"] == 1
     assert "skipped invalid record 1: field 'alt' is empty" in caplog.text
     assert [r["id"] for r in json.loads(out.read_text())] == ["0", "2"]
+
+
+def test_paper_config_dry_runs_with_only_its_models_and_datasets():
+    """config/paper.yaml replaces the default model and dataset (Snakemake would merge them) and needs neither
+    models nor data on this machine: the hub files are fetched by prepare_dataset, inside the run."""
+    import re
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"], cwd=repo,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.MULTILINE))
+    assert counts["prepare_model"] == "3" and counts["prepare_dataset"] == "5"
+    assert counts["sweep_layer"] == str((48 + 32 + 48) * 5)
+    assert "smollm2-135m" not in run.stdout and "/default/" not in run.stdout

@@ -5,6 +5,21 @@ import yaml
 
 from snakemake.utils import validate
 
+
+def replace_merged_sections(sections=("models", "datasets")):
+    """Snakemake merges a --configfile into config/config.yaml key by key, so the default model and dataset would
+    join every study given on the command line (config/paper.yaml). Models and datasets are lists of what to run,
+    not settings to override: a command-line config file that names them replaces them (later files win); its other
+    keys still override the defaults one by one."""
+    for path in getattr(workflow, "overwrite_configfiles", None) or []:
+        with open(path) as f:
+            given = yaml.safe_load(f) or {}
+        for section in sections:
+            if section in given:
+                config[section] = given[section]
+
+
+replace_merged_sections()
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
