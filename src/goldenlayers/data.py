@@ -611,23 +611,30 @@ def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
     from goldenlayers.text import answer_ids
 
     kept, report = [], []
-    for rec in tqdm(records, desc="checking known facts", disable=not progress):
-        if rec["ground_truth"] is None:
-            known, reason = False, "no ground truth to check"
-        else:
-            [pred] = teacher_forced_argmax(model, tok, [(rec["prompt"], rec["ground_truth"])])
-            known = pred == answer_ids(tok, rec["ground_truth"])
-            reason = "" if known else f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
-        kept_rec = rec if known or keep_unknown else None
-        if kept_rec is not None:
-            pairs = [(item["prompt"], item["answer"]) for item in rec["locality"]]
-            preds = teacher_forced_argmax(model, tok, pairs) if pairs else []
-            kept_rec = {
-                **rec,
-                "locality": [{**item, "pre_edit_ids": p} for item, p in zip(rec["locality"], preds)],
-            }
-            kept.append(kept_rec)
-        report.append({"id": rec["id"], "known": known, "kept": kept_rec is not None, "reason": reason})
+    chunk_size = 16  # records per batched forward pass
+    with tqdm(total=len(records), desc="checking known facts", disable=not progress) as bar:
+        for start in range(0, len(records), chunk_size):
+            chunk = records[start : start + chunk_size]
+            checkable = [r for r in chunk if r["ground_truth"] is not None]
+            preds = teacher_forced_argmax(model, tok, [(r["prompt"], r["ground_truth"]) for r in checkable])
+            pred_of = {id(r): p for r, p in zip(checkable, preds)}
+            chunk_kept = []
+            for rec in chunk:
+                if rec["ground_truth"] is None:
+                    known, reason = False, "no ground truth to check"
+                else:
+                    pred = pred_of[id(rec)]
+                    known = pred == answer_ids(tok, rec["ground_truth"])
+                    reason = "" if known else f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
+                if known or keep_unknown:
+                    chunk_kept.append(rec)
+                report.append({"id": rec["id"], "known": known, "kept": known or keep_unknown, "reason": reason})
+            # pre-edit locality predictions of the kept records, in one more batched pass
+            pairs = [(item["prompt"], item["answer"]) for rec in chunk_kept for item in rec["locality"]]
+            loc_preds = iter(teacher_forced_argmax(model, tok, pairs) if pairs else [])
+            for rec in chunk_kept:
+                kept.append({**rec, "locality": [{**item, "pre_edit_ids": next(loc_preds)} for item in rec["locality"]]})
+            bar.update(len(chunk))
     return kept, report
 
 
