@@ -88,10 +88,15 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
     summary = json.loads((results / "tiny/toy/aggregate/r-rome/summary.json").read_text())
     assert summary["selected"]["lga"]["layer"] == lga["chosen_layer"]
 
-    for name in ("table1.csv", "table1.md", "tables3_8.csv", "tables3_8.md", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
+    for name in ("table1.csv", "table1.md", "tables3_8.csv", "tables3_8.md", "table2.csv", "table14.md",
+                 "table15.csv", "figure4.png", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
         assert (results / "report" / name).stat().st_size > 0, name
     table = pd.read_csv(results / "report/table1.csv")
     assert "toy" in table.columns
+    table2 = pd.read_csv(results / "report/table2.csv")
+    assert list(table2["Selector"]) == ["LGA", "SaLEM", "CMA"]
+    assert table2.loc[0, "Layer"] == lga["chosen_layer"]
+    assert table2.loc[0, "rewrite"] == summary["selected"]["lga"]["test"]["rewrite"]
 
     again = snakemake(tmp_path, config, "-n")
     assert again.returncode == 0

@@ -329,6 +329,12 @@ def cmd_report(args):
     build_report(args.aggregates, args.out_dir, metric=args.metric, config_file=args.config)
 
 
+def cmd_compare_selectors(args):
+    from goldenlayers.report import build_selector_tables
+
+    build_selector_tables(args.summaries, args.out_dir, metric=args.metric, config_file=args.config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -505,6 +511,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare-selectors", help="Tables 2, 14, 15 and Figure 4 from every editor's aggregate")
+    p.add_argument("--summaries", nargs="+", required=True,
+                   help="results/<model>/<dataset>/aggregate/<editor>/summary.json files")
+    p.add_argument("--metric", default="overall", help="metric of Figure 4")
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_compare_selectors)
     return parser
 
 

@@ -391,3 +391,42 @@ def plot_causal_trace(effects: pd.DataFrame, out_prefix: str | Path, max_samples
     save_figure(fig, out_prefix)
     plt.close(fig)
     return {"samples": samples, "mean_effect": mean_effect}
+
+
+def plot_selector_scores(table: pd.DataFrame, out_prefix: str | Path, metric: str = "overall",
+                         methods: tuple[str, ...] = ("lga", "salem", "cma")) -> pd.DataFrame:
+    """Figure 4: mean test `metric` at the layer each selector chose; one panel per model, bars by dataset.
+
+    ``table`` has columns model, dataset, method and one column per metric (as `report.selector_frame`).
+    Returns the rows drawn.
+    """
+    drawn = table[table["method"].isin(methods)].dropna(subset=[metric])
+    if drawn.empty:
+        raise ValueError(f"no {metric} values of {', '.join(methods)} to plot")
+    models = list(dict.fromkeys(drawn["model"]))
+    methods = [m for m in methods if m in set(drawn["method"])]
+    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 1.2 + 1.1 * drawn["dataset"].nunique()) * len(models),
+                                                      3.6), squeeze=False, layout="constrained", sharey=True)
+    width = 0.8 / len(methods)
+    for ax, model in zip(axes[0], models):
+        rows = drawn[drawn["model"] == model]
+        datasets = list(dict.fromkeys(rows["dataset"]))
+        for j, method in enumerate(methods):
+            st = SELECTOR_STYLE[method]
+            values = rows[rows["method"] == method].set_index("dataset").reindex(datasets)[metric]
+            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+            bars = ax.bar(x, values.to_numpy(dtype=float), width=width, color=st["color"], hatch=st["hatch"],
+                          edgecolor="black", linewidth=0.5, label=st["label"])
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        ax.set_xticks(range(len(datasets)))
+        ax.set_xticklabels(datasets, fontsize=9)
+        ax.set_ylim(0, 1.1)
+        ax.set_ylabel(f"{_metric_label(metric)} on the test split (fraction)")
+        ax.set_title(model, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
+                         edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return drawn.reset_index(drop=True)

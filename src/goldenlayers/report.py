@@ -12,7 +12,7 @@ import pandas as pd
 
 from goldenlayers.analysis import table1, table_proxy_vs_test, table_selected_layers, to_markdown
 from goldenlayers.io import config_hash, read_json, write_json, write_text
-from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves
+from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves, plot_selector_scores
 
 
 def _git_commit() -> str | None:
@@ -106,3 +106,49 @@ def build_figure3(selection_files: list[str], out_prefix: str, config_file: str 
     write_table(table, Path(out_prefix), _provenance(config_file, [str(p) for p in selection_files]))
     plot_speedups(table, out_prefix)
     return table
+
+
+SELECTOR_NAMES = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA", "random": "Random",
+                  "bf": "BF"}
+# paper table -> the selectors it compares
+SELECTOR_TABLES = {"table2": ("lga", "salem", "cma"), "table14": ("lga", "random"), "table15": ("lga", "lga_kprime")}
+
+
+def selector_frame(summary_files: list[str]) -> pd.DataFrame:
+    """One row per (model, dataset, editor, selector): the chosen layer and the mean test value of every metric.
+
+    summary_files are results/<model>/<dataset>/aggregate/<editor>/summary.json. Random's layer is empty: its
+    metrics are the mean over its seeded layers (see `goldenlayers aggregate`).
+    """
+    rows = []
+    for path in summary_files:
+        parts = Path(path).parts
+        model, dataset, editor = parts[-5], parts[-4], parts[-2]
+        for method, chosen in read_json(path).get("selected", {}).items():
+            layer = chosen.get("layer")
+            rows.append({"model": model, "dataset": dataset, "editor": editor, "method": method,
+                         "layer": layer if isinstance(layer, int) else None, **chosen.get("test", {})})
+    return pd.DataFrame(rows)
+
+
+def build_selector_tables(summary_files: list[str], out_dir: str, metric: str = "overall",
+                          config_file: str | None = None) -> dict[str, pd.DataFrame]:
+    """Tables 2, 14 and 15 (selectors × editors × datasets, every metric) and Figure 4 (LGA vs SaLEM vs CMA)."""
+    out_dir = Path(out_dir)
+    frame = selector_frame(summary_files)
+    provenance = _provenance(config_file, [str(p) for p in summary_files])
+    metric_cols = [c for c in frame.columns if c not in ("model", "dataset", "editor", "method", "layer")]
+    tables = {}
+    for name, methods in SELECTOR_TABLES.items():
+        table = frame[frame["method"].isin(methods)].copy()
+        table["method"] = pd.Categorical(table["method"], categories=list(methods), ordered=True)
+        table = table.sort_values(["model", "dataset", "editor", "method"]).reset_index(drop=True)
+        table["method"] = table["method"].map(SELECTOR_NAMES)
+        table["layer"] = table["layer"].astype("Int64")
+        table = table.rename(columns={"model": "Model", "dataset": "Dataset", "editor": "Editor",
+                                      "method": "Selector", "layer": "Layer"})
+        write_table(table[["Model", "Dataset", "Editor", "Selector", "Layer", *metric_cols]], out_dir / name,
+                    provenance)
+        tables[name] = table
+    plot_selector_scores(frame[frame["editor"] == frame["editor"].iloc[0]], out_dir / "figure4", metric=metric)
+    return tables

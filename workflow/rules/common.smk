@@ -109,12 +109,24 @@ def get_aggregates(wildcards=None):
     )
 
 
+def get_all_summaries(wildcards=None):
+    """Every editor's aggregate summary (Tables 2, 14, 15 compare selectors across editors)."""
+    return expand(
+        "results/{model}/{dataset}/aggregate/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS,
+    )
+
+
 def get_final_outputs():
     return [
         "results/report/table1.csv",
         "results/report/figure1.png",
         "results/report/figure2.png",
         "results/report/figure3.png",
+        "results/report/figure4.png",
+        "results/report/table2.csv",
         *expand(
             "results/{model}/{dataset}/aggregate/{editor}/summary.json",
             model=MODELS,

@@ -1,5 +1,10 @@
 localrules:
+    compare_selectors,
     table1,
+    table2,
+    table14,
+    table15,
+    figure4,
     tables3_8,
     figure1,
     figure2,
@@ -54,6 +59,43 @@ rule make_report:
         "--out-dir results/report > {log} 2>&1"
 
 
+rule compare_selectors:
+    input:
+        get_all_summaries,
+    output:
+        table2=report(
+            "results/report/table2.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+        table14=report(
+            "results/report/table14.csv",
+            caption="../report/table14.rst",
+            category="Tables",
+        ),
+        table15=report(
+            "results/report/table15.csv",
+            caption="../report/table15.rst",
+            category="Tables",
+        ),
+        figure4=report(
+            "results/report/figure4.png",
+            caption="../report/figure4.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/compare_selectors.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_file=(
+            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+        ),
+    shell:
+        "goldenlayers compare-selectors --summaries {input} --metric overall --config {params.config_file} "
+        "--out-dir results/report > {log} 2>&1"
+
+
 # Named targets: `snakemake --cores 2 table1 figure2` builds just what those need.
 rule table1:
     input:
@@ -63,6 +105,26 @@ rule table1:
 rule tables3_8:
     input:
         "results/report/tables3_8.csv",
+
+
+rule table2:
+    input:
+        "results/report/table2.csv",
+
+
+rule table14:
+    input:
+        "results/report/table14.csv",
+
+
+rule table15:
+    input:
+        "results/report/table15.csv",
+
+
+rule figure4:
+    input:
+        "results/report/figure4.png",
 
 
 rule figure1:
