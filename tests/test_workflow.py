@@ -56,6 +56,7 @@ def write_tiny_project(root: Path) -> Path:
         "split": {"proxy_fraction": 0.5, "seed": 42},
         "lga": {"tukey_k": 1.0},
         "fluency": True,
+        "sequential": {"enabled": True, "n_edits": 2, "seed": 42},
         "metric": "rewrite",
     }
     path = root / "config.yaml"
@@ -93,6 +94,10 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
         assert (results / "report" / name).stat().st_size > 0, name
     table = pd.read_csv(results / "report/table1.csv")
     assert "toy" in table.columns
+    table11 = pd.read_csv(results / "report/table11.csv")
+    assert list(table11["Selector"]) == ["LGA", "SaLEM", "CMA"]
+    seq = json.loads((results / "tiny/toy/aggregate_sequential/r-rome/summary.json").read_text())
+    assert table11.loc[0, "rewrite"] == seq["selected"]["lga"]["test"]["rewrite"]
     table2 = pd.read_csv(results / "report/table2.csv")
     assert list(table2["Selector"]) == ["LGA", "SaLEM", "CMA"]
     assert table2.loc[0, "Layer"] == lga["chosen_layer"]

@@ -332,7 +332,8 @@ def cmd_report(args):
 def cmd_compare_selectors(args):
     from goldenlayers.report import build_selector_tables
 
-    build_selector_tables(args.summaries, args.out_dir, metric=args.metric, config_file=args.config)
+    build_selector_tables(args.summaries, args.out_dir, metric=args.metric, config_file=args.config,
+                          names=tuple(args.tables))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -516,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summaries", nargs="+", required=True,
                    help="results/<model>/<dataset>/aggregate/<editor>/summary.json files")
     p.add_argument("--metric", default="overall", help="metric of Figure 4")
+    p.add_argument("--tables", nargs="+", default=["table2", "table14", "table15"],
+                   choices=["table2", "table11", "table14", "table15"],
+                   help="which tables (Figure 4 comes with table2; table11 takes sequential summaries)")
     p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_compare_selectors)

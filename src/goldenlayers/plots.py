@@ -280,9 +280,10 @@ def plot_delta_heatmap(
                                        linewidth=lw, zorder=4, clip_on=False))
         ax.set_xticks(range(len(dss)))
         ax.set_xticklabels(dss, rotation=40, ha="right", fontsize=9)
-        ticks = layer_ticks(layers, max_ticks=max(6, min(16, len(layers) // 3 + 1)))
-        ax.set_yticks([row_of[t] for t in ticks if t in row_of])
-        ax.set_yticklabels([str(t) for t in ticks if t in row_of], fontsize=9)
+        # label swept rows themselves (a sweep of every 4th layer has few multiples of 5), thinned to <= 16
+        ticks = list(layers)[:: max(1, math.ceil(len(layers) / 16))]
+        ax.set_yticks([row_of[t] for t in ticks])
+        ax.set_yticklabels([str(t) for t in ticks], fontsize=9)
         ax.set_ylabel("Layer")
         ax.set_title(model + (f"\ngolden (proxy union): {band}" if band is not None else ""), fontsize=10)
     cbar = fig.colorbar(im, ax=list(axes[0]), fraction=0.05, pad=0.02, shrink=0.9, aspect=30)

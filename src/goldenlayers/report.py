@@ -111,7 +111,9 @@ def build_figure3(selection_files: list[str], out_prefix: str, config_file: str 
 SELECTOR_NAMES = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA", "random": "Random",
                   "bf": "BF"}
 # paper table -> the selectors it compares
-SELECTOR_TABLES = {"table2": ("lga", "salem", "cma"), "table14": ("lga", "random"), "table15": ("lga", "lga_kprime")}
+SELECTOR_TABLES = {"table2": ("lga", "salem", "cma"), "table14": ("lga", "random"), "table15": ("lga", "lga_kprime"),
+                   # Table 11 is Table 2's comparison on the sequential-editing aggregates
+                   "table11": ("lga", "salem", "cma")}
 
 
 def selector_frame(summary_files: list[str]) -> pd.DataFrame:
@@ -132,14 +134,17 @@ def selector_frame(summary_files: list[str]) -> pd.DataFrame:
 
 
 def build_selector_tables(summary_files: list[str], out_dir: str, metric: str = "overall",
-                          config_file: str | None = None) -> dict[str, pd.DataFrame]:
-    """Tables 2, 14 and 15 (selectors × editors × datasets, every metric) and Figure 4 (LGA vs SaLEM vs CMA)."""
+                          config_file: str | None = None,
+                          names: tuple[str, ...] = ("table2", "table14", "table15")) -> dict[str, pd.DataFrame]:
+    """Tables 2, 14 and 15 (selectors × editors × datasets, every metric) and Figure 4 (LGA vs SaLEM vs CMA);
+    with names=("table11",) and the sequential aggregates' summaries, Table 11."""
     out_dir = Path(out_dir)
     frame = selector_frame(summary_files)
     provenance = _provenance(config_file, [str(p) for p in summary_files])
     metric_cols = [c for c in frame.columns if c not in ("model", "dataset", "editor", "method", "layer")]
     tables = {}
-    for name, methods in SELECTOR_TABLES.items():
+    for name in names:
+        methods = SELECTOR_TABLES[name]
         table = frame[frame["method"].isin(methods)].copy()
         table["method"] = pd.Categorical(table["method"], categories=list(methods), ordered=True)
         table = table.sort_values(["model", "dataset", "editor", "method"]).reset_index(drop=True)
@@ -150,5 +155,6 @@ def build_selector_tables(summary_files: list[str], out_dir: str, metric: str = 
         write_table(table[["Model", "Dataset", "Editor", "Selector", "Layer", *metric_cols]], out_dir / name,
                     provenance)
         tables[name] = table
-    plot_selector_scores(frame[frame["editor"] == frame["editor"].iloc[0]], out_dir / "figure4", metric=metric)
+    if "table2" in names:
+        plot_selector_scores(frame[frame["editor"] == frame["editor"].iloc[0]], out_dir / "figure4", metric=metric)
     return tables

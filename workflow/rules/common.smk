@@ -165,6 +165,25 @@ def get_selections(wildcards):
     )
 
 
+def get_sequential_selections(wildcards):
+    """Selectors whose layers Table 11 compares under sequential editing (BF needs the single-edit sweep)."""
+    return expand(
+        "results/{model}/{dataset}/selection/{method}.json",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        method=[m for m in SELECTORS if m != "bf"],
+    )
+
+
+def get_all_sequential_summaries(wildcards=None):
+    return expand(
+        "results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS,
+    )
+
+
 def get_bf_sweeps(wildcards):
     """The first editor's per-layer sweeps (BF's proxy golden layer is read from them)."""
     return expand(
@@ -246,9 +265,4 @@ def get_sequential_outputs():
     """Sequential editing (Table 11's data) for every editor, when config `sequential.enabled` is true."""
     if not config["sequential"]["enabled"]:
         return []
-    return expand(
-        "results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
-        model=MODELS,
-        dataset=DATASETS,
-        editor=EDITORS,
-    )
+    return [*get_all_sequential_summaries(), "results/report/table11.csv"]

@@ -57,6 +57,7 @@ rule sweep_sequential:
 rule aggregate_sequential:
     input:
         sweeps=get_sequential_sweeps,
+        selection=get_sequential_selections,
     output:
         sweep="results/{model}/{dataset}/aggregate_sequential/{editor}/sweep.parquet",
         stats="results/{model}/{dataset}/aggregate_sequential/{editor}/layer_stats.parquet",
@@ -68,5 +69,6 @@ rule aggregate_sequential:
     params:
         metric=config["metric"],
     shell:
-        "goldenlayers aggregate --sweeps {input.sweeps} --metric {params.metric} --out-sweep {output.sweep} "
+        "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--out-sweep {output.sweep} "
         "--out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"

@@ -1,6 +1,8 @@
 localrules:
     compare_selectors,
+    make_table11,
     table1,
+    table11,
     table2,
     table14,
     table15,
@@ -96,6 +98,28 @@ rule compare_selectors:
         "--out-dir results/report > {log} 2>&1"
 
 
+rule make_table11:
+    input:
+        get_all_sequential_summaries,
+    output:
+        table11=report(
+            "results/report/table11.csv",
+            caption="../report/table11.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/make_table11.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_file=(
+            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+        ),
+    shell:
+        "goldenlayers compare-selectors --summaries {input} --tables table11 --config {params.config_file} "
+        "--out-dir results/report > {log} 2>&1"
+
+
 # Named targets: `snakemake --cores 2 table1 figure2` builds just what those need.
 rule table1:
     input:
@@ -110,6 +134,11 @@ rule tables3_8:
 rule table2:
     input:
         "results/report/table2.csv",
+
+
+rule table11:
+    input:
+        "results/report/table11.csv",
 
 
 rule table14:
