@@ -311,6 +311,12 @@ SELECTOR_STYLE = {
 }
 
 
+def _selector_handles(methods) -> list:
+    """Legend patches of the selectors' bars (colour + hatch, as in SELECTOR_STYLE)."""
+    return [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
+                      edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+
+
 def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
     """Figure 3: speed-up of each layer selector over brute force (BF), by dataset; one panel per model.
 
@@ -344,8 +350,7 @@ def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
         ax.set_title(model, fontsize=10)
         ax.grid(True, axis="y", which="both", alpha=0.3, linewidth=0.6)
         ax.margins(y=0.15)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
-                         edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+    handles = _selector_handles(methods)
     handles.append(Line2D([], [], color="#444444", linestyle="--", label="BF (1×)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
     save_figure(fig, out_prefix)
@@ -425,8 +430,7 @@ def plot_selector_scores(table: pd.DataFrame, out_prefix: str | Path, metric: st
         ax.set_ylabel(f"{_metric_label(metric)} on the test split (fraction)")
         ax.set_title(model, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
-                         edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+    handles = _selector_handles(methods)
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
     save_figure(fig, out_prefix)
     plt.close(fig)

@@ -30,12 +30,6 @@ __all__ = ["RomeHparams", "RankOneEdit", "compute_rome_edit", "apply_edit", "res
 
 @dataclass
 class RomeHparams(VStarHparams):
-    v_num_grad_steps: int = 20
-    v_lr: float = 0.5
-    v_weight_decay: float = 0.5
-    clamp_norm_factor: float = 4.0
-    kl_factor: float = 0.0625
-    mom2_adjustment: bool = False
     # R-ROME's fix: use the averaged key/value in the update (False reproduces original ROME).
     # EasyEdit's R-ROME calls this `enable_random_prefix_keys`.
     averaged_keys_in_update: bool = True
