@@ -71,3 +71,36 @@ def test_sigkilled_sweep_resumes_and_matches_an_uninterrupted_run(sweep_inputs):
     resumed, expected = pd.read_parquet(out), pd.read_parquet(reference)
     pd.testing.assert_frame_equal(resumed.drop(columns=TIMING_COLUMNS), expected.drop(columns=TIMING_COLUMNS),
                                   check_exact=True)
+
+
+def test_chunk_slices_cover_every_item_once():
+    from goldenlayers.sweep import chunk_of
+
+    items = list(range(17))
+    for n in (1, 2, 3, 5, 17):
+        parts = [chunk_of(items, k, n) for k in range(n)]
+        assert sum(parts, []) == items
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    with pytest.raises(ValueError, match="out of range"):
+        chunk_of(items, 3, 3)
+
+
+@pytest.mark.slow
+def test_chunked_sweep_merges_to_the_whole_layer(sweep_inputs):
+    root = sweep_inputs
+    (root / "hp.yaml").write_text(yaml.safe_dump({"v_num_grad_steps": 5, "v_weight_decay": 0.0}))
+    whole = root / "whole.parquet"
+    subprocess.run(sweep_cmd(root, whole), check=True, timeout=300)
+    chunks = []
+    for k in range(3):
+        out = root / f"chunk_{k}.parquet"
+        subprocess.run([*sweep_cmd(root, out), "--chunk", f"{k}/3"], check=True, timeout=300)
+        chunks.append(str(out))
+        (root / f"chunk_{k}.tsv").write_text(f"s\th:m:s\n{k + 1}.5\t0:00:01\n")
+    merged = root / "merged.parquet"
+    subprocess.run([sys.executable, "-m", "goldenlayers.cli", "merge-chunks", "--chunks", *chunks, "--benchmarks",
+                    *[str(root / f"chunk_{k}.tsv") for k in range(3)], "--out", str(merged), "--out-benchmark",
+                    str(root / "layer.tsv")], check=True, timeout=120)
+    pd.testing.assert_frame_equal(pd.read_parquet(merged).drop(columns=TIMING_COLUMNS),
+                                  pd.read_parquet(whole).drop(columns=TIMING_COLUMNS), check_exact=True)
+    assert (root / "layer.tsv").read_text().splitlines()[1] == "7.5000"  # 1.5 + 2.5 + 3.5

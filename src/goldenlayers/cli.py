@@ -230,6 +230,30 @@ def cmd_figure3(args):
     build_figure3(args.selections, args.out_prefix, config_file=args.config)
 
 
+def _chunk(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N): the K-th (0-based) of N slices of the samples."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"chunk {k}/{n}: need 0 <= K < N")
+    return k, n
+
+
+def cmd_merge_chunks(args):
+    import pandas as pd
+
+    from goldenlayers.io import write_parquet, write_text
+    from goldenlayers.selection import read_benchmark_seconds
+
+    write_parquet(args.out, pd.concat([pd.read_parquet(p) for p in args.chunks], ignore_index=True))
+    if args.benchmarks:
+        # one layer's cost = the sum of its chunk jobs (what BF pays for that layer)
+        seconds = sum(read_benchmark_seconds(p) for p in args.benchmarks)
+        write_text(args.out_benchmark, f"s\n{seconds:.4f}\n")
+
+
 def cmd_sweep(args):
     from goldenlayers.editing import load_hparams
     from goldenlayers.io import read_json
@@ -244,7 +268,7 @@ def cmd_sweep(args):
     edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is written
     covariance = _layer_covariance(args, hparams)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
-                      fluency=args.fluency, progress=not args.quiet, covariance=covariance)
+                      fluency=args.fluency, progress=not args.quiet, covariance=covariance, chunk=args.chunk)
     log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
 
 
@@ -464,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", required=True)
     p.add_argument("--layer", type=int, required=True)
     p.add_argument("--fluency", action="store_true", help="also measure fluency (a 100-token generation per edit)")
+    p.add_argument("--chunk", type=_chunk, default=(0, 1), metavar="K/N",
+                   help="edit only the K-th (0-based) of N contiguous slices of the samples")
     p.add_argument("--layer-stats", help="the layer's key covariance (layer-stats output), for editors that use it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep)
@@ -495,6 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer-stats", help="the layer's key covariance, for editors that use it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sequential)
+
+    p = sub.add_parser("merge-chunks", help="concatenate the chunk files of one sweep layer")
+    p.add_argument("--chunks", nargs="+", required=True)
+    p.add_argument("--benchmarks", nargs="*", help="the chunk jobs' Snakemake benchmark files")
+    p.add_argument("--out", required=True)
+    p.add_argument("--out-benchmark", help="where to write the summed seconds (read by the BF selector)")
+    p.set_defaults(func=cmd_merge_chunks)
 
     p = sub.add_parser("aggregate", help="per-layer statistics, golden layers and t-tests of one sweep")
     p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")

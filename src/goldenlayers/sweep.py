@@ -71,11 +71,21 @@ def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, temp
     return row
 
 
+def chunk_of(items: list, chunk: int, n_chunks: int) -> list:
+    """The chunk-th of n_chunks contiguous, near-equal slices of items (0-based); the slices cover items once."""
+    if not 0 <= chunk < n_chunks:
+        raise ValueError(f"chunk {chunk} out of range for {n_chunks} chunks")
+    return items[chunk * len(items) // n_chunks : (chunk + 1) * len(items) // n_chunks]
+
+
 def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int, templates, out_path,
-              fluency: bool = False, progress: bool = True, covariance=None) -> pd.DataFrame:
+              fluency: bool = False, progress: bool = True, covariance=None,
+              chunk: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+    """Edit and evaluate the split's samples (or chunk (k, n) of them, for a cluster job per chunk) at `layer`."""
     split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
-    todo = [r for r in records if r["id"] in split_of]
+    todo = chunk_of([r for r in records if r["id"] in split_of], *chunk)
     out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".partial.jsonl")
     done = _read_partial(partial)
     with open(partial, "w") as f:  # rewrite the valid prefix, dropping a torn last line

@@ -32,6 +32,36 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     editor="|".join(EDITORS),
     layer=r"\d+",
+    chunk=r"\d+",
+
+
+# One sweep job per (model, dataset, editor, layer), or per chunk of a layer's samples when `sweep_chunks` > 1
+# (chunks are merged into the layer's file, so everything downstream is the same either way).
+SWEEP_CHUNKS = config["sweep_chunks"]
+SWEEP_JOB = "{model}/{dataset}/{editor}/layer_{layer}" + (
+    "_chunk_{chunk}" if SWEEP_CHUNKS > 1 else ""
+)
+SWEEP_OUTPUT = "results/{model}/{dataset}/sweep/{editor}/layer_{layer}" + (
+    "_chunk_{chunk}.parquet" if SWEEP_CHUNKS > 1 else ".parquet"
+)
+
+
+def get_chunk_opt(wildcards):
+    return f"--chunk {wildcards.chunk}/{SWEEP_CHUNKS}" if SWEEP_CHUNKS > 1 else ""
+
+
+def get_layer_chunks(wildcards):
+    return expand(
+        "results/{{model}}/{{dataset}}/sweep/{{editor}}/layer_{{layer}}_chunk_{chunk}.parquet",
+        chunk=range(SWEEP_CHUNKS),
+    )
+
+
+def get_layer_chunk_benchmarks(wildcards):
+    return expand(
+        "results/benchmarks/sweep_layer/{{model}}/{{dataset}}/{{editor}}/layer_{{layer}}_chunk_{chunk}.tsv",
+        chunk=range(SWEEP_CHUNKS),
+    )
 
 
 def model_layers(model):

@@ -6,11 +6,11 @@ rule sweep_layer:
         templates="results/{model}/context_templates/{editor}.json",
         stats=get_layer_stats,
     output:
-        sweep="results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
+        sweep=SWEEP_OUTPUT,
     log:
-        "results/logs/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.log",
+        f"results/logs/sweep_layer/{SWEEP_JOB}.log",
     benchmark:
-        "results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv"
+        f"results/benchmarks/sweep_layer/{SWEEP_JOB}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -22,11 +22,33 @@ rule sweep_layer:
         hparams=get_hparams,
         fluency="--fluency" if config["fluency"] else "",
         stats=get_layer_stats_opt,
+        chunk=get_chunk_opt,
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
         "--hparams {params.hparams} --layer {wildcards.layer} {params.fluency} {params.stats} "
-        "--out {output.sweep} > {log} 2>&1"
+        "{params.chunk} --out {output.sweep} > {log} 2>&1"
+
+
+if SWEEP_CHUNKS > 1:
+
+    localrules:
+        merge_layer_chunks,
+
+    rule merge_layer_chunks:
+        input:
+            chunks=get_layer_chunks,
+            benchmarks=get_layer_chunk_benchmarks,
+        output:
+            sweep="results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
+            benchmark="results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv",
+        log:
+            "results/logs/merge_layer_chunks/{model}/{dataset}/{editor}/layer_{layer}.log",
+        conda:
+            "../../environment.yml"
+        shell:
+            "goldenlayers merge-chunks --chunks {input.chunks} --benchmarks {input.benchmarks} "
+            "--out {output.sweep} --out-benchmark {output.benchmark} > {log} 2>&1"
 
 
 rule aggregate_sweep:
