@@ -174,3 +174,29 @@ def test_config_that_violates_the_schema(tmp_path):
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "1.5 is greater than or equal to the maximum of 1" in run.stdout + run.stderr
+
+
+def test_hparams_with_unknown_keys(sweep_files, capsys, tiny_model_json):
+    (sweep_files / "hp.yaml").write_text("v_num_grad_steps: 2\nv_lrr: 0.5\n")
+    code, line = run_cli(capsys, *sweep_cmd(tiny_model_json, sweep_files))
+    assert code != 0 and "unknown key(s) v_lrr" in line
+    assert not (sweep_files / "sweep").exists()
+
+
+def test_nan_or_corrupt_covariance_is_refused_and_recomputed(tmp_path, tiny_llama, tiny_tokenizer):
+    import torch
+
+    from goldenlayers.editing.covariance import KeyCovariance, load_or_compute_layer_stats
+
+    bad = torch.eye(64)
+    bad[3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        KeyCovariance(bad, corpus="test")
+    corrupt = tmp_path / "layer_1.safetensors"
+    corrupt.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(ValueError, match="not a usable covariance file"):
+        KeyCovariance.load(corrupt)
+    # the cache loader warns and recomputes instead of failing
+    stats = load_or_compute_layer_stats(tiny_llama, tiny_tokenizer, 1, corrupt, progress=False)
+    assert torch.isfinite(stats.mom2).all() and stats.mom2.shape == (64, 64)
+    assert KeyCovariance.load(corrupt).n_tokens == stats.n_tokens

@@ -217,6 +217,8 @@ class KeyCovariance:
     def __init__(self, mom2: torch.Tensor, n_tokens: int = 0, corpus: str = "", metadata: dict | None = None):
         if mom2.ndim != 2 or mom2.shape[0] != mom2.shape[1]:
             raise ValueError(f"covariance must be a square matrix, got shape {tuple(mom2.shape)}")
+        if not torch.isfinite(mom2).all():
+            raise ValueError(f"covariance of {corpus or 'unknown corpus'} contains NaN or inf values")
         self.mom2 = mom2
         self.n_tokens = n_tokens
         self.corpus = corpus
@@ -267,13 +269,19 @@ class KeyCovariance:
 
     @classmethod
     def load(cls, path) -> "KeyCovariance":
+        """Read a cached covariance; a file that is not a readable, finite square matrix raises ValueError."""
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            mom2 = f.get_tensor("mom2")
-        return cls(mom2, n_tokens=int(metadata.get("n_tokens", 0)), corpus=metadata.get("corpus", ""),
-                   metadata=metadata)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                metadata = dict(f.metadata() or {})
+                mom2 = f.get_tensor("mom2")
+            return cls(mom2, n_tokens=int(metadata.get("n_tokens", 0)), corpus=metadata.get("corpus", ""),
+                       metadata=metadata)
+        except OSError:
+            raise
+        except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+            raise ValueError(f"{path}: not a usable covariance file ({err}); delete it to recompute") from None
 
 
 def load_or_compute_layer_stats(model, tok, layer: int, path, corpus: str = DEFAULT_CORPUS,
@@ -288,10 +296,14 @@ def load_or_compute_layer_stats(model, tok, layer: int, path, corpus: str = DEFA
     wanted = {"module": edited_module_name(model, layer), "layer": str(layer), "corpus": corpus_id,
               "n_samples": str(n_samples), "dtype": dtype, "max_length": str(max_length)}
     if path.exists():
-        cached = KeyCovariance.load(path)
-        if all(cached.metadata.get(k) == v for k, v in wanted.items()):
-            return cached
-        log.info("%s was made with other settings; recomputing", path)
+        try:
+            cached = KeyCovariance.load(path)
+        except ValueError as err:
+            log.warning("%s; recomputing", err)
+        else:
+            if all(cached.metadata.get(k) == v for k, v in wanted.items()):
+                return cached
+            log.info("%s was made with other settings; recomputing", path)
     if texts is None:
         texts, corpus_id = load_corpus(corpus, n_samples)
     mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, max_length=max_length, dtype=dtype,
