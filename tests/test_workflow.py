@@ -140,6 +140,12 @@ def test_default_config_dry_runs():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sweep_layer" in run.stdout
+    chunked = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", "sweep_chunks=3"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert chunked.returncode == 0, chunked.stderr[-3000:]
+    counts = dict(re.findall(r"^(sweep_layer|merge_layer_chunks)\s+(\d+)$", chunked.stdout, flags=re.M))
+    n_layers = len(yaml.safe_load((REPO / "config/config.yaml").read_text())["layers"])
+    assert counts == {"sweep_layer": str(3 * n_layers), "merge_layer_chunks": str(n_layers)}
 
 
 def test_workflow_lints_and_is_formatted():
