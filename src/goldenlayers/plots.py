@@ -317,6 +317,37 @@ def _selector_handles(methods) -> list:
                       edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
 
 
+def _selector_bar_panels(drawn: pd.DataFrame, methods: list[str], value: str, label, **subplot_kw):
+    """Grouped bars shared by Figures 3 and 4: one panel per model, datasets on x, one bar per selector, each bar
+    labelled with `label(value)`. Returns the figure and {model: axis} for the caller's axis styling."""
+    models = list(dict.fromkeys(drawn["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 1.2 + 1.1 * drawn["dataset"].nunique()) * len(models),
+                                                      3.6), squeeze=False, layout="constrained", **subplot_kw)
+    width = 0.8 / len(methods)
+    panels = {}
+    for ax, model in zip(axes[0], models):
+        rows = drawn[drawn["model"] == model]
+        datasets = list(dict.fromkeys(rows["dataset"]))
+        for j, method in enumerate(methods):
+            st = SELECTOR_STYLE[method]
+            values = rows[rows["method"] == method].set_index("dataset").reindex(datasets)[value].to_numpy(float)
+            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+            bars = ax.bar(x, values, width=width, color=st["color"], hatch=st["hatch"], edgecolor="black",
+                          linewidth=0.5, label=st["label"])
+            ax.bar_label(bars, labels=[label(v) if v == v else "" for v in values], fontsize=7, padding=1)
+        ax.set_xticks(range(len(datasets)))
+        ax.set_xticklabels(datasets, fontsize=9)
+        ax.set_title(model, fontsize=10)
+        panels[model] = ax
+    return fig, panels
+
+
+def _finish_selector_figure(fig, handles, out_prefix) -> None:
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+
+
 def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
     """Figure 3: speed-up of each layer selector over brute force (BF), by dataset; one panel per model.
 
@@ -326,35 +357,17 @@ def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
     drawn = table.dropna(subset=["speedup"])
     if drawn.empty:
         raise ValueError("no speed-ups to plot (missing BF or selector wall times)")
-    models = list(dict.fromkeys(drawn["model"]))
     methods = [m for m in SELECTOR_STYLE if m in set(drawn["method"])]
-    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 1.2 + 1.1 * drawn["dataset"].nunique()) * len(models),
-                                                      3.6), squeeze=False, layout="constrained")
-    width = 0.8 / len(methods)
-    for ax, model in zip(axes[0], models):
-        rows = drawn[drawn["model"] == model]
-        datasets = list(dict.fromkeys(rows["dataset"]))
-        for j, method in enumerate(methods):
-            st = SELECTOR_STYLE[method]
-            sub = rows[rows["method"] == method].set_index("dataset").reindex(datasets)
-            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-            bars = ax.bar(x, sub["speedup"].to_numpy(dtype=float), width=width, color=st["color"],
-                          hatch=st["hatch"], edgecolor="black", linewidth=0.5, label=st["label"])
-            ax.bar_label(bars, labels=[f"{v:.0f}×" if v >= 10 else f"{v:.1f}×" if v == v else ""
-                                       for v in sub["speedup"].to_numpy(dtype=float)], fontsize=7, padding=1)
+    fig, panels = _selector_bar_panels(drawn, methods, "speedup", lambda v: f"{v:.0f}×" if v >= 10 else f"{v:.1f}×")
+    for ax in panels.values():
         ax.axhline(1.0, color="#444444", linestyle="--", linewidth=1.0)
         ax.set_yscale("log")
-        ax.set_xticks(range(len(datasets)))
-        ax.set_xticklabels(datasets, fontsize=9)
         ax.set_ylabel("Speed-up over BF (×, log scale)")
-        ax.set_title(model, fontsize=10)
         ax.grid(True, axis="y", which="both", alpha=0.3, linewidth=0.6)
         ax.margins(y=0.15)
     handles = _selector_handles(methods)
     handles.append(Line2D([], [], color="#444444", linestyle="--", label="BF (1×)"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
-    save_figure(fig, out_prefix)
-    plt.close(fig)
+    _finish_selector_figure(fig, handles, out_prefix)
     return drawn.reset_index(drop=True)
 
 
@@ -409,29 +422,11 @@ def plot_selector_scores(table: pd.DataFrame, out_prefix: str | Path, metric: st
     drawn = table[table["method"].isin(methods)].dropna(subset=[metric])
     if drawn.empty:
         raise ValueError(f"no {metric} values of {', '.join(methods)} to plot")
-    models = list(dict.fromkeys(drawn["model"]))
     methods = [m for m in methods if m in set(drawn["method"])]
-    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 1.2 + 1.1 * drawn["dataset"].nunique()) * len(models),
-                                                      3.6), squeeze=False, layout="constrained", sharey=True)
-    width = 0.8 / len(methods)
-    for ax, model in zip(axes[0], models):
-        rows = drawn[drawn["model"] == model]
-        datasets = list(dict.fromkeys(rows["dataset"]))
-        for j, method in enumerate(methods):
-            st = SELECTOR_STYLE[method]
-            values = rows[rows["method"] == method].set_index("dataset").reindex(datasets)[metric]
-            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-            bars = ax.bar(x, values.to_numpy(dtype=float), width=width, color=st["color"], hatch=st["hatch"],
-                          edgecolor="black", linewidth=0.5, label=st["label"])
-            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-        ax.set_xticks(range(len(datasets)))
-        ax.set_xticklabels(datasets, fontsize=9)
+    fig, panels = _selector_bar_panels(drawn, methods, metric, lambda v: f"{v:.2f}", sharey=True)
+    for ax in panels.values():
         ax.set_ylim(0, 1.1)
         ax.set_ylabel(f"{_metric_label(metric)} on the test split (fraction)")
-        ax.set_title(model, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
-    handles = _selector_handles(methods)
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
-    save_figure(fig, out_prefix)
-    plt.close(fig)
+    _finish_selector_figure(fig, _selector_handles(methods), out_prefix)
     return drawn.reset_index(drop=True)

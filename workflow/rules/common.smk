@@ -23,6 +23,8 @@ replace_merged_sections()
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
+# the config file behind this run, hashed into every table's provenance sidecar
+CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
 DATASETS = list(config["datasets"])
 EDITORS = list(config["editors"])
 

@@ -53,9 +53,7 @@ rule make_report:
     params:
         dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
         metric=config["metric"],
-        config_file=(
-            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
-        ),
+        config_file=CONFIG_FILE,
     shell:
         "goldenlayers report --aggregates {params.dirs} --metric {params.metric} --config {params.config_file} "
         "--out-dir results/report > {log} 2>&1"
@@ -90,9 +88,7 @@ rule compare_selectors:
     conda:
         "../../environment.yml"
     params:
-        config_file=(
-            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
-        ),
+        config_file=CONFIG_FILE,
     shell:
         "goldenlayers compare-selectors --summaries {input} --metric overall --config {params.config_file} "
         "--out-dir results/report > {log} 2>&1"
@@ -112,9 +108,7 @@ rule make_table11:
     conda:
         "../../environment.yml"
     params:
-        config_file=(
-            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
-        ),
+        config_file=CONFIG_FILE,
     shell:
         "goldenlayers compare-selectors --summaries {input} --tables table11 --config {params.config_file} "
         "--out-dir results/report > {log} 2>&1"

@@ -149,9 +149,7 @@ rule plot_figure3:
     conda:
         "../../environment.yml"
     params:
-        config_file=(
-            workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
-        ),
+        config_file=CONFIG_FILE,
     shell:
         "goldenlayers figure3 --selections {input} --config {params.config_file} "
         "--out-prefix results/report/figure3 > {log} 2>&1"
