@@ -7,8 +7,12 @@ function-scoped (a fresh model per test, a few milliseconds each) because editor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY_CORPUS = [
     "The capital of France is Paris.",
@@ -28,6 +32,25 @@ EOS = "<|endoftext|>"
 # processes makes every op ~100x slower (0.3 s vs 1 ms per forward of a 3-layer model). Tests that need threads
 # (a real model in-process) can raise this again locally.
 torch.set_num_threads(1)
+
+
+def results_snapshot(results: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file under a results/ folder; empty when there is none."""
+    if not results.exists():
+        return {}
+    return {str(p.relative_to(results)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in results.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_results_untouched():
+    """No test may depend on or write into the repository's own results/ (a `make run` before `make test` must not
+    change what the tests see, and the tests must not change a user's results): tests run in temporary folders."""
+    before = results_snapshot(REPO / "results")
+    yield
+    after = results_snapshot(REPO / "results")
+    changed = sorted(set(before) ^ set(after) | {k for k in before.keys() & after.keys() if before[k] != after[k]})
+    assert not changed, f"tests wrote into {REPO / 'results'}: {changed[:10]}"
 
 
 def build_tiny_tokenizer():

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import build_tiny_llama, build_tiny_tokenizer
+from test_workflow import workflow_copy
 from goldenlayers import cli, io
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +172,7 @@ def test_config_that_violates_the_schema(tmp_path):
     config["split"]["proxy_fraction"] = 1.5
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+                         cwd=workflow_copy(tmp_path / "wf"), capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "1.5 is greater than or equal to the maximum of 1" in run.stdout + run.stderr
 

@@ -135,22 +135,35 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
         assert (results / "report" / name).read_bytes() == (second / "results/report" / name).read_bytes(), name
 
 
-def test_default_config_dry_runs():
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=REPO, capture_output=True,
+def workflow_copy(root: Path) -> Path:
+    """The repository's Snakefile, rules and config in `root`, without its results/: a dry run there plans the
+    default run from scratch whatever the repository's own results/ holds (issue #11, item 0)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy(REPO / name, root / name)
+    for name in ("workflow", "config"):
+        shutil.copytree(REPO / name, root / name)
+    return root
+
+
+def test_default_config_dry_runs(tmp_path):
+    root = workflow_copy(tmp_path)
+    # finished outputs of an earlier run in the repository must not change what a fresh copy plans
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=root, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sweep_layer" in run.stdout
     chunked = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", "sweep_chunks=3"],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+                             cwd=root, capture_output=True, text=True, timeout=300)
     assert chunked.returncode == 0, chunked.stderr[-3000:]
     counts = dict(re.findall(r"^(sweep_layer|merge_layer_chunks)\s+(\d+)$", chunked.stdout, flags=re.M))
     n_layers = len(yaml.safe_load((REPO / "config/config.yaml").read_text())["layers"])
     assert counts == {"sweep_layer": str(3 * n_layers), "merge_layer_chunks": str(n_layers)}
 
 
-def test_workflow_lints_and_is_formatted():
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+def test_workflow_lints_and_is_formatted(tmp_path):
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=workflow_copy(tmp_path),
+                          capture_output=True, text=True, timeout=300)
     assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr, lint.stdout[-3000:]
     fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
