@@ -1,11 +1,13 @@
 """A sweep job killed with SIGKILL resumes from its partial file and ends with the same table as an unkilled run."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,3 +106,121 @@ def test_chunked_sweep_merges_to_the_whole_layer(sweep_inputs):
     pd.testing.assert_frame_equal(pd.read_parquet(merged).drop(columns=TIMING_COLUMNS),
                                   pd.read_parquet(whole).drop(columns=TIMING_COLUMNS), check_exact=True)
     assert (root / "layer.tsv").read_text().splitlines()[1] == "7.5000"  # 1.5 + 2.5 + 3.5
+
+
+@pytest.fixture
+def in_process_sweep(tiny_llama, tiny_tokenizer):
+    """run_sweep on the tiny model with 6 samples (3 proxy, 3 test), templates and hparams of its own."""
+    from test_workflow import TINY_RECORDS
+
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.sweep import run_sweep
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data.json"
+        data.write_text(json.dumps(TINY_RECORDS))
+        records, _ = filter_known(tiny_llama, tiny_tokenizer, load_records(str(data)), keep_unknown=True,
+                                  progress=False)
+    split = split_ids([r["id"] for r in records], 0.5)
+
+    def sweep(out, steps, **kw):
+        hp = Path(out).with_suffix(".hp.yaml")
+        hp.write_text(yaml.safe_dump({"v_num_grad_steps": steps, "v_weight_decay": 0.0}))
+        return run_sweep(tiny_llama, tiny_tokenizer, records, split, "r-rome", load_hparams("r-rome", hp), 1,
+                         ["{}"], out, progress=False, **kw)
+
+    return sweep
+
+
+def test_resumed_sweep_discards_rows_made_with_other_hparams(in_process_sweep, tmp_path, monkeypatch, caplog):
+    """Issue #11 item 1: kill a sweep, change v_num_grad_steps, rerun: no row of the old settings survives."""
+    from goldenlayers import sweep as sweep_module
+
+    reference = in_process_sweep(tmp_path / "reference.parquet", steps=1)
+    real_edit, calls = sweep_module.edit_and_evaluate, []
+
+    def dies_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return real_edit(*args, **kwargs)
+
+    out = tmp_path / "layer_1.parquet"
+    monkeypatch.setattr(sweep_module, "edit_and_evaluate", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        in_process_sweep(out, steps=8)
+    partial = tmp_path / "layer_1.parquet.partial.jsonl"
+    assert len(partial.read_text().splitlines()) == 3  # header + 2 rows made with 8 steps
+    monkeypatch.setattr(sweep_module, "edit_and_evaluate", real_edit)
+
+    with caplog.at_level(logging.WARNING, logger="goldenlayers.sweep"):
+        resumed = in_process_sweep(out, steps=1)
+    assert "discarding 2 finished rows" in caplog.text and "different hparams" in caplog.text
+    assert (resumed["steps"] == 1).all()
+    pd.testing.assert_frame_equal(resumed.drop(columns=TIMING_COLUMNS), reference.drop(columns=TIMING_COLUMNS),
+                                  check_exact=True)
+
+
+def test_partial_rows_with_the_same_settings_are_kept(in_process_sweep, tmp_path, monkeypatch):
+    from goldenlayers import sweep as sweep_module
+
+    out = tmp_path / "layer_1.parquet"
+    real_edit, calls = sweep_module.edit_and_evaluate, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real_edit(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "edit_and_evaluate", counting)
+    with pytest.raises(KeyboardInterrupt):
+        in_process_sweep(out, steps=2)
+    calls.clear()
+    monkeypatch.setattr(sweep_module, "edit_and_evaluate", lambda *a, **k: (calls.append(1), real_edit(*a, **k))[1])
+    frame = in_process_sweep(out, steps=2)
+    assert len(frame) == 6 and len(calls) == 4  # the 2 finished rows were reused
+
+
+def test_second_writer_waits_for_the_owner_and_keeps_its_output(in_process_sweep, tmp_path, monkeypatch):
+    """Issue #11 item 2: an orphaned sweep still owns the partial file when a new job starts on the same output.
+    The new job must wait for it (not edit alongside, not fail on the file the orphan removes) and then use the
+    orphan's finished output instead of redoing or deleting it."""
+    import fcntl
+    import shutil
+    import threading
+
+    from goldenlayers import sweep as sweep_module
+
+    finished = in_process_sweep(tmp_path / "orphan_result.parquet", steps=2)
+    out = tmp_path / "layer_1.parquet"
+    partial = tmp_path / "layer_1.parquet.partial.jsonl"
+    owner = open(partial, "a+")
+    fcntl.flock(owner, fcntl.LOCK_EX)  # the orphan's lock
+
+    def must_not_edit(*args, **kwargs):
+        raise AssertionError("the second job edited while another process owned the partial file")
+
+    monkeypatch.setattr(sweep_module, "edit_and_evaluate", must_not_edit)
+    outcome = {}
+
+    def second_job():
+        try:
+            outcome["frame"] = in_process_sweep(out, steps=2)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            outcome["error"] = err
+
+    thread = threading.Thread(target=second_job)
+    thread.start()
+    # the orphan finishes: its output lands atomically, it removes its partial file and releases its lock
+    shutil.copy(tmp_path / "orphan_result.parquet", tmp_path / "tmp.parquet")
+    os.replace(tmp_path / "tmp.parquet", out)
+    partial.unlink()
+    owner.close()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert out.exists() and not partial.exists()
+    pd.testing.assert_frame_equal(outcome["frame"], finished)

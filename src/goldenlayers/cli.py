@@ -268,7 +268,8 @@ def cmd_sweep(args):
     edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is written
     covariance = _layer_covariance(args, hparams)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
-                      fluency=args.fluency, progress=not args.quiet, covariance=covariance, chunk=args.chunk)
+                      fluency=args.fluency, progress=not args.quiet, covariance=covariance, chunk=args.chunk,
+                      model_ref=read_json(args.model))
     log.info("layer %d: mean rewrite %.3f over %d samples", args.layer, frame["rewrite"].mean(), len(frame))
 
 
