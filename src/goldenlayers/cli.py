@@ -39,6 +39,14 @@ def _records_in(records, ids):
     return [r for r in records if r["id"] in wanted]
 
 
+def cmd_check_config(args):
+    from goldenlayers.config import SCHEMA, load_config
+
+    for path in args.configs:
+        load_config(path, args.schema or SCHEMA)
+        log.info("%s: ok", path)
+
+
 def cmd_prepare_model(args):
     from goldenlayers.models import prepare_model
 
@@ -371,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
         p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
         p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+
+    p = sub.add_parser("check-config", help="check config files: YAML syntax (file, line), unknown keys (nearest "
+                       "valid one), model/dataset names, settings that contradict each other")
+    p.add_argument("configs", nargs="+", help="config files (each may be partial, like config/paper.yaml)")
+    p.add_argument("--schema", help="default: workflow/schemas/config.schema.yaml of this checkout")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("prepare-model", help="make a model loadable offline; writes <out-dir>/model.json")
     p.add_argument("--source", required=True, help="embedded:smollm2-135m, a local model directory or a HF id")

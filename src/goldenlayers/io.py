@@ -44,6 +44,23 @@ def read_json(path: str | os.PathLike) -> Any:
             raise ValueError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
 
 
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's content; a syntax error names the file, line and column (yaml's own message does not)."""
+    import yaml
+
+    text = Path(path).read_text()
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        start = getattr(err, "context_mark", None)
+        if start is not None and getattr(err, "context", None):
+            problem += f" ({err.context} at line {start.line + 1})"
+        raise ValueError(f"{path}: YAML syntax error{where}: {problem}") from None
+
+
 def write_parquet(path: str | os.PathLike, frame) -> None:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)

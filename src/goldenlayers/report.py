@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from goldenlayers.analysis import table1, table_proxy_vs_test, table_selected_layers, to_markdown
-from goldenlayers.io import config_hash, read_json, write_json, write_text
+from goldenlayers.io import config_hash, read_json, read_yaml, write_json, write_text
 from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves, plot_selector_scores
 
 
@@ -24,9 +24,7 @@ def _git_commit() -> str | None:
 
 
 def _provenance(config_file: str | None, inputs: list[str]) -> dict:
-    import yaml
-
-    config = yaml.safe_load(Path(config_file).read_text()) if config_file else None
+    config = read_yaml(config_file) if config_file else None
     return {"config_file": config_file, "config_hash": config_hash(config), "git_commit": _git_commit(),
             "inputs": inputs}
 

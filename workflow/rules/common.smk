@@ -1,9 +1,10 @@
 import shlex
 from pathlib import Path
 
-import yaml
-
 from snakemake.utils import validate
+
+from goldenlayers.config import check_config
+from goldenlayers.io import read_yaml
 
 
 def replace_merged_sections(sections=("models", "datasets")):
@@ -12,14 +13,15 @@ def replace_merged_sections(sections=("models", "datasets")):
     not settings to override: a command-line config file that names them replaces them (later files win); its other
     keys still override the defaults one by one."""
     for path in getattr(workflow, "overwrite_configfiles", None) or []:
-        with open(path) as f:
-            given = yaml.safe_load(f) or {}
+        given = read_yaml(path) or {}
         for section in sections:
             if section in given:
                 config[section] = given[section]
 
 
 replace_merged_sections()
+# unknown keys (with the nearest valid one), result-path names, metric vs fluency: one line each, before the schema
+check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
@@ -261,7 +263,7 @@ def needs_layer_stats(model, editor):
     if editor == "emmet":
         return True
     path = Path(f"{config['hparams_dir']}/{editor}/{model}.yaml")
-    values = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    values = (read_yaml(path) or {}) if path.exists() else {}
     return bool(values.get("mom2_adjustment", False))
 
 

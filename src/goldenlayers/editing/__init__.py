@@ -16,8 +16,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 from goldenlayers.editing.covariance import KeyCovariance
 from goldenlayers.editing.edits import (
     EditError,
@@ -31,6 +29,7 @@ from goldenlayers.editing.edits import (
 from goldenlayers.editing.emmet import EmmetHparams, compute_emmet_edit
 from goldenlayers.editing.hparams import HparamsError
 from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.io import read_yaml
 
 
 def _as_requests(requests) -> list[dict]:
@@ -82,7 +81,7 @@ def needs_covariance(editor: str, hparams) -> bool:
 
 
 def _read_yaml(path: str) -> dict:
-    values = yaml.safe_load(Path(path).read_text()) or {}
+    values = read_yaml(path) or {}
     if not isinstance(values, dict):
         raise HparamsError(f"{path}: expected a mapping of hyperparameters")
     return values

@@ -1,0 +1,72 @@
+"""Checks of a pipeline config beyond what JSON Schema says clearly: unknown keys (with the nearest valid one),
+result-path names, and settings that contradict each other. Run by the workflow before schema validation
+(workflow/rules/common.smk) and by `goldenlayers check-config`; each problem is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from goldenlayers.io import read_yaml
+
+# Model and dataset names become path parts and Snakemake wildcard values (joined into a regex alternation), so
+# only characters that mean nothing in a regex or a path are allowed.
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+# The schema in a source checkout; the workflow passes its own path.
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
+    """One message per key the schema does not know, anywhere in `config`, with the nearest valid key."""
+    problems = []
+    if not isinstance(config, dict) or not isinstance(schema, dict):
+        return problems
+    properties = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for key, value in config.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key in properties:
+            problems += unknown_keys(value, properties[key], path)
+        elif isinstance(extra, dict):  # a map of names (models, datasets): each value follows one schema
+            problems += unknown_keys(value, extra, path)
+        elif extra is False:
+            near = difflib.get_close_matches(str(key), list(properties), n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(properties)}"
+            problems.append(f"unknown key {path!r} ({hint})")
+    return problems
+
+
+def config_problems(config: dict, schema: dict) -> list[str]:
+    """Every problem of a (possibly partial) config that the schema alone would miss or word badly."""
+    problems = unknown_keys(config, schema)
+    for section in ("models", "datasets"):
+        for name in (config.get(section) or {}) if isinstance(config.get(section), dict) else {}:
+            if not re.match(NAME_PATTERN, str(name)):
+                problems.append(f"{section} name {name!r} may only contain letters, digits, '_' and '-' (it becomes "
+                                "a path part and a Snakemake wildcard)")
+    if config.get("metric") == "fluency" and not config.get("fluency", False):
+        problems.append("metric: fluency needs fluency: true (fluency is only measured when it is switched on); "
+                        "set fluency: true or choose another metric")
+    return problems
+
+
+def check_config(config: dict, schema: dict | str | os.PathLike = SCHEMA, source: str = "config") -> None:
+    """Raise one ValueError listing every problem (`config_problems`), or return."""
+    if not isinstance(schema, dict):
+        schema = read_yaml(schema)
+    problems = config_problems(config, schema)
+    if problems:
+        raise ValueError(f"{source}: " + "; ".join(problems))
+
+
+def load_config(path: str | os.PathLike, schema: dict | str | os.PathLike = SCHEMA) -> dict:
+    """Read and check a config file (a syntax error names the file and line)."""
+    config = read_yaml(path) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys")
+    check_config(config, schema, source=str(path))
+    return config

@@ -1,0 +1,110 @@
+"""Config checks (issue #11 items 3 and 6): unknown keys anywhere, names, contradicting settings, YAML syntax."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from goldenlayers import cli
+from goldenlayers.config import config_problems
+from test_workflow import workflow_copy
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def object_schemas(node, where="config"):
+    """Every sub-schema that lists properties, with where it is."""
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from object_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from object_schemas(value, f"{where}[{i}]")
+
+
+def test_every_object_in_the_schema_rejects_unknown_keys():
+    open_objects = [where for where, node in object_schemas(SCHEMA) if node.get("additionalProperties") is not False]
+    assert not open_objects, open_objects
+
+
+def test_the_shipped_configs_have_no_problems():
+    for name in ("config.yaml", "full-cpu.yaml", "paper.yaml"):
+        assert config_problems(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA) == [], name
+
+
+@pytest.mark.parametrize("section, typo, valid", [("split", "proxy_fracton", "proxy_fraction"),
+                                                  ("lga", "tukey-k", "tukey_k"),
+                                                  ("cma", "n_nosie", "n_noise")])
+def test_nested_typo_names_the_key_and_the_nearest_valid_one(section, typo, valid):
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config[section] = {typo: 0.5}
+    (problem,) = config_problems(config, SCHEMA)
+    assert f"'{section}.{typo}'" in problem and f"did you mean '{valid}'" in problem
+
+
+def test_typo_in_a_model_entry_is_named_with_the_model():
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config["models"]["smollm2-135m"]["num_layer"] = 30
+    assert config_problems(config, SCHEMA) == [
+        "unknown key 'models.smollm2-135m.num_layer' (did you mean 'num_layers'?)"]
+
+
+@pytest.mark.parametrize("name", ["my.data", "a+b", "x/y"])
+def test_dataset_names_outside_the_wildcard_pattern_are_refused(name):
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config["datasets"] = {name: {"source": "embedded:default_edits"}}
+    (problem,) = config_problems(config, SCHEMA)
+    assert f"datasets name {name!r}" in problem
+
+
+def test_fluency_metric_without_fluency_is_refused_at_config_time():
+    config = dict(DEFAULT, metric="fluency", fluency=False)
+    assert any("metric: fluency needs fluency: true" in p for p in config_problems(config, SCHEMA))
+    assert config_problems(dict(DEFAULT, metric="fluency", fluency=True), SCHEMA) == []
+
+
+def test_the_workflow_refuses_a_bad_config_before_planning(tmp_path):
+    """One dry run: nested typos, a bad dataset name and metric: fluency without fluency all fail at once."""
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config["split"]["proxy_fracton"] = 0.5
+    config["lga"] = {"tukey-k": 3}
+    config["datasets"] = {"my.data": config["datasets"]["default"]}
+    config["metric"] = "fluency"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")],
+                         cwd=workflow_copy(tmp_path / "wf"), capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    for text in ("'split.proxy_fracton' (did you mean 'proxy_fraction'?)", "'lga.tukey-k' (did you mean 'tukey_k'?)",
+                 "datasets name 'my.data'", "metric: fluency needs fluency: true"):
+        assert text in out, text
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("split:\n  proxy_fraction: 0.5\n  seed: [1\nlga: {}\n")
+    assert cli.main(["check-config", str(bad)]) != 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{bad}: YAML syntax error at line 4" in line and "flow sequence at line 3" in line
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"split": {"proxy_fraction": 0.5}}))
+    assert cli.main(["check-config", str(good)]) == 0
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(yaml.safe_dump({"split": {"proxy_fracton": 0.5}}))
+    assert cli.main(["check-config", str(typo)]) != 0
+    assert "did you mean 'proxy_fraction'" in capsys.readouterr().err
+
+
+def test_hparams_yaml_syntax_error_names_file_and_line(tmp_path):
+    from goldenlayers.editing import load_hparams
+
+    hp = tmp_path / "hp.yaml"
+    hp.write_text("v_num_grad_steps: 2\nv_lr: [0.5\n")
+    with pytest.raises(ValueError, match=r"hp.yaml: YAML syntax error at line 3.*flow sequence at line 2"):
+        load_hparams("r-rome", hp)
