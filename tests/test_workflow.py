@@ -149,10 +149,11 @@ def workflow_copy(root: Path) -> Path:
 def test_default_config_dry_runs(tmp_path):
     root = workflow_copy(tmp_path)
     # finished outputs of an earlier run in the repository must not change what a fresh copy plans
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=root, capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2"], cwd=root, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sweep_layer" in run.stdout
+    assert "--num-layers 30" in run.stdout  # the config's num_layers is checked where the model is prepared
     chunked = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", "sweep_chunks=3"],
                              cwd=root, capture_output=True, text=True, timeout=300)
     assert chunked.returncode == 0, chunked.stderr[-3000:]

@@ -50,7 +50,7 @@ def cmd_check_config(args):
 def cmd_prepare_model(args):
     from goldenlayers.models import prepare_model
 
-    ref = prepare_model(args.source, args.out_dir)
+    ref = prepare_model(args.source, args.out_dir, num_layers=args.num_layers)
     log.info("model ready at %s (%s)", ref["path"], ref["model_type"])
 
 
@@ -388,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare-model", help="make a model loadable offline; writes <out-dir>/model.json")
     p.add_argument("--source", required=True, help="embedded:smollm2-135m, a local model directory or a HF id")
+    p.add_argument("--num-layers", type=int, help="the config's num_layers, checked against the model")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_prepare_model)
 

