@@ -236,8 +236,12 @@ def test_compare_zero_variance_different_means(monkeypatch):
 def test_compare_single_sample_no_test():
     rows = [("s", "test", 0, 1.0, 0, 0, 0), ("s", "test", 1, 0.5, 0, 0, 0)]
     res = A.compare_optimal_vs_golden(make_sweep(rows), "rewrite", "test", 1)
-    assert res["n"] == 1 and res["t"] is None and res["p"] is None and res["different"] is False
+    # no test, so no claim of "no difference" (issue #11 item 6): different is None, not False
+    assert res["n"] == 1 and res["t"] is None and res["p"] is None and res["different"] is None
+    assert res["paired_different"] is None and "n too small" in res["note"]
     assert res["optimal_std"] == 0.0
+    table = A.table1({("m", "tiny"): {"optimal_vs_golden": res}})
+    assert table.loc[table["Method"] == "Statistical difference", "tiny"].item() == "n too small (n=1)"
 
 
 def test_summarise_sweep(sweep):

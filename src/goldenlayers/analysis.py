@@ -278,7 +278,8 @@ def compare_optimal_vs_golden(
     Student's t-test with equal variances (``scipy.stats.ttest_ind(equal_var=True)``) — the paper says
     "two-sided Student's t-test". The paired test (``ttest_rel``) is given as extra fields, since the two
     vectors are the same samples. ``different`` = p < alpha. Degenerate cases: see `_safe_ttest`; with fewer
-    than 2 samples the t/p fields are None and ``different`` is False.
+    than 2 samples the test cannot be run: t/p and ``different`` are None (no claim either way) and ``note``
+    says "n too small".
 
     Returns a plain dict (python floats/ints/bools/None; t may be ±inf, which ``json.dumps`` writes as
     ``Infinity``): metric, split, layer, n, optimal_mean, optimal_std, golden_mean, golden_std (ddof=1,
@@ -313,10 +314,11 @@ def compare_optimal_vs_golden(
         "alpha": float(alpha),
         "t": t,
         "p": p,
-        "different": bool(p is not None and p < alpha),
+        "different": None if p is None else bool(p < alpha),
         "paired_t": pt,
         "paired_p": pp,
-        "paired_different": bool(pp is not None and pp < alpha),
+        "paired_different": None if pp is None else bool(pp < alpha),
+        "note": "" if p is not None else f"n too small for a t-test (n={n}; needs 2)",
     }
 
 
@@ -447,7 +449,8 @@ def table1(summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFra
 
     ``summaries`` maps (model, dataset) → `summarise_sweep` dict. Returns columns ``Model, Method, <dataset>...``
     (datasets in first-seen order), three rows per model: "Sample-wise optimal layer" and "Golden layer" as
-    "mean±std" (4 decimals), "Statistical difference" as "Yes"/"No" (two-sided Student's t-test, alpha 0.05).
+    "mean±std" (4 decimals), "Statistical difference" as "Yes"/"No" (two-sided Student's t-test, alpha 0.05), or
+    "n too small (n=…)" when fewer than 2 test samples leave no test to run.
     Empty cells where a (model, dataset) is missing.
     """
     models, datasets = _keys(summaries)
@@ -464,7 +467,9 @@ def table1(summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFra
                 continue
             r_opt[ds] = _pm(c["optimal_mean"], c["optimal_std"])
             r_gold[ds] = _pm(c["golden_mean"], c["golden_std"])
-            r_diff[ds] = "" if c.get("p") is None else ("Yes" if c["different"] else "No")
+            # no test (n < 2) makes no claim of "no difference"
+            r_diff[ds] = f"n too small (n={c.get('n', 0)})" if c.get("p") is None else (
+                "Yes" if c["different"] else "No")
         rows += [r_opt, r_gold, r_diff]
     return pd.DataFrame(rows, columns=["Model", "Method", *datasets])
 
