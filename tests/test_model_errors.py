@@ -77,3 +77,29 @@ def test_cuda_device_on_a_torch_without_cuda(tiny_dir, tmp_path, capsys, monkeyp
     (tmp_path / "model.json").write_text(json.dumps({"source": "test", "path": str(tiny_dir)}))
     code, line = filter_with(tmp_path / "model.json", tmp_path, capsys, "--device", "cuda")
     assert code != 0 and "device 'cuda'" in line and "no CUDA GPU" in line and "`device:` to cpu" in line
+
+
+def test_keep_unknown_filter_log_counts_the_known_records(tmp_path, caplog):
+    """Issue #11 item 6: with keep_unknown the log must not say every record is predicted."""
+    import logging
+
+    from goldenlayers.data import filter_known, load_records
+    from test_workflow import TINY_RECORDS
+
+    tok = build_tiny_tokenizer()
+    build_tiny_llama(tok).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    (tmp_path / "model.json").write_text(json.dumps({"source": "test", "path": str(tmp_path / "m")}))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(TINY_RECORDS))
+    # the reference count: a random tiny model knows (almost) none of these facts
+    _, report = filter_known(build_tiny_llama(tok), tok, load_records(str(data)), progress=False)
+    n_known = sum(r["known"] for r in report)
+    assert n_known < len(TINY_RECORDS)
+    with caplog.at_level(logging.INFO, logger="goldenlayers"):
+        code = cli.main(["-q", "filter-dataset", "--model", str(tmp_path / "model.json"), "--dataset", str(data),
+                         "--out-records", str(tmp_path / "r.json"), "--out-report", str(tmp_path / "f.json"),
+                         "--keep-unknown"])
+    assert code == 0
+    assert f"predicts {n_known} of {len(TINY_RECORDS)} records; kept {len(TINY_RECORDS)}" in caplog.text
+    assert json.loads((tmp_path / "f.json").read_text())["n_known"] == n_known

@@ -80,9 +80,12 @@ def cmd_filter_dataset(args):
     kept, report = filter_known(model, tok, records, keep_unknown=args.keep_unknown, progress=not args.quiet)
     if not kept:
         raise SystemExit(f"error: the model knows none of the {len(records)} facts in {args.dataset}")
-    write_json(args.out_report, {"n_records": len(records), "n_kept": len(kept), "records": report})
+    n_known = sum(row["known"] for row in report)
+    write_json(args.out_report, {"n_records": len(records), "n_known": n_known, "n_kept": len(kept),
+                                 "records": report})
     write_json(args.out_records, kept)
-    log.info("kept %d of %d records the model predicts", len(kept), len(records))
+    log.info("the model predicts %d of %d records; kept %d%s", n_known, len(records), len(kept),
+             " (keep_unknown: the unknown ones too)" if args.keep_unknown else "")
 
 
 def cmd_split(args):
