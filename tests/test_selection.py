@@ -206,6 +206,14 @@ def test_bf_is_the_proxy_golden_layer_and_apportions_the_sweep_time():
         run_bf(sweep_table(), job_seconds={0: 1.0})
 
 
+def test_bf_time_of_a_resumed_sweep_counts_every_row():
+    """Issue #11 item 6: a job resumed near its end has a benchmark of a few seconds; its rows hold each sample's
+    edit + evaluation time (6 rows x 1.5 s per layer here), so BF must not cost less than that."""
+    resumed = run_bf(sweep_table(), "rewrite", job_seconds={0: 2.0, 1: 60.0, 2: 90.0})
+    assert resumed["wall_seconds"] == pytest.approx((6 * 1.5 + 60 + 90) / 3)
+    assert resumed["sweep_row_seconds"] == {"0": 9.0, "1": 9.0, "2": 9.0}
+
+
 def test_read_benchmark_seconds(tmp_path):
     path = tmp_path / "b.tsv"
     path.write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t100\n")

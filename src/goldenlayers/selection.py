@@ -239,8 +239,10 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
     """BF: the proxy golden layer of the sweep (best mean `metric` on the proxy split, lowest layer on ties).
 
     `job_seconds` maps layer -> wall time of that layer's sweep job. A sweep job edits proxy *and* test samples, so
-    its time is apportioned by the proxy share of its edits: bf_seconds = sum_L seconds_L * n_proxy_L / n_L. The
-    edit + evaluation time that the sweep recorded per proxy sample (model loading excluded) is given too.
+    its time is apportioned by the proxy share of its edits: bf_seconds = sum_L seconds_L * n_proxy_L / n_L, where
+    seconds_L is the job's wall time or, when larger, the sum of its rows' edit + evaluation times (a job resumed
+    after a kill has a benchmark of the resumed part only). The edit + evaluation time that the sweep recorded per
+    proxy sample (model loading excluded) is given too.
     """
     means = analysis.layer_means(sweep, metric, "proxy")
     chosen = analysis.golden_layer(sweep, metric, "proxy")
@@ -266,10 +268,18 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
         missing = sorted(set(shares) - {int(x) for x in job_seconds})
         if missing:
             raise ValueError(f"no sweep job time for layers {missing}")
+        # A resumed job's benchmark counts only the part after the resume; the rows carry every sample's own edit
+        # and evaluation time, so a layer costs at least their sum.
+        row_seconds = {int(layer): float(rows["edit_seconds"].fillna(0).sum() + rows["eval_seconds"].fillna(0).sum())
+                       for layer, rows in sweep.groupby("layer")} if {"edit_seconds", "eval_seconds"} <= set(
+            sweep.columns) else {}
+        seconds = {layer: max(float(job_seconds[layer]), row_seconds.get(layer, 0.0)) for layer in shares}
         record["sweep_job_seconds"] = {str(layer): float(job_seconds[layer]) for layer in sorted(shares)}
+        record["sweep_row_seconds"] = {str(layer): row_seconds[layer] for layer in sorted(row_seconds)}
         record["proxy_share"] = {str(layer): shares[layer] for layer in sorted(shares)}
-        record["wall_seconds"] = float(sum(job_seconds[layer] * share for layer, share in shares.items()))
-        record["wall_time_rule"] = "sum over layers of the sweep job's wall time x the proxy share of its edits"
+        record["wall_seconds"] = float(sum(seconds[layer] * share for layer, share in shares.items()))
+        record["wall_time_rule"] = ("sum over layers of the sweep job's wall time (or of its rows' edit + evaluation "
+                                    "times when larger: a resumed job) x the proxy share of its edits")
     return record
 
 
