@@ -333,3 +333,22 @@ def test_paper_config_dry_runs_with_only_its_models_and_datasets():
     assert counts["prepare_model"] == "3" and counts["prepare_dataset"] == "5"
     assert counts["sweep_layer"] == str((48 + 32 + 48) * 5)
     assert "smollm2-135m" not in run.stdout and "/default/" not in run.stdout
+
+
+def test_a_declared_format_that_drops_fields_warns(caplog):
+    """Issue #11 item 6: forcing `format: counterfact` on a KnowEdit file silently lost its locality prompts."""
+    import logging
+
+    path = FIXTURES / "knowedit" / "test_cf.json"
+    raw = json.loads(path.read_text())
+    n_locality = sum(bool(r.get("locality")) for r in raw)  # the reference: what the file itself holds
+    assert n_locality > 0
+    with caplog.at_level(logging.WARNING, logger="goldenlayers.data"):
+        forced = load_dataset(path, format="counterfact")
+    assert "declared format 'counterfact' drops" in caplog.text and "'knowedit'" in caplog.text
+    assert f"locality ({n_locality} records)" in caplog.text
+    assert forced.report()["dropped_by_declared_format"]["metrics"]["locality"] == n_locality
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="goldenlayers.data"):
+        declared_right = load_dataset(path, format="knowedit")
+    assert caplog.text == "" and declared_right.dropped_fields == {}

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 from importlib import resources
@@ -59,6 +60,8 @@ import torch
 from tqdm import tqdm
 
 from goldenlayers.text import batch_prompt_answers
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "embedded:default_edits"
 # Where a dataset file from the Hugging Face hub may be placed by hand (machines without network):
@@ -503,6 +506,7 @@ class LoadedDataset:
     n_raw: int
     invalid: list[dict] = field(default_factory=list)  # {index, field, problem} of every skipped record
     dropped_items: int = 0  # locality/portability entries skipped for an empty answer
+    dropped_fields: dict = field(default_factory=dict)  # what a declared format leaves out that the file has
 
     def report(self) -> dict:
         return {
@@ -513,6 +517,7 @@ class LoadedDataset:
             "n_invalid": len(self.invalid),
             "invalid": self.invalid,
             "dropped_empty_answer_items": self.dropped_items,
+            "dropped_by_declared_format": self.dropped_fields,
             "supported_metrics": supported_metrics(self.records),
         }
 
@@ -537,6 +542,7 @@ def load_dataset(source: str | Path, format: str | None = None, on_invalid: str 
         raise ValueError(f"on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
     path = dataset_path(str(source))
     raw = read_raw(path)
+    declared = format is not None
     if format is None:
         format = detect_format(raw, path)
     elif format not in FORMATS:
@@ -562,7 +568,32 @@ def load_dataset(source: str | Path, format: str | None = None, on_invalid: str 
         loaded.records.append(record)
     if not loaded.records:
         raise DatasetError(f"{path}: none of the {len(raw)} records is valid (first problem: {loaded.invalid[0]})")
+    if declared:
+        loaded.dropped_fields = fields_dropped_by_format(raw, path, format, loaded.records)
+        if loaded.dropped_fields:
+            log.warning("%s: the declared format %r drops %s that the file has (read as its detected format %r); "
+                        "remove `format:` or set it to %r to keep them", path, format,
+                        ", ".join(f"{m} ({n} records)" for m, n in loaded.dropped_fields["metrics"].items()),
+                        loaded.dropped_fields["detected_format"], loaded.dropped_fields["detected_format"])
     return loaded
+
+
+def fields_dropped_by_format(raw: list, path, format: str, records: list[dict]) -> dict:
+    """What the file's detected format would read that `format` does not: {detected_format, metrics: {metric:
+    records that lose it}}, or {} when nothing is lost (or no other format is detected)."""
+    try:
+        detected = detect_format(raw, path)
+    except (DatasetError, InvalidRecord):
+        return {}
+    if detected == format:
+        return {}
+    try:
+        other = load_dataset(path, format=detected, on_invalid="skip").records
+    except DatasetError:
+        return {}
+    have, could = supported_metrics(records), supported_metrics(other)
+    lost = {m: n - have.get(m, 0) for m, n in could.items() if n > have.get(m, 0)}
+    return {"detected_format": detected, "metrics": lost} if lost else {}
 
 
 def load_records(source: str, format: str | None = None, on_invalid: str = "error") -> list[dict]:
