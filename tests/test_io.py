@@ -20,3 +20,34 @@ def test_atomic_outputs_get_the_umask_mode(tmp_path, umask, mode):
         os.umask(old)
     for name in ("a.json", "b.parquet", "c.md"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_truncated_cached_gradients_say_how_to_rebuild_them(tmp_path, capsys):
+    """Issue #11 item 6: a truncated gradients table was reported but Snakemake never rebuilt it (the file is
+    present and newer than its inputs). The error names the file and the exact --forcerun."""
+    import json
+
+    from goldenlayers import cli
+
+    grads = tmp_path / "results" / "m" / "d" / "gradients" / "proxy.parquet"
+    grads.parent.mkdir(parents=True)
+    pd.DataFrame({"sample_id": ["0", "1"], "layer": [0, 0], "dot_old_new": [1.0, 2.0], "sq_norm_old": [1.0, 1.0],
+                  "sq_norm_new": [1.0, 1.0]}).to_parquet(grads)
+    os.truncate(grads, grads.stat().st_size // 2)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"proxy": ["0", "1"], "test": []}))
+    code = cli.main(["lga", "--gradients", str(grads), "--split", str(split), "--out", str(tmp_path / "lga.json")])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code != 0 and f"{grads} is unreadable (truncated or corrupt" in line
+    assert f"snakemake --cores N --forcerun {grads}" in line
+    assert not (tmp_path / "lga.json").exists()
+
+
+def test_cached_table_without_its_columns_is_refused():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "layer_0.parquet")
+        pd.DataFrame({"sample_id": ["0"]}).to_parquet(path)
+        with pytest.raises(ValueError, match=r"lacks the columns \['layer'\].*--forcerun"):
+            io.read_parquet(path, columns=("sample_id", "layer"))

@@ -19,6 +19,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger("goldenlayers")
+# columns every sweep table has (goldenlayers.sweep.COLUMNS starts with them); checked when a sweep file is read
+SWEEP_KEYS = ("sample_id", "split", "layer", "editor", "status")
 
 
 def _set_threads(threads: int) -> None:
@@ -135,13 +137,11 @@ def _add_wall_time(result: dict, started: float, benchmark: str | None, stage: s
 
 
 def cmd_lga(args):
-    import pandas as pd
-
-    from goldenlayers.io import read_json, write_json
+    from goldenlayers.io import read_json, read_parquet, write_json
     from goldenlayers.selection import run_lga
 
     started = time.perf_counter()
-    grads = pd.read_parquet(args.gradients)
+    grads = read_parquet(args.gradients, columns=("sample_id", "layer", "dot_old_new"))
     ids = read_json(args.split)["proxy"]
     result = run_lga(grads, ids, k=args.tukey_k, method=args.method, layers=args.layers)
     _add_wall_time(result, started, args.gradients_benchmark, "gradient")
@@ -150,13 +150,11 @@ def cmd_lga(args):
 
 
 def cmd_salem(args):
-    import pandas as pd
-
-    from goldenlayers.io import write_json
+    from goldenlayers.io import read_parquet, write_json
     from goldenlayers.selection import run_salem
 
     started = time.perf_counter()
-    result = run_salem(pd.read_parquet(args.saliency), layers=args.layers)
+    result = run_salem(read_parquet(args.saliency, columns=("layer", "saliency")), layers=args.layers)
     # the gradient pass is shared with LGA; SaLEM alone would skip the old-knowledge sequences (see docs/methods.md)
     _add_wall_time(result, started, args.gradients_benchmark, "gradient")
     write_json(args.out, result)
@@ -190,14 +188,12 @@ def cmd_causal_trace(args):
 
 
 def cmd_cma(args):
-    import pandas as pd
-
-    from goldenlayers.io import write_json
+    from goldenlayers.io import read_parquet, write_json
     from goldenlayers.plots import plot_causal_trace
     from goldenlayers.selection import run_cma
 
     started = time.perf_counter()
-    effects = pd.read_parquet(args.effects)
+    effects = read_parquet(args.effects, columns=("sample_id", "layer"))
     result = run_cma(effects, layers=args.layers)
     _add_wall_time(result, started, args.trace_benchmark, "trace")
     if args.out_plot:
@@ -218,10 +214,10 @@ def cmd_random_layers(args):
 def cmd_bf(args):
     import pandas as pd
 
-    from goldenlayers.io import write_json
+    from goldenlayers.io import read_parquet, write_json
     from goldenlayers.selection import read_benchmark_seconds, run_bf
 
-    frames = [pd.read_parquet(p) for p in args.sweeps]
+    frames = [read_parquet(p, columns=SWEEP_KEYS) for p in args.sweeps]
     job_seconds = None
     if args.benchmarks:
         if len(args.benchmarks) != len(frames):
@@ -255,10 +251,11 @@ def _chunk(text: str) -> tuple[int, int]:
 def cmd_merge_chunks(args):
     import pandas as pd
 
-    from goldenlayers.io import write_parquet, write_text
+    from goldenlayers.io import read_parquet, write_parquet, write_text
     from goldenlayers.selection import read_benchmark_seconds
 
-    write_parquet(args.out, pd.concat([pd.read_parquet(p) for p in args.chunks], ignore_index=True))
+    frames = [read_parquet(p, columns=SWEEP_KEYS) for p in args.chunks]
+    write_parquet(args.out, pd.concat(frames, ignore_index=True))
     if args.benchmarks:
         # one layer's cost = the sum of its chunk jobs (what BF pays for that layer)
         seconds = sum(read_benchmark_seconds(p) for p in args.benchmarks)
@@ -336,9 +333,9 @@ def cmd_aggregate(args):
     import pandas as pd
 
     from goldenlayers.analysis import layer_stats, summarise_sweep
-    from goldenlayers.io import read_json, write_json, write_parquet
+    from goldenlayers.io import read_json, read_parquet, write_json, write_parquet
 
-    sweep = pd.concat([pd.read_parquet(p) for p in args.sweeps], ignore_index=True)
+    sweep = pd.concat([read_parquet(p, columns=SWEEP_KEYS) for p in args.sweeps], ignore_index=True)
     sweep = sweep.sort_values(["layer", "split", "sample_id"], kind="stable").reset_index(drop=True)
     from goldenlayers.selection import mean_of_selected
 

@@ -50,7 +50,32 @@ def read_json(path: str | os.PathLike) -> Any:
         try:
             return json.load(f)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
+            hint = f"; {rebuild_hint(path)}" if "results" in Path(path).parts else ""
+            raise ValueError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}{hint}") from None
+
+
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """How to rebuild one cached pipeline file: Snakemake only reruns what is missing or older than its inputs, so a
+    corrupt file that is present must be named (`--forcerun` takes files as well as rules)."""
+    return f"rebuild it with `snakemake --cores N --forcerun {path}` (or delete it and rerun snakemake)"
+
+
+def read_parquet(path: str | os.PathLike, columns: tuple[str, ...] = ()):
+    """A cached table, checked on read: unreadable (truncated, corrupt) or missing `columns` is one clear error that
+    says how to rebuild it."""
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises its own error types for a torn file
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path} is unreadable (truncated or corrupt: {detail}); {rebuild_hint(path)}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {missing} (written by another version?); {rebuild_hint(path)}")
+    return frame
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
