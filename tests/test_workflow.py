@@ -60,6 +60,7 @@ def write_tiny_project(root: Path) -> Path:
         "fluency": True,
         "sequential": {"enabled": True, "n_edits": 2, "seed": 42},
         "metric": "rewrite",
+        "run_name": "tiny",
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -93,14 +94,14 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
 
     for name in ("table1.csv", "table1.md", "tables3_8.csv", "tables3_8.md", "table2.csv", "table14.md",
                  "table15.csv", "figure4.png", "figure1.png", "figure1.pdf", "figure2.png", "figure2.pdf"):
-        assert (results / "report" / name).stat().st_size > 0, name
-    table = pd.read_csv(results / "report/table1.csv")
+        assert (results / "report" / "tiny" / name).stat().st_size > 0, name
+    table = pd.read_csv(results / "report/tiny/table1.csv")
     assert "toy" in table.columns
-    table11 = pd.read_csv(results / "report/table11.csv")
+    table11 = pd.read_csv(results / "report/tiny/table11.csv")
     assert list(table11["Selector"]) == ["LGA", "SaLEM", "CMA"]
     seq = json.loads((results / "tiny/toy/aggregate_sequential/r-rome/summary.json").read_text())
     assert table11.loc[0, "rewrite"] == seq["selected"]["lga"]["test"]["rewrite"]
-    table2 = pd.read_csv(results / "report/table2.csv")
+    table2 = pd.read_csv(results / "report/tiny/table2.csv")
     assert list(table2["Selector"]) == ["LGA", "SaLEM", "CMA"]
     assert table2.loc[0, "Layer"] == lga["chosen_layer"]
     assert table2.loc[0, "rewrite"] == summary["selected"]["lga"]["test"]["rewrite"]
@@ -132,7 +133,8 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
     rerun = snakemake(second, second / "config.yaml")
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     for name in ("table1.csv", "tables3_8.csv", "table2.csv", "table11.csv", "table14.csv", "table15.csv"):
-        assert (results / "report" / name).read_bytes() == (second / "results/report" / name).read_bytes(), name
+        first_run, second_run = results / "report/tiny" / name, second / "results/report/tiny" / name
+        assert first_run.read_bytes() == second_run.read_bytes(), name
 
 
 def workflow_copy(root: Path) -> Path:
@@ -154,6 +156,15 @@ def test_default_config_dry_runs(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sweep_layer" in run.stdout
     assert "--num-layers 30" in run.stdout  # the config's num_layers is checked where the model is prepared
+    assert "results/report/default/table1.csv" in run.stdout
+    # a second config (a held-out dataset) gets its own report folder instead of overwriting the default run's
+    heldout = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    heldout["datasets"] = {"heldout": heldout["datasets"]["default"]}
+    (root / "config" / "heldout.yaml").write_text(yaml.safe_dump(heldout))
+    other = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--configfile",
+                            "config/heldout.yaml"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert "results/report/heldout/table1.csv" in other.stdout and "results/report/default" not in other.stdout
     chunked = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", "sweep_chunks=3"],
                              cwd=root, capture_output=True, text=True, timeout=300)
     assert chunked.returncode == 0, chunked.stderr[-3000:]

@@ -1,4 +1,6 @@
+import re
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -23,6 +25,34 @@ replace_merged_sections()
 # unknown keys (with the nearest valid one), result-path names, metric vs fluency: one line each, before the schema
 check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
+
+
+def get_run_name():
+    """The config's run_name; else the name of the last --configfile (config/heldout.yaml -> heldout); else
+    "default". Each run's tables and figures go to their own folder, so a second config never overwrites them.
+    """
+    if config.get("run_name"):
+        return config["run_name"]
+    default = Path("config/config.yaml").resolve()
+    given = [
+        Path(p)
+        for p in getattr(workflow, "overwrite_configfiles", None) or []
+        if Path(p).resolve() != default
+    ]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", given[-1].stem) if given else "default"
+
+
+# Every table and figure of this run goes here (results/report/default/ for the default config).
+RUN_NAME = get_run_name()
+REPORT = f"results/report/{RUN_NAME}"
+
+
+onsuccess:
+    print(
+        f"goldenlayers: the tables and figures of run {RUN_NAME!r} are in {REPORT}/",
+        file=sys.stderr,
+    )
+
 
 MODELS = list(config["models"])
 # the config file behind this run, hashed into every table's provenance sidecar
@@ -155,12 +185,12 @@ def get_all_summaries(wildcards=None):
 
 def get_final_outputs():
     return [
-        "results/report/table1.csv",
-        "results/report/figure1.png",
-        "results/report/figure2.png",
-        "results/report/figure3.png",
-        "results/report/figure4.png",
-        "results/report/table2.csv",
+        f"{REPORT}/table1.csv",
+        f"{REPORT}/figure1.png",
+        f"{REPORT}/figure2.png",
+        f"{REPORT}/figure3.png",
+        f"{REPORT}/figure4.png",
+        f"{REPORT}/table2.csv",
         *expand(
             "results/{model}/{dataset}/aggregate/{editor}/summary.json",
             model=MODELS,
@@ -299,4 +329,4 @@ def get_sequential_outputs():
     """Sequential editing (Table 11's data) for every editor, when config `sequential.enabled` is true."""
     if not config["sequential"]["enabled"]:
         return []
-    return [*get_all_sequential_summaries(), "results/report/table11.csv"]
+    return [*get_all_sequential_summaries(), f"{REPORT}/table11.csv"]

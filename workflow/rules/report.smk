@@ -21,28 +21,28 @@ rule make_report:
         get_aggregates,
     output:
         table1=report(
-            "results/report/table1.csv",
+            f"{REPORT}/table1.csv",
             caption="../report/table1.rst",
             category="Tables",
         ),
-        table1_md="results/report/table1.md",
+        table1_md=f"{REPORT}/table1.md",
         selected=report(
-            "results/report/selected_layers.csv",
+            f"{REPORT}/selected_layers.csv",
             caption="../report/selected_layers.rst",
             category="Tables",
         ),
         tables3_8=report(
-            "results/report/tables3_8.csv",
+            f"{REPORT}/tables3_8.csv",
             caption="../report/tables3_8.rst",
             category="Tables",
         ),
         figure1=report(
-            "results/report/figure1.png",
+            f"{REPORT}/figure1.png",
             caption="../report/figure1.rst",
             category="Figures",
         ),
         figure2=report(
-            "results/report/figure2.png",
+            f"{REPORT}/figure2.png",
             caption="../report/figure2.rst",
             category="Figures",
         ),
@@ -54,9 +54,10 @@ rule make_report:
         dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
         metric=config["metric"],
         config_file=CONFIG_FILE,
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     shell:
         "goldenlayers report --aggregates {params.dirs} --metric {params.metric} --config {params.config_file} "
-        "--out-dir results/report > {log} 2>&1"
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule compare_selectors:
@@ -64,22 +65,22 @@ rule compare_selectors:
         get_all_summaries,
     output:
         table2=report(
-            "results/report/table2.csv",
+            f"{REPORT}/table2.csv",
             caption="../report/table2.rst",
             category="Tables",
         ),
         table14=report(
-            "results/report/table14.csv",
+            f"{REPORT}/table14.csv",
             caption="../report/table14.rst",
             category="Tables",
         ),
         table15=report(
-            "results/report/table15.csv",
+            f"{REPORT}/table15.csv",
             caption="../report/table15.rst",
             category="Tables",
         ),
         figure4=report(
-            "results/report/figure4.png",
+            f"{REPORT}/figure4.png",
             caption="../report/figure4.rst",
             category="Figures",
         ),
@@ -89,9 +90,10 @@ rule compare_selectors:
         "../../environment.yml"
     params:
         config_file=CONFIG_FILE,
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     shell:
         "goldenlayers compare-selectors --summaries {input} --metric overall --config {params.config_file} "
-        "--out-dir results/report > {log} 2>&1"
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule make_table11:
@@ -99,7 +101,7 @@ rule make_table11:
         get_all_sequential_summaries,
     output:
         table11=report(
-            "results/report/table11.csv",
+            f"{REPORT}/table11.csv",
             caption="../report/table11.rst",
             category="Tables",
         ),
@@ -109,52 +111,53 @@ rule make_table11:
         "../../environment.yml"
     params:
         config_file=CONFIG_FILE,
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     shell:
         "goldenlayers compare-selectors --summaries {input} --tables table11 --config {params.config_file} "
-        "--out-dir results/report > {log} 2>&1"
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 # Named targets: `snakemake --cores 2 table1 figure2` builds just what those need.
 rule table1:
     input:
-        "results/report/table1.csv",
+        f"{REPORT}/table1.csv",
 
 
 rule tables3_8:
     input:
-        "results/report/tables3_8.csv",
+        f"{REPORT}/tables3_8.csv",
 
 
 rule table2:
     input:
-        "results/report/table2.csv",
+        f"{REPORT}/table2.csv",
 
 
 rule table11:
     input:
-        "results/report/table11.csv",
+        f"{REPORT}/table11.csv",
 
 
 rule table14:
     input:
-        "results/report/table14.csv",
+        f"{REPORT}/table14.csv",
 
 
 rule table15:
     input:
-        "results/report/table15.csv",
+        f"{REPORT}/table15.csv",
 
 
 rule figure4:
     input:
-        "results/report/figure4.png",
+        f"{REPORT}/figure4.png",
 
 
 rule figure1:
     input:
-        "results/report/figure1.png",
+        f"{REPORT}/figure1.png",
 
 
 rule figure2:
     input:
-        "results/report/figure2.png",
+        f"{REPORT}/figure2.png",

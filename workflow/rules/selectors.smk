@@ -133,29 +133,30 @@ rule plot_figure3:
         get_figure3_selections,
     output:
         figure=report(
-            "results/report/figure3.png",
+            f"{REPORT}/figure3.png",
             caption="../report/figure3.rst",
             category="Figures",
         ),
-        figure_pdf="results/report/figure3.pdf",
+        figure_pdf=f"{REPORT}/figure3.pdf",
         table=report(
-            "results/report/figure3.csv",
+            f"{REPORT}/figure3.csv",
             caption="../report/figure3.rst",
             category="Tables",
         ),
-        table_md="results/report/figure3.md",
+        table_md=f"{REPORT}/figure3.md",
     log:
         "results/logs/plot_figure3.log",
     conda:
         "../../environment.yml"
     params:
         config_file=CONFIG_FILE,
+        out_prefix=lambda wildcards, output: str(Path(output.figure).with_suffix("")),
     shell:
         "goldenlayers figure3 --selections {input} --config {params.config_file} "
-        "--out-prefix results/report/figure3 > {log} 2>&1"
+        "--out-prefix {params.out_prefix} > {log} 2>&1"
 
 
 rule figure3:
     input:
-        "results/report/figure3.png",
-        "results/report/figure3.csv",
+        f"{REPORT}/figure3.png",
+        f"{REPORT}/figure3.csv",
