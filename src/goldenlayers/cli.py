@@ -19,8 +19,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger("goldenlayers")
-# columns every sweep table has (goldenlayers.sweep.COLUMNS starts with them); checked when a sweep file is read
-SWEEP_KEYS = ("sample_id", "split", "layer", "editor", "status")
+# columns a sweep table must have for BF, merging and aggregation (see goldenlayers.sweep.COLUMNS); checked on read
+SWEEP_KEYS = ("sample_id", "split", "layer")
 
 
 def _set_threads(threads: int) -> None:
