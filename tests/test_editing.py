@@ -7,7 +7,7 @@ from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_w
 from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.evaluation import evaluate_record
-from goldenlayers.models import blocks, edited_module, edited_weight
+from goldenlayers.models import blocks, edited_module
 
 # The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
 # barely routes information between positions, and the test is about the edit math, not about attention.
@@ -30,6 +30,26 @@ def strong_hparams(**kw):
     # (its ‖v_init‖ is ~1e-2, so the ‖δ‖/‖v_init‖² decay would swamp the loss: switch it off)
     return RomeHparams(**{"v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0, "clamp_norm_factor": 1000.0,
                           **kw})
+
+
+def keys_and_values(model, tok, layer, templates):
+    """Edited-module input/output at the subject's last token under each template (independent of the editor)."""
+    from goldenlayers.text import prompt_ids, subject_last_index
+
+    captured = []
+    handle = edited_module(model, layer).register_forward_hook(
+        lambda m, i, o: captured.append((i[0].detach(), o.detach())))
+    keys, values = [], []
+    with torch.no_grad():
+        for t in templates:
+            text = t.replace("{}", REQUEST["prompt"])
+            at = t.index("{}") + REQUEST["prompt"].index("France") + len("France")
+            idx = subject_last_index(tok, text[:at], "France")
+            model(input_ids=torch.tensor([prompt_ids(tok, text)]))
+            k, v = captured.pop()
+            keys.append(k[0, idx]), values.append(v[0, idx])
+    handle.remove()
+    return torch.stack(keys), torch.stack(values)
 
 
 @pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2"])
