@@ -10,7 +10,7 @@ output, i.e. the residual stream; EasyEdit's MEMIT-style `compute_z`). Everythin
 - δ is added to the site's output at the subject's last token of every prompt (KL prompt included) and optimised
   with Adam on
 
-    mean over the rewriting prompts of (summed target NLL / len(target)) + kl_factor·KL(initial ‖ current)
+    mean over the rewriting prompts of (summed target NLL / len(target)) + kl_factor·KL(current ‖ initial)
       + v_weight_decay·‖δ‖ / ‖v_init‖²,
 
   clamped to ‖δ‖ ≤ clamp_norm_factor·‖v_init‖ after each step, stopping once the loss is below 5e-2.
