@@ -64,6 +64,7 @@ WORDS = sorted({w for p, a, s in PAIRS for w in (p + " " + a).replace("'s", " ")
 @pytest.fixture(scope="module")
 def sp_model(tmp_path_factory):
     spm = pytest.importorskip("sentencepiece")
+    pytest.importorskip("google.protobuf")  # transformers reads a tokenizer.model through protobuf (dev extra)
     # every word many times over, so BPE learns each as one piece ('▁Paris', '▁Darrieux', ...)
     lines = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))] * 8 + [p + " " + a + "." for p, a, _ in PAIRS]
     proto = io.BytesIO()
