@@ -7,7 +7,7 @@ from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_w
 from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.evaluation import evaluate_record
-from goldenlayers.models import blocks, edited_module, edited_weight
+from goldenlayers.models import blocks, edited_module
 
 # The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
 # barely routes information between positions, and the test is about the edit math, not about attention.
@@ -64,29 +64,11 @@ def test_r_rome_edit_makes_target_the_argmax_and_restores_bit_exactly(family, re
     assert param_hash(model) == before
 
 
-def test_r_rome_maps_the_averaged_key_to_v_star(tiny_llama, tiny_tokenizer):
-    model, tok = tiny_llama, tiny_tokenizer
-    keys, values = keys_and_values(model, tok, 1, TEMPLATES)
-    edit = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
-    # v* = v_bare + δ; after the update W' k̄ must equal v*: W k̄ + r (u·k̄) = v̄ + (v* − v̄) = v*
-    k_mean = keys.mean(0).double()
-    w = edited_weight(model, 1).detach().double()
-    v_star = values.mean(0).double() + edit.right.double() * (edit.left.double() @ k_mean)
-    new_w = w + edit.delta().double()
-    assert torch.allclose(new_w @ k_mean, v_star, rtol=1e-4, atol=1e-5)
-    assert torch.allclose(edit.left.double(), k_mean / k_mean.norm(), atol=1e-6)
-
-
-def test_rome_maps_the_bare_key_and_single_template_agrees(tiny_llama, tiny_tokenizer):
+def test_rome_and_r_rome_agree_with_a_single_template(tiny_llama, tiny_tokenizer):
+    # with the bare prompt only, the averaged key/value are the bare ones, so the two updates coincide
+    # (agreement with EasyEdit's own formulas is tests/test_vstar_reference.py's job)
     model, tok = tiny_llama, tiny_tokenizer
     _, rome = get_editor("rome")
-    keys, values = keys_and_values(model, tok, 1, TEMPLATES)
-    edit = rome(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
-    w = edited_weight(model, 1).detach().double()
-    bare_k = keys[0].double()
-    # ROME: the bare-prompt key maps to v* = v_bare + r (u·k_bare)
-    assert torch.allclose((w + edit.delta().double()) @ bare_k,
-                          values[0].double() + edit.right.double() * (edit.left.double() @ bare_k), rtol=1e-4)
     r_rome_single = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
     rome_single = rome(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
     assert torch.allclose(r_rome_single.delta(), rome_single.delta(), atol=1e-6)

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 
 from goldenlayers.models import edited_module, num_layers
-from goldenlayers.text import answer_ids, prompt_ids, subject_last_index
+from goldenlayers.text import answer_span_ids, prompt_ids, subject_last_index
 
 EFFECT_COLUMNS = [
     "sample_id", "layer", "window_start", "window_end", "answer_token", "correct",
@@ -143,7 +143,7 @@ def _true_answer(tok, record: dict, clean_probs: torch.Tensor) -> tuple[int, str
     if isinstance(gt, (list, tuple)):  # tolerate un-normalised KnowEdit alias lists
         gt = next((g for g in gt if isinstance(g, str) and g.strip()), None)
     if isinstance(gt, str) and gt.strip():
-        return answer_ids(tok, gt)[0], "ground_truth"
+        return answer_span_ids(tok, record["prompt"], gt)[0], "ground_truth"
     return int(clean_probs.argmax()), "greedy"
 
 

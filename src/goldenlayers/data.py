@@ -639,7 +639,7 @@ def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
     the gold prefix, is the gold token, so one teacher-forced pass per record decides it. Returns (kept records,
     report rows {id, kept, reason}).
     """
-    from goldenlayers.text import answer_ids
+    from goldenlayers.text import answer_span_ids
 
     kept, report = [], []
     chunk_size = 16  # records per batched forward pass
@@ -655,7 +655,7 @@ def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
                     known, reason = False, "no ground truth to check"
                 else:
                     pred = pred_of[id(rec)]
-                    known = pred == answer_ids(tok, rec["ground_truth"])
+                    known = pred == answer_span_ids(tok, rec["prompt"], rec["ground_truth"])
                     reason = "" if known else f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
                 if known or keep_unknown:
                     chunk_kept.append(rec)

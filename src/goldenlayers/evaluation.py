@@ -1,7 +1,8 @@
 """Edit-quality metrics with EasyEdit's conventions.
 
-- rewrite / rephrase / portability: teacher-forced token accuracy of `prompt + " " + answer` (the argmax at each
-  answer position, given the gold prefix, compared with the gold token), one value per prompt, averaged per sample;
+- rewrite / rephrase / portability: teacher-forced token accuracy of `prompt + " " + answer` tokenised as one
+  string, the answer being the tokens after the prompt's own (the argmax at each answer position, given the gold
+  prefix, compared with the gold token), one value per prompt, averaged per sample;
 - locality: fraction of argmax tokens over the locality answer span that the edit left unchanged, against the
   pre-edit argmax computed once per sample (stored in the record by `data.filter_known`).
 - fluency (optional, costs a 100-token generation per edit): normalised weighted n-gram entropy of the greedy
@@ -65,6 +66,11 @@ def score_predictions(kinds: list[tuple[str, list[int] | None]], rows: torch.Ten
     for i, (metric, pre_edit) in enumerate(kinds):
         sel = rows == i
         reference = torch.tensor(pre_edit) if pre_edit is not None else gold[sel]
+        if len(reference) != int(sel.sum()):
+            raise ValueError(
+                f"{metric} prompt {i}: {len(reference)} pre-edit tokens for {int(sel.sum())} answer positions; the "
+                "known-facts file was made with another tokenisation of the answers: re-run the known-fact filter"
+            )
         scores[metric].append(token_accuracy(argmax[sel], reference))
     return {m: _mean(v) for m, v in scores.items()}
 

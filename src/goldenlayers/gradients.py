@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from goldenlayers.models import edited_module, num_layers
-from goldenlayers.text import answer_ids, pad_batch, prompt_ids
+from goldenlayers.text import encode_prompt_answer, pad_batch, prompt_ids
 
 COLUMNS = ["sample_id", "layer", "dot_old_new", "sq_norm_old", "sq_norm_new"]
 SALIENCY_COLUMNS = ["layer", "saliency", "n_samples", "n_entries"]
@@ -100,16 +100,18 @@ def old_and_new_sequences(model, tok, record: dict) -> tuple[ScoredSequence, Sco
 
     new = prompt + " " + target_new. old = prompt + " " + ground_truth when the record has a ground truth
     ("ground_truth"), otherwise prompt + the model's greedy continuation of len(target_new tokens) tokens ("greedy").
+    Each text is tokenised as one string; its answer is every token after the prompt's own (text.py).
     """
-    p = prompt_ids(tok, record["prompt"])
-    new_answer = answer_ids(tok, record["target_new"])
+    new_ids, start = encode_prompt_answer(tok, record["prompt"], record["target_new"])
     gt = _ground_truth(record)
     if gt is not None:
-        old_answer, source = answer_ids(tok, gt), "ground_truth"
+        old_ids, old_start = encode_prompt_answer(tok, record["prompt"], gt)
+        source = "ground_truth"
     else:
-        old_answer, source = greedy_continuation(model, p, len(new_answer)), "greedy"
-    start = len(p)
-    return ScoredSequence(tuple(p + old_answer), start), ScoredSequence(tuple(p + new_answer), start), source
+        p = prompt_ids(tok, record["prompt"])
+        old_ids, old_start = p + greedy_continuation(model, p, len(new_ids) - start), len(p)
+        source = "greedy"
+    return ScoredSequence(tuple(old_ids), old_start), ScoredSequence(tuple(new_ids), start), source
 
 
 class _LayerCapture:

@@ -1,8 +1,13 @@
-"""Tokenisation conventions shared by gradients, editors and metrics.
+"""Tokenisation conventions shared by gradients, editors and metrics (EasyEdit's, see docs/methods.md).
 
-An answer is always encoded on its own as `" " + answer` and appended to the prompt's ids (EasyEdit's convention
-for `prompt + " " + target`); encoding the two parts separately keeps the answer's tokens identical whatever
-the prompt, so "the target tokens" mean the same thing in every stage.
+- An answer is scored in context: `prompt + " " + answer` is tokenised as one string and the answer is every token
+  after the prompt's own token count (EasyEdit's `test_prediction_acc`). Encoding `" " + answer` on its own and
+  appending it would give a different answer with SentencePiece tokenizers that add a dummy prefix (LLaMA-2:
+  `" Paris"` alone is `['▁', '▁Paris']`, a spurious lone '▁' first).
+- v* follows EasyEdit's `compute_v` instead, quirk included (`vstar_target_ids`): the target is encoded alone as
+  `" " + target`, a leading BOS/unk dropped.
+- The subject's lookup token is the last token of `prompt[:end of subject]` encoded with special tokens
+  (EasyEdit's `get_words_idxs_in_templates` with `subject_last`).
 """
 
 from __future__ import annotations
@@ -10,21 +15,36 @@ from __future__ import annotations
 import torch
 
 
-def answer_ids(tok, answer: str) -> list[int]:
-    ids = tok(" " + answer.strip(), add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise ValueError(f"answer {answer!r} encodes to no tokens")
-    return ids
-
-
 def prompt_ids(tok, prompt: str) -> list[int]:
     return tok(prompt, add_special_tokens=True)["input_ids"]
 
 
 def encode_prompt_answer(tok, prompt: str, answer: str) -> tuple[list[int], int]:
-    """Token ids of prompt + " " + answer, and the index where the answer's tokens start."""
-    p = prompt_ids(tok, prompt)
-    return p + answer_ids(tok, answer), len(p)
+    """Token ids of `prompt + " " + answer` as one string, and the index where the answer's tokens start."""
+    ids = prompt_ids(tok, prompt + " " + answer.strip())
+    start = len(prompt_ids(tok, prompt))
+    if start >= len(ids):
+        raise ValueError(f"answer {answer!r} adds no tokens to prompt {prompt!r}")
+    return ids, start
+
+
+def answer_span_ids(tok, prompt: str, answer: str) -> list[int]:
+    """The answer's tokens as they occur after `prompt` (see `encode_prompt_answer`)."""
+    ids, start = encode_prompt_answer(tok, prompt, answer)
+    return ids[start:]
+
+
+def vstar_target_ids(tok, target: str, add_special_tokens: bool = True) -> list[int]:
+    """EasyEdit's v* target ids: `" " + target` encoded alone, a leading BOS or unk token dropped.
+
+    ROME/R-ROME's `compute_v` encodes with special tokens, EMMET's `compute_z` without (`add_special_tokens`).
+    """
+    ids = tok(" " + target.strip(), add_special_tokens=add_special_tokens)["input_ids"]
+    if ids and ids[0] in (tok.bos_token_id, tok.unk_token_id):
+        ids = ids[1:]
+    if not ids:
+        raise ValueError(f"target {target!r} encodes to no tokens")
+    return ids
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +74,8 @@ def batch_prompt_answers(tok, pairs: list[tuple[str, str]]):
 
 
 def subject_last_index(tok, prompt: str, subject: str) -> int:
-    """Index of the last token of `subject` inside the tokenised `prompt` (EasyEdit's `subject_last`)."""
+    """Index of the last token of the first occurrence of `subject` in the tokenised `prompt` (EasyEdit's
+    `subject_last`: the length of the encoded text up to the subject's end, minus one)."""
     at = prompt.find(subject)
     if at < 0:
         raise ValueError(f"subject {subject!r} does not occur in prompt {prompt!r}")

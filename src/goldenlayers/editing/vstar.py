@@ -1,21 +1,27 @@
 """v*: the output an edit site must produce at the subject's last token so the model predicts the new target.
 
-Shared by ROME/R-ROME (site = the edited MLP output projection) and EMMET (site = the block output, i.e. the
-residual stream, as EasyEdit's MEMIT-style `compute_z`). A vector δ is added to the site's output at the subject's
-last token of every rewriting prompt (context template around the prompt, followed by the target minus its last
-token) and of the KL prompt "{subject} is a"; δ is optimised with Adam on
+Shared by ROME/R-ROME (site = the edited MLP output projection; EasyEdit's `compute_v`) and EMMET (site = the block
+output, i.e. the residual stream; EasyEdit's MEMIT-style `compute_z`). Everything follows EasyEdit line by line
+(docs/methods.md lists each convention):
+- target ids: `" " + target_new` encoded alone, a leading BOS/unk dropped (text.vstar_target_ids);
+- rewriting prompts: each context template around the prompt, followed by the *decoded* target minus its last
+  token, re-tokenised as one string; the target ids are scored at the last len(target) positions of each;
+- the KL prompt "{subject} is a", read at its lookup index (the subject's last token), not at its last token;
+- δ is added to the site's output at the subject's last token of every prompt (KL prompt included) and optimised
+  with Adam on
 
-    mean per-prompt NLL of the target + kl_factor·KL(current ‖ initial) at the KL prompt
+    mean over the rewriting prompts of (summed target NLL / len(target)) + kl_factor·KL(current ‖ initial)
       + v_weight_decay·‖δ‖ / ‖v_init‖²,
 
-clamped to ‖δ‖ ≤ clamp_norm_factor·‖v_init‖, stopping once the loss is below 5e-2 (EasyEdit/ROME's rule).
+  clamped to ‖δ‖ ≤ clamp_norm_factor·‖v_init‖ after each step, stopping once the loss is below 5e-2.
 v* = v_init + δ where v_init is the site's output at the bare prompt (template "{}").
 
 Three ways to compute the same loss, chosen by hyperparameters (they differ in speed, not in numbers):
 - reference (`reference_forward`): the whole model on every token at every step, logits over the full vocabulary
   at every position, as EasyEdit and ROME do; kept as the benchmark's baseline;
 - replay (`replay_prefix`): blocks before the edited layer never see δ, so they run once and their output is
-  replayed; the LM head runs only at the target positions and the KL position;
+  replayed; the LM head runs only at the target positions and the KL position (and the KL prompt stops at its
+  lookup token: nothing after it reaches the KL logits);
 - prefix states (`cache_prefix_states`): tokens before the subject's last token never see δ either (attention is
   causal), so they run once, all layers, and their attention keys/values are kept; every step then runs only
   the few tokens from the subject's last token on. Each row's prefix is left-padded so that every row's subject
@@ -33,10 +39,13 @@ from dataclasses import dataclass
 import torch
 
 from goldenlayers.models import blocks, edited_module, num_layers
-from goldenlayers.text import answer_ids, pad_batch, prompt_ids, subject_last_index
+from goldenlayers.text import pad_batch, prompt_ids, subject_last_index, vstar_target_ids
 
 EARLY_STOP_LOSS = 5e-2  # EasyEdit/ROME stop optimising v* once the total loss is below this
 SITES = ("mlp_output", "block_output")
+# EasyEdit's compute_v (ROME/R-ROME, MLP output) encodes the target with special tokens, compute_z (EMMET, block
+# output) without; the two differ only for a tokenizer that appends an EOS
+TARGET_SPECIAL_TOKENS = {"mlp_output": True, "block_output": False}
 
 
 @dataclass
@@ -157,18 +166,29 @@ def _cache_argument(model_class) -> str:
     return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
-def rewriting_batch(tok, request: dict, templates: list[str]) -> tuple[list[list[int]], list[int], list[int]]:
-    """Token ids of every rewriting prompt and the KL prompt (last), their lookup indices, and the target ids."""
+def rewriting_batch(tok, request: dict, templates: list[str], target_special_tokens: bool = True
+                    ) -> tuple[list[list[int]], list[int], list[int]]:
+    """Token ids of every rewriting prompt and the KL prompt (last), their lookup indices, and the target ids.
+
+    As EasyEdit's compute_v: each rewriting prompt is the templated prompt + `tok.decode(target_ids[:-1])`,
+    tokenised as one string (so the target ids are scored at its last len(target_ids) positions even where
+    re-tokenising the decoded text would not reproduce them); the subject is its first occurrence in the prompt
+    (EasyEdit replaces every occurrence by "{}" and then refuses a prompt with more than one).
+    """
     if not templates or templates[0] != "{}":
         raise ValueError('the first context template must be the bare prompt "{}"')
     subject, prompt = request["subject"], request["prompt"]
     if subject not in prompt:
         raise ValueError(f"subject {subject!r} does not occur in prompt {prompt!r}")
-    target_ids = answer_ids(tok, request["target_new"])
+    target_ids = vstar_target_ids(tok, request["target_new"], target_special_tokens)
+    target_text = tok.decode(target_ids[:-1])
     sequences, lookup = [], []
     for template in templates:
         text, subject_end = templated(template, prompt, subject)
-        sequences.append(prompt_ids(tok, text) + target_ids[:-1])
+        sequence = prompt_ids(tok, text + target_text)
+        if len(sequence) < len(target_ids):
+            raise ValueError(f"prompt {text!r} is shorter than its target {request['target_new']!r} in tokens")
+        sequences.append(sequence)
         lookup.append(subject_last_index(tok, text[:subject_end], subject))
     kl_text = f"{subject} is a"
     sequences.append(prompt_ids(tok, kl_text))
@@ -245,28 +265,38 @@ class _SuffixBatch:
 
 
 def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: list[str],
-                   site: str = "mlp_output") -> VStar:
-    """Optimise δ at `site` of `layer` for one request {prompt, subject, target_new}; see the module docstring."""
+                   site: str = "mlp_output", trace: list | None = None) -> VStar:
+    """Optimise δ at `site` of `layer` for one request {prompt, subject, target_new}; see the module docstring.
+
+    `trace`, if given, receives (loss, δ) of every step, δ as used in that step's forward (for tests).
+    """
     hparams.check_loss_layer(num_layers(model))
-    sequences, lookup, target_ids = rewriting_batch(tok, request, templates)
+    if site not in TARGET_SPECIAL_TOKENS:
+        raise ValueError(f"unknown edit site {site!r}; known: {', '.join(SITES)}")
+    sequences, lookup, target_ids = rewriting_batch(tok, request, templates, TARGET_SPECIAL_TOKENS[site])
     n_rewrite = len(templates)
     device = model.device
-    # Positions whose log-probabilities are needed: the target positions of each rewriting row (the position
-    # before each target token) and the last token of the KL row.
-    lengths = [len(s) for s in sequences]
+    if not hparams.reference_forward:  # nothing after its lookup token reaches the KL logits (causal attention)
+        sequences[n_rewrite] = sequences[n_rewrite][: lookup[n_rewrite] + 1]
+    # Positions whose log-probabilities are needed: the last len(target) positions of each rewriting row (each
+    # scored against the target token at the same index, as EasyEdit's rewriting_targets) and the KL row's lookup
+    # position.
     rows, cols, gold = [], [], []
     for r in range(n_rewrite):
-        first = lengths[r] - len(target_ids)
+        first = len(sequences[r]) - len(target_ids)
         for j, token in enumerate(target_ids):
             rows.append(r), cols.append(first + j), gold.append(token)
-    rows.append(n_rewrite), cols.append(lengths[n_rewrite] - 1)
+    rows.append(n_rewrite), cols.append(lookup[n_rewrite])
     rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
     gold_t = torch.tensor(gold, device=device)
     target_rows = rows_t[:-1].to(device)
+    # a target position before its row's subject token (a target whose decoded prefix re-tokenises into the
+    # prompt) is outside the per-step suffix: such a request takes the full-sequence path
+    suffix_ok = all(c >= lookup[r] for r, c in zip(rows, cols))
 
     if hparams.reference_forward:
         batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=True)
-    elif hparams.cache_prefix_states:
+    elif hparams.cache_prefix_states and suffix_ok:
         batch = _SuffixBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id)
         if not batch.finite:
             batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
@@ -295,8 +325,9 @@ def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: li
             if kl_init is None:
                 kl_init = kl_log_probs.detach()
             token_nll = -log_probs[:-1].gather(1, gold_t[:, None]).squeeze(1)
-            per_row = torch.zeros(n_rewrite + 1, device=device).index_add(0, target_rows, token_nll)
-            # EasyEdit averages per-row NLL over every row, the KL row (which has none) included.
+            per_row = torch.zeros(n_rewrite, device=device).index_add(0, target_rows, token_nll)
+            # one NLL per rewriting prompt (summed over the target, divided by its length), averaged over the
+            # rewriting prompts only: the KL prompt has no target (EasyEdit's nll_loss_each.mean())
             nll = (per_row / len(target_ids)).mean()
             kl = hparams.kl_factor * torch.nn.functional.kl_div(
                 kl_init, kl_log_probs, log_target=True, reduction="batchmean"
@@ -304,6 +335,8 @@ def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: li
             decay = hparams.v_weight_decay * (delta.norm() / v_init.norm() ** 2)
             loss = nll + kl + decay
             loss_value = loss.item()
+            if trace is not None:
+                trace.append((loss_value, delta.detach().clone()))
             if loss_value < EARLY_STOP_LOSS or step == hparams.v_num_grad_steps - 1:
                 break
             optimiser.zero_grad()
