@@ -107,11 +107,21 @@ def _llama2_pipeline(folder, processor):
 
 
 @pytest.fixture(scope="module", params=["byte-level BPE", "LlamaTokenizer legacy", "LlamaTokenizer non-legacy",
-                                        "LLaMA-2 tokenizer.json"])
+                                        "LLaMA-2 tokenizer.json", "Gemma-3-270M (real)"])
 def tok(request, sp_model):
     folder, processor = sp_model
     if request.param == "byte-level BPE":
         return build_tiny_tokenizer()
+    if request.param == "Gemma-3-270M (real)":
+        # the real SentencePiece tokenizer of the embedded Gemma-3-270M (262k pieces, add_space_prefix false)
+        from transformers import AutoTokenizer
+
+        from goldenlayers.models import prepare_tokenizer
+
+        gemma = AutoTokenizer.from_pretrained(request.getfixturevalue("gemma3_270m_dir"))
+        prepare_tokenizer(gemma)
+        assert "▁Paris" in gemma.get_vocab()  # whole words are pieces, so a wrong span would show
+        return gemma
     if request.param == "LLaMA-2 tokenizer.json":
         return _llama2_pipeline(folder, processor)
     return _llama(folder, legacy=request.param == "LlamaTokenizer legacy")
