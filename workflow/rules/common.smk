@@ -1,3 +1,4 @@
+import json
 import shlex
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def get_layer_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=wildcards.editor,
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -151,8 +152,21 @@ def get_all_summaries(wildcards=None):
     )
 
 
+def get_grid_sweeps():
+    """The configured grid's sweeps, known before the sweep plan: listed in `all` so they start while the
+    selectors run (and show in a dry run); the plan's extra layers join once plan_sweep has run."""
+    return [
+        f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
+        for model in MODELS
+        for dataset in DATASETS
+        for editor in EDITORS
+        for layer in model_layers(model)
+    ]
+
+
 def get_final_outputs():
     return [
+        *get_grid_sweeps(),
         "results/report/table1.csv",
         "results/report/figure1.png",
         "results/report/figure2.png",
@@ -181,8 +195,28 @@ TIMED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
 
 
 def get_candidate_layers(wildcards):
-    """Candidate layers of every selector: the swept layers, so each chosen layer has test metrics."""
+    """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
     return " ".join(str(layer) for layer in model_layers(wildcards.model))
+
+
+# Selectors that score every layer of the model; checkpoint plan_sweep adds their chosen layers to the sweep grid.
+PLANNED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
+
+
+def get_planned_selections(wildcards):
+    return expand(
+        "results/{model}/{dataset}/selection/{method}.json",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        method=PLANNED_SELECTORS,
+    )
+
+
+def swept_layers(wildcards):
+    """Layers swept for (model, dataset): the grid plus every selector's chosen layer (read after plan_sweep ran)."""
+    plan = checkpoints.plan_sweep.get(model=wildcards.model, dataset=wildcards.dataset).output.plan
+    with open(plan) as f:
+        return json.load(f)["layers"]
 
 
 def get_selections(wildcards):
@@ -223,7 +257,7 @@ def get_bf_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=EDITORS[0],
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -234,7 +268,7 @@ def get_bf_benchmarks(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=EDITORS[0],
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -289,7 +323,7 @@ def get_sequential_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=wildcards.editor,
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
