@@ -412,6 +412,24 @@ def cmd_aggregate(args):
     write_json(args.out_summary, summary)
 
 
+def cmd_resample(args):
+    from goldenlayers.resampling_report import run_resampling
+
+    summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
+                             factors_path=args.factors, effects_path=args.effects, metric=args.metric,
+                             tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
+                             sizes=args.proxy_sizes, seed=args.seed)
+    log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
+             summary["n_samples"], summary["curve_sizes"],
+             ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+
+
+def cmd_resampling_report(args):
+    from goldenlayers.resampling_report import build_resampling_report
+
+    build_resampling_report(args.runs, args.out_dir, config_file=args.config)
+
+
 def cmd_report(args):
     from goldenlayers.report import build_report
 
@@ -621,6 +639,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-stats", required=True)
     p.add_argument("--out-summary", required=True)
     p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("resample", help="R seeded proxy/test re-splits: every selector's choice from cached "
+                                        "per-sample evidence, regret and hit rate (and the proxy-size curve)")
+    p.add_argument("--sweep", required=True, help="aggregated sweep (aggregate/<editor>/sweep.parquet)")
+    p.add_argument("--split", required=True, help="split.json (its proxy size is the draws' proxy size)")
+    p.add_argument("--gradients", help="per-sample gradient scalars of every swept sample (LGA, LGA(K'))")
+    p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
+    p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
+    p.add_argument("--metric", default="rewrite", help="BF's metric")
+    p.add_argument("--tukey-k", type=float, default=1.0)
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
+    p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_resample)
+
+    p = sub.add_parser("resampling-report", help="Table 16, Table 1 per metric, Figures 5 and 6")
+    p.add_argument("--runs", nargs="+", required=True, help="results/<model>/<dataset>/resampling/<editor> dirs")
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_resampling_report)
 
     p = sub.add_parser("report", help="Table 1, Figure 1 and Figure 2 from aggregated sweeps")
     p.add_argument("--aggregates", nargs="+", required=True,

@@ -10,9 +10,10 @@ subset needs each sample's gradient. Two ways to keep it:
 * per-token factors X_{i,L} (tokens x d_in) and D_{i,L} (tokens x d_out) of the new-knowledge sequence:
   tokens x 2112 x 30 floats, ~1.8 MB per sample of ~7 tokens in float32.
 
-The factors are ~60x smaller for edit-length prompts (the ratio is d_in d_out / (T (d_in + d_out))), so they are
-what `NewGradientFactors` keeps; a subset's G_L is rebuilt as D_S^T X_S in float64, exactly what
-`gradients.NewGradientSum` computes from the same captured float32 tensors (to summation order). Sizes and times:
+The factors are ~50x smaller for edit-length prompts (the ratio is d_in d_out / (T (d_in + d_out))), so they are
+what `NewGradientFactors` keeps; a subset's G_L is rebuilt as D_S^T X_S. `gradients.NewGradientSum` does the same
+sum in float64; here it runs in float32 (the factors' own precision), which halves the cost of the resampling
+stage's hottest loop and moves a saliency by ~1e-6 relative (tests compare the two at rtol 1e-5). Sizes and times:
 docs/benchmarks.md, "Resampled proxy draws".
 """
 
@@ -72,7 +73,7 @@ class NewGradientFactors:
 
 
 def load_factors(path) -> dict:
-    """{sample_ids, layers, offsets (np), x: {layer: float64 tensor}, d: {...}, provenance} of a factors file."""
+    """{sample_ids, layers, offsets (np), x: {layer: float32 tensor}, d: {...}, provenance} of a factors file."""
     from safetensors import safe_open
 
     try:
@@ -84,8 +85,8 @@ def load_factors(path) -> dict:
             out = {"sample_ids": json.loads(meta["sample_ids"]), "layers": layers,
                    "provenance": json.loads(meta.get("provenance", "{}")),
                    "offsets": f.get_tensor("offsets").numpy(),
-                   "x": {layer: f.get_tensor(f"x.{layer}").to(torch.float64) for layer in layers},
-                   "d": {layer: f.get_tensor(f"d.{layer}").to(torch.float64) for layer in layers}}
+                   "x": {layer: f.get_tensor(f"x.{layer}") for layer in layers},
+                   "d": {layer: f.get_tensor(f"d.{layer}") for layer in layers}}
     except (OSError, KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: unreadable new-gradient factors file ({err})") from None
     return out
@@ -105,8 +106,8 @@ def token_index(factors: dict, sample_ids: Sequence[str]) -> torch.Tensor:
 def salem_saliency(factors: dict, sample_ids: Sequence[str], layers: Sequence[int] | None = None) -> pd.DataFrame:
     """SaLEM's saliency table (`gradients.SALIENCY_COLUMNS`) over `sample_ids`, rebuilt from the factors.
 
-    saliency_L = mean |entry| of sum_{i in S} D_i^T X_i, in float64: the same numbers as `NewGradientSum` over a
-    gradient pass of those samples alone.
+    saliency_L = mean |entry| of sum_{i in S} D_i^T X_i (float32 product): the numbers `NewGradientSum` gives over
+    a gradient pass of those samples alone, to float32 rounding.
     """
     ids = [str(s) for s in sample_ids]
     if not ids:
@@ -121,7 +122,8 @@ def salem_saliency(factors: dict, sample_ids: Sequence[str], layers: Sequence[in
     out = []
     for layer in layers:
         g = factors["d"][layer][rows].T @ factors["x"][layer][rows]
-        out.append((int(layer), float(g.abs().mean()), len(ids), int(g.numel())))
+        # the L1 norm reduces in one pass without an |G| temporary
+        out.append((int(layer), float(torch.linalg.vector_norm(g, ord=1)) / g.numel(), len(ids), int(g.numel())))
     frame = pd.DataFrame(out, columns=SALIENCY_COLUMNS)
     frame["layer"] = frame["layer"].astype(np.int64)
     return frame

@@ -180,6 +180,10 @@ def get_final_outputs():
             editor=EDITORS,
         ),
         *get_sequential_outputs(),
+        "results/report/table16.csv",
+        "results/report/table1_by_metric.csv",
+        "results/report/figure5.png",
+        "results/report/figure6.png",
         *expand(
             "results/{model}/{dataset}/causal_trace/trace.png",
             model=MODELS,
@@ -332,3 +336,21 @@ def get_sequential_outputs():
     if not config["sequential"]["enabled"]:
         return []
     return [*get_all_sequential_summaries(), "results/report/table11.csv"]
+
+
+# Resampled proxy draws (workflow/rules/resampling.smk)
+def get_resampling_opts(wildcards):
+    r = config["resampling"]
+    sizes = " ".join(str(n) for n in r["proxy_sizes"])
+    return (
+        f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
+    )
+
+
+def get_resampling_summaries(wildcards=None):
+    return expand(
+        "results/{model}/{dataset}/resampling/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS,
+    )
