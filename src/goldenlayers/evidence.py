@@ -74,7 +74,7 @@ class NewGradientFactors:
 
 def load_factors(path) -> dict:
     """{sample_ids, layers, offsets (np), x: {layer: float32 tensor}, d: {...}, provenance} of a factors file."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -87,7 +87,7 @@ def load_factors(path) -> dict:
                    "offsets": f.get_tensor("offsets").numpy(),
                    "x": {layer: f.get_tensor(f"x.{layer}") for layer in layers},
                    "d": {layer: f.get_tensor(f"d.{layer}") for layer in layers}}
-    except (OSError, KeyError, json.JSONDecodeError) as err:
+    except (OSError, KeyError, json.JSONDecodeError, SafetensorError) as err:
         raise ValueError(f"{path}: unreadable new-gradient factors file ({err})") from None
     return out
 
