@@ -2,17 +2,20 @@
 
 30 samples x 10 swept layers (8 grid + 2 added), SmolLM2-135M's edited-weight shape (d_in 1536, d_out 576), 8 tokens
 per new-knowledge sequence, 30 layers of gradient factors; R = 200 draws at the default proxy size (10) and the
-proxy-size curve (3, 5, 10, 20; 100 draws each). Also the size of the SaLEM factors against per-sample gradient
+proxy-size curve (3, 5, 10, 20; 50 draws each). Also the size of the SaLEM factors against per-sample gradient
 sums. Writes benchmarks/results/resampling.json.
 
-    PYTHONPATH=src python benchmarks/bench_resampling.py [--samples 30] [--draws 200] [--curve-draws 100]
+    PYTHONPATH=src python benchmarks/bench_resampling.py [--samples 30] [--draws 200] [--curve-draws 50]
 """
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does: spinning threads crawl on busy cores
+
 import argparse
 import json
-import os
 import platform
 import tempfile
 import time
@@ -51,8 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--draws", type=int, default=200)
-    parser.add_argument("--curve-draws", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--curve-draws", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/resampling.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -415,6 +415,7 @@ def cmd_aggregate(args):
 def cmd_resample(args):
     from goldenlayers.resampling_report import run_resampling
 
+    _set_threads(args.threads)
     summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
                              factors_path=args.factors, effects_path=args.effects, metric=args.metric,
                              tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
@@ -653,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
     p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)
 

@@ -35,7 +35,7 @@ rule resample_splits:
         opts=get_resampling_opts,
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
-        "goldenlayers resample --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
+        "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
         "--factors {input.factors} --effects {input.effects} --metric {params.metric} --tukey-k {params.k} "
         "{params.opts} --out-dir {params.out_dir} > {log} 2>&1"
 

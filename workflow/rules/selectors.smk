@@ -59,7 +59,8 @@ rule trace_causal_effects:
         "results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    # one thread: it traces every sample now and runs beside a sweep job instead of holding both cores
+    threads: 1
     resources:
         gpu=get_gpu,
     params:
