@@ -176,7 +176,8 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
         frames.append(summary.assign(model=model, dataset=dataset))
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     keys = sorted(seen)
-    metrics = list(dict.fromkeys(data["metric"])) if len(data) else []
+    present = set(data["metric"]) if len(data) else set()
+    metrics = [m for m in dict.fromkeys(m for run in runs.values() for m in _metrics(run["summary"])) if m in present]
     fig, axes = plt.subplots(max(len(keys), 1), max(len(metrics), 1), figsize=(5.2 * max(len(metrics), 1),
                                                                              3.6 * max(len(keys), 1)),
                              squeeze=False)
@@ -184,11 +185,14 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
         for j, m in enumerate(metrics):
             ax = axes[i, j]
             part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
-            for name in [s for s in resampling.SELECTORS if s in set(part["selector"])]:
+            names = [s for s in resampling.SELECTORS if s in set(part["selector"])]
+            for k, name in enumerate(names):
                 line = part[part["selector"] == name].sort_values("n_proxy")
                 style = SELECTOR_STYLE[name]
-                ax.plot(line["n_proxy"], line["mean_regret"], label=SELECTOR_LABELS[name], **style)
-                ax.fill_between(line["n_proxy"], line["ci_low"], line["ci_high"], color=style["color"], alpha=0.15)
+                # a small multiplicative dodge (log axis) keeps overlapping selectors' markers apart
+                x = line["n_proxy"].to_numpy(dtype=float) * 1.025 ** (k - (len(names) - 1) / 2)
+                ax.plot(x, line["mean_regret"], label=SELECTOR_LABELS[name], **style)
+                ax.fill_between(x, line["ci_low"], line["ci_high"], color=style["color"], alpha=0.12)
             ax.set_xscale("log")
             sizes = sorted(set(part["n_proxy"]))
             ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -196,13 +200,16 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
             ax.set_xlabel("proxy size (samples)")
             ax.set_ylabel(f"mean regret ({m}, test split)")
             ax.set_title(f"{model} / {dataset}", fontsize=9)
-            ax.set_ylim(bottom=0)
+            top = max(ax.get_ylim()[1], 1e-3)
+            ax.set_ylim(-0.03 * top, top)  # regret >= 0; the margin keeps markers at 0 visible
             ax.grid(alpha=0.3)
     if metrics:
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 6), frameon=False,
-                   bbox_to_anchor=(0.5, 1.04))
-    fig.tight_layout()
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False,
+                   bbox_to_anchor=(0.5, 1.0))
+    else:
+        fig.tight_layout()
     save_figure(fig, out_prefix)
     plt.close(fig)
     return data
