@@ -261,12 +261,11 @@ def summarise_draws(draws: pd.DataFrame, metrics: Sequence[str], seed: int = 0) 
                 continue
             mean, low, high = mean_ci(part["regret"].to_list(), seed=seed)
             counts = part["layer"].astype(int).value_counts()
-            top = int(counts.index[np.argmax(counts.to_numpy())]) if len(counts) else None
-            ties = sorted(int(layer) for layer in counts.index[counts == counts.max()])
+            ties = sorted(int(layer) for layer in counts.index[counts == counts.max()])  # ties: the lowest layer
             hits = part["hit"].dropna()
             rows.append({"selector": name, "metric": m, "mean_regret": mean, "ci_low": low, "ci_high": high,
                          "hit_rate": float(hits.astype(bool).mean()) if len(hits) else math.nan,
-                         "top_layer": ties[0] if ties else top,
+                         "top_layer": ties[0],
                          "top_layer_share": float(counts.max() / len(part)), "n_draws": int(len(part))})
     return pd.DataFrame(rows, columns=["selector", "metric", "mean_regret", "ci_low", "ci_high", "hit_rate",
                                        "top_layer", "top_layer_share", "n_draws"])
