@@ -154,7 +154,8 @@ def get_all_summaries(wildcards=None):
 
 def get_grid_sweeps():
     """The configured grid's sweeps, known before the sweep plan: listed in `all` so they start while the
-    selectors run (and show in a dry run); the plan's extra layers join once plan_sweep has run."""
+    selectors run (and show in a dry run); the plan's extra layers join once plan_sweep has run.
+    """
     return [
         f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
         for model in MODELS
@@ -218,7 +219,9 @@ def get_planned_selections(wildcards):
 
 def swept_layers(wildcards):
     """Layers swept for (model, dataset): the grid plus every selector's chosen layer (read after plan_sweep ran)."""
-    plan = checkpoints.plan_sweep.get(model=wildcards.model, dataset=wildcards.dataset).output.plan
+    plan = checkpoints.plan_sweep.get(
+        model=wildcards.model, dataset=wildcards.dataset
+    ).output.plan
     with open(plan) as f:
         return json.load(f)["layers"]
 
@@ -342,9 +345,7 @@ def get_sequential_outputs():
 def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])
-    return (
-        f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
-    )
+    return f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
 
 
 def get_resampling_summaries(wildcards=None):
