@@ -45,8 +45,8 @@ def synthetic(n_samples: int, swept: list[int], n_layers: int = 30, tokens: int 
     factors = evidence.NewGradientFactors()
     gen = torch.Generator().manual_seed(seed)
     for sid in ids:
-        factors.add_sample(sid, {layer: (torch.randn(tokens, 1536, generator=gen), torch.randn(tokens, 576, generator=gen))
-                                 for layer in range(n_layers)})
+        factors.add_sample(sid, {layer: (torch.randn(tokens, 1536, generator=gen),
+                                         torch.randn(tokens, 576, generator=gen)) for layer in range(n_layers)})
     return sweep, grads, effects, factors
 
 

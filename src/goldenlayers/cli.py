@@ -245,8 +245,9 @@ def cmd_cma(args):
     ids = read_json(args.split)["proxy"] if args.split else None
     result = run_cma(effects, layers=args.layers, sample_ids=ids)
     _add_wall_time(result, started, args.trace_benchmark, "trace", args.trace_timing)
-    if args.out_plot:
-        plot_causal_trace(effects, args.out_plot)
+    if args.out_plot:  # the proxy rows: the plot's mean panel is the score CMA maximised
+        shown = effects if ids is None else effects[effects["sample_id"].astype(str).isin(set(map(str, ids)))]
+        plot_causal_trace(shown, args.out_plot)
     write_json(args.out, result)
     log.info("cma chose layer %s", result["chosen_layer"])
 

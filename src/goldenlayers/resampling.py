@@ -23,7 +23,7 @@ Everything here is pure numpy / pandas / scipy on tables; the CLI reads and writ
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
