@@ -148,6 +148,46 @@ def workflow_copy(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
+def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
+    config = write_tiny_project(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
+                "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1}})
+    config.write_text(yaml.safe_dump(cfg))
+    plan_only = snakemake(tmp_path, config, "-n")
+    assert plan_only.returncode == 0, plan_only.stderr[-3000:]
+    assert re.search(r"^sweep_layer\s+1$", plan_only.stdout, flags=re.M)  # only the grid is known before the plan
+    run = snakemake(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = tmp_path / "results/tiny/toy"
+
+    chosen = {m: json.loads((results / f"selection/{m}.json").read_text()) for m in ("lga", "lga_kprime", "salem",
+                                                                                        "cma")}
+    for record in chosen.values():
+        assert len(record["scores"]) == 3  # every selector scores all of the model's layers
+    plan = json.loads((results / "sweep_plan.json").read_text())
+    layers = {record["chosen_layer"] for record in chosen.values()}
+    assert plan["layers"] == sorted({2} | layers)
+    assert plan["added"], "the seeded tiny run chooses layer 0, outside the grid [2]"
+    sweep = pd.read_parquet(results / "aggregate/r-rome/sweep.parquet")
+    assert sorted(sweep["layer"].unique()) == plan["layers"]
+    summary = json.loads((results / "aggregate/r-rome/summary.json").read_text())
+    for method, record in chosen.items():
+        assert summary["selected"][method]["layer"] == record["chosen_layer"]
+        assert summary["selected"][method]["test"]["rewrite"] is not None  # every choice has test metrics
+
+    resampled = json.loads((results / "resampling/r-rome/summary.json").read_text())
+    assert resampled["swept_layers"] == plan["layers"] and resampled["curve_sizes"] == [1, 2, 3]
+    table16 = pd.read_csv(tmp_path / "results/report/tiny/table16.csv")
+    assert {"LGA", "SaLEM", "CMA", "BF"} <= set(table16["Selector"])
+    assert f"swept layers {plan['layers']}" in (tmp_path / "results/report/tiny/table16.md").read_text()
+    for name in ("figure5.png", "figure6.png", "table1_by_metric.csv", "figure3.png"):
+        assert (tmp_path / "results/report/tiny" / name).stat().st_size > 0, name
+    gradients = pd.read_parquet(results / "gradients/samples.parquet")
+    assert set(gradients["sample_id"]) == set(sweep["sample_id"])  # evidence for every swept sample
+
+
 def test_default_config_dry_runs(tmp_path):
     root = workflow_copy(tmp_path)
     # finished outputs of an earlier run in the repository must not change what a fresh copy plans

@@ -112,28 +112,71 @@ def cmd_templates(args):
                           "templates": templates})
 
 
-def cmd_gradients(args):
-    from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
-    from goldenlayers.io import read_json, write_parquet
+def _subset_parts(split: dict, subset: str) -> list[tuple[str, list]]:
+    """(name, ids) of the parts to process in order: the proxy first with `all`, so its time can be told apart."""
+    if subset == "all":
+        return [("proxy", split["proxy"]), ("test", split["test"])]
+    return [(subset, split[subset])]
 
-    records = _records_in(read_json(args.records), read_json(args.split)[args.subset])
+
+def cmd_gradients(args):
+    import pandas as pd
+
+    from goldenlayers.evidence import NewGradientFactors
+    from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.io import read_json, write_json, write_parquet
+
+    dataset = read_json(args.records)
+    parts = _subset_parts(read_json(args.split), args.subset)
     model, tok = _load_model(args)
-    # SaLEM's summed new-knowledge gradient rides on the same pass (it needs the same keys and output gradients)
+    # SaLEM's summed new-knowledge gradient rides on the same pass (it needs the same keys and output gradients);
+    # it sums the first part only (the proxy split with --subset all), which is what SaLEM's choice uses.
     summed = NewGradientSum() if args.out_saliency else None
-    frame = extract_layer_gradients(model, tok, records, progress=not args.quiet, new_gradient_sum=summed)
+    factors = NewGradientFactors() if args.out_factors else None
+    frames, sources, timing = [], {}, {"subset": args.subset}
+    for i, (name, ids) in enumerate(parts):
+        started = time.perf_counter()
+        frame = extract_layer_gradients(model, tok, _records_in(dataset, ids), progress=not args.quiet,
+                                        new_gradient_sum=summed if i == 0 else None, new_factors=factors)
+        timing[f"{name}_seconds"] = time.perf_counter() - started
+        timing[f"n_{name}"] = len(frame["sample_id"].unique())
+        sources.update(frame.attrs.get("old_answer_source", {}))
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs["old_answer_source"] = sources
     write_parquet(args.out, frame)
     if summed is not None:
         write_parquet(args.out_saliency, summed.saliency_frame())
+    if factors is not None:
+        started = time.perf_counter()
+        factors.save(args.out_factors, provenance={"records": args.records, "split": args.split,
+                                                   "model": args.model, "dtype": args.dtype})
+        timing["factors_save_seconds"] = time.perf_counter() - started
+    if args.out_timing:
+        write_json(args.out_timing, _with_evidence_seconds(timing))
 
 
-def _add_wall_time(result: dict, started: float, benchmark: str | None, stage: str) -> None:
-    """wall time of a selector = its measuring stage's job (Snakemake benchmark file) + this scoring step."""
+def _with_evidence_seconds(timing: dict) -> dict:
+    """`evidence_only_seconds`: the part of the job that only the resampling evidence needs (every pass after the
+    proxy's, and saving the SaLEM factors); a selector's wall time leaves it out (docs/methods.md)."""
+    extra = sum(v for k, v in timing.items() if k.endswith("_seconds") and k != "proxy_seconds")
+    return {**timing, "evidence_only_seconds": float(extra) if "proxy_seconds" in timing else 0.0}
+
+
+def _add_wall_time(result: dict, started: float, benchmark: str | None, stage: str, timing: str | None = None) -> None:
+    """wall time of a selector = its measuring stage's job (Snakemake benchmark file) + this scoring step, minus
+    the part of that job spent only on resampling evidence (samples outside the proxy split; `timing` file)."""
+    from goldenlayers.io import read_json
     from goldenlayers.selection import read_benchmark_seconds
 
     result["scoring_seconds"] = time.perf_counter() - started
     if benchmark:
         result[f"{stage}_seconds"] = read_benchmark_seconds(benchmark)
-        result["wall_seconds"] = result[f"{stage}_seconds"] + result["scoring_seconds"]
+        evidence = float(read_json(timing).get("evidence_only_seconds", 0.0)) if timing else 0.0
+        if evidence:
+            result["evidence_only_seconds"] = evidence
+            result["wall_time_rule"] = (f"{stage} job - its evidence-only part (non-proxy samples) + scoring")
+        result["wall_seconds"] = max(result[f"{stage}_seconds"] - evidence, 0.0) + result["scoring_seconds"]
 
 
 def cmd_lga(args):
@@ -144,7 +187,7 @@ def cmd_lga(args):
     grads = read_parquet(args.gradients, columns=("sample_id", "layer", "dot_old_new"))
     ids = read_json(args.split)["proxy"]
     result = run_lga(grads, ids, k=args.tukey_k, method=args.method, layers=args.layers)
-    _add_wall_time(result, started, args.gradients_benchmark, "gradient")
+    _add_wall_time(result, started, args.gradients_benchmark, "gradient", args.gradients_timing)
     write_json(args.out, result)
     log.info("%s chose layer %s", args.method, result["chosen_layer"])
 
@@ -156,14 +199,16 @@ def cmd_salem(args):
     started = time.perf_counter()
     result = run_salem(read_parquet(args.saliency, columns=("layer", "saliency")), layers=args.layers)
     # the gradient pass is shared with LGA; SaLEM alone would skip the old-knowledge sequences (see docs/methods.md)
-    _add_wall_time(result, started, args.gradients_benchmark, "gradient")
+    _add_wall_time(result, started, args.gradients_benchmark, "gradient", args.gradients_timing)
     write_json(args.out, result)
     log.info("salem chose layer %s", result["chosen_layer"])
 
 
 def cmd_causal_trace(args):
+    import pandas as pd
+
     from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
-    from goldenlayers.io import read_json, write_parquet
+    from goldenlayers.io import read_json, write_json, write_parquet
 
     def traceable(records):
         return [r for r in records if r.get("subject") and r["subject"] in r["prompt"]]
@@ -173,31 +218,43 @@ def cmd_causal_trace(args):
     if len(usable) < len(dataset):
         log.warning("%d of %d records have no subject inside their prompt; causal tracing skips them",
                     len(dataset) - len(usable), len(dataset))
-    records = traceable(_records_in(dataset, read_json(args.split)[args.subset]))
-    if not records:
-        raise ValueError(f"no {args.subset} record has its subject inside its prompt: nothing to trace")
+    parts = [(name, traceable(_records_in(dataset, ids)))
+             for name, ids in _subset_parts(read_json(args.split), args.subset)]
+    if not parts[0][1]:
+        raise ValueError(f"no {parts[0][0]} record has its subject inside its prompt: nothing to trace")
     settings = TraceSettings(noise_multiplier=args.noise_multiplier, n_noise=args.n_noise, window=args.window,
                              seed=args.seed)
     model, tok = _load_model(args)
     # ROME: noise = noise_multiplier x the std of the subject-token embeddings (over the whole dataset)
     sigma = subject_embedding_std(model, tok, usable)
-    effects = trace_records(model, tok, records, settings.noise_multiplier * sigma, settings=settings,
-                            progress=not args.quiet)
-    effects.attrs["trace"]["embedding_std"] = sigma  # recorded so the noise scale can be checked
+    frames, timing = [], {"subset": args.subset}
+    for name, records in parts:
+        started = time.perf_counter()
+        if records:
+            frames.append(trace_records(model, tok, records, settings.noise_multiplier * sigma, settings=settings,
+                                        progress=not args.quiet))
+        timing[f"{name}_seconds"] = time.perf_counter() - started
+        timing[f"n_{name}"] = len(records)
+    effects = pd.concat(frames, ignore_index=True)
+    effects.attrs["trace"] = {**frames[0].attrs["trace"], "embedding_std": sigma}  # so the noise can be checked
     write_parquet(args.out, effects)
+    if args.out_timing:
+        write_json(args.out_timing, _with_evidence_seconds(timing))
 
 
 def cmd_cma(args):
-    from goldenlayers.io import read_parquet, write_json
+    from goldenlayers.io import read_json, read_parquet, write_json
     from goldenlayers.plots import plot_causal_trace
     from goldenlayers.selection import run_cma
 
     started = time.perf_counter()
     effects = read_parquet(args.effects, columns=("sample_id", "layer"))
-    result = run_cma(effects, layers=args.layers)
-    _add_wall_time(result, started, args.trace_benchmark, "trace")
-    if args.out_plot:
-        plot_causal_trace(effects, args.out_plot)
+    ids = read_json(args.split)["proxy"] if args.split else None
+    result = run_cma(effects, layers=args.layers, sample_ids=ids)
+    _add_wall_time(result, started, args.trace_benchmark, "trace", args.trace_timing)
+    if args.out_plot:  # the proxy rows: the plot's mean panel is the score CMA maximised
+        shown = effects if ids is None else effects[effects["sample_id"].astype(str).isin(set(map(str, ids)))]
+        plot_causal_trace(shown, args.out_plot)
     write_json(args.out, result)
     log.info("cma chose layer %s", result["chosen_layer"])
 
@@ -229,6 +286,15 @@ def cmd_bf(args):
     result = run_bf(pd.concat(frames, ignore_index=True), metric=args.metric, job_seconds=job_seconds)
     write_json(args.out, result)
     log.info("bf chose layer %s", result["chosen_layer"])
+
+
+def cmd_sweep_plan(args):
+    from goldenlayers.io import read_json, write_json
+    from goldenlayers.selection import sweep_plan
+
+    plan = sweep_plan(args.grid, [read_json(path) for path in args.selections])
+    write_json(args.out, plan)
+    log.info("sweep layers %s (grid %s, added for the selectors: %s)", plan["layers"], plan["grid"], plan["added"])
 
 
 def cmd_figure3(args):
@@ -356,6 +422,25 @@ def cmd_aggregate(args):
     write_json(args.out_summary, summary)
 
 
+def cmd_resample(args):
+    from goldenlayers.resampling_report import run_resampling
+
+    _set_threads(args.threads)
+    summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
+                             factors_path=args.factors, effects_path=args.effects, metric=args.metric,
+                             tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
+                             sizes=args.proxy_sizes, seed=args.seed)
+    log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
+             summary["n_samples"], summary["curve_sizes"],
+             ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+
+
+def cmd_resampling_report(args):
+    from goldenlayers.resampling_report import build_resampling_report
+
+    build_resampling_report(args.runs, args.out_dir, config_file=args.config)
+
+
 def cmd_report(args):
     from goldenlayers.report import build_report
 
@@ -433,9 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--records", required=True)
     p.add_argument("--split", required=True)
-    p.add_argument("--subset", default="proxy", choices=["proxy", "test"])
+    p.add_argument("--subset", default="proxy", choices=["proxy", "test", "all"],
+                   help="samples to measure; all = proxy then test (the proxy pass is timed on its own)")
     p.add_argument("--out", required=True)
-    p.add_argument("--out-saliency", help="also write SaLEM's per-layer saliency (summed new-knowledge gradient)")
+    p.add_argument("--out-saliency", help="also write SaLEM's per-layer saliency (summed new-knowledge gradient, "
+                                          "over the proxy samples with --subset all)")
+    p.add_argument("--out-factors", help="also write every sample's new-knowledge gradient factors (SaLEM on any "
+                                         "subset; goldenlayers.evidence)")
+    p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
     p.set_defaults(func=cmd_gradients)
 
     p = sub.add_parser("lga", help="choose a layer by layer gradient analysis (Tukey-fenced argmax)")
@@ -445,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tukey-k", type=float, default=1.0)
     p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
     p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
+    p.add_argument("--gradients-timing", help="the gradient stage's --out-timing file (its evidence-only seconds "
+                                              "are left out of the wall time)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_lga)
 
@@ -452,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--saliency", required=True, help="per-layer saliency parquet (gradients --out-saliency)")
     p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
     p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
+    p.add_argument("--gradients-timing", help="the gradient stage's --out-timing file (its evidence-only seconds "
+                                              "are left out of the wall time)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_salem)
 
@@ -459,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--records", required=True)
     p.add_argument("--split", required=True)
-    p.add_argument("--subset", default="proxy", choices=["proxy", "test"])
+    p.add_argument("--subset", default="proxy", choices=["proxy", "test", "all"],
+                   help="samples to trace; all = proxy then test (the proxy part is timed on its own)")
+    p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
     p.add_argument("--noise-multiplier", type=float, default=3.0)
     p.add_argument("--n-noise", type=int, default=10)
     p.add_argument("--window", type=int, default=10)
@@ -471,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--effects", required=True)
     p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all traced)")
     p.add_argument("--trace-benchmark", help="Snakemake benchmark file of the tracing stage (for wall time)")
+    p.add_argument("--trace-timing", help="the tracing stage's --out-timing file (evidence-only seconds left out)")
+    p.add_argument("--split", help="split.json: choose from the proxy samples only (default: every traced sample)")
     p.add_argument("--out", required=True)
     p.add_argument("--out-plot", help="prefix of the trace plot (PNG and PDF)")
     p.set_defaults(func=cmd_cma)
@@ -488,6 +586,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="rewrite")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_bf)
+
+    p = sub.add_parser("sweep-plan", help="layers to sweep: the grid plus every selector's chosen layer")
+    p.add_argument("--selections", nargs="+", required=True, help="selector JSON files (lga.json, ...)")
+    p.add_argument("--grid", type=int, nargs="+", required=True, help="the configured sweep layers")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sweep_plan)
 
     p = sub.add_parser("figure3", help="Figure 3: wall time and speed-up of each selector over BF")
     p.add_argument("--selections", nargs="+", required=True)
@@ -553,6 +657,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-stats", required=True)
     p.add_argument("--out-summary", required=True)
     p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("resample", help="R seeded proxy/test re-splits: every selector's choice from cached "
+                                        "per-sample evidence, regret and hit rate (and the proxy-size curve)")
+    p.add_argument("--sweep", required=True, help="aggregated sweep (aggregate/<editor>/sweep.parquet)")
+    p.add_argument("--split", required=True, help="split.json (its proxy size is the draws' proxy size)")
+    p.add_argument("--gradients", help="per-sample gradient scalars of every swept sample (LGA, LGA(K'))")
+    p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
+    p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
+    p.add_argument("--metric", default="rewrite", help="BF's metric")
+    p.add_argument("--tukey-k", type=float, default=1.0)
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
+    p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_resample)
+
+    p = sub.add_parser("resampling-report", help="Table 16, Table 1 per metric, Figures 5 and 6")
+    p.add_argument("--runs", nargs="+", required=True, help="results/<model>/<dataset>/resampling/<editor> dirs")
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_resampling_report)
 
     p = sub.add_parser("report", help="Table 1, Figure 1 and Figure 2 from aggregated sweeps")
     p.add_argument("--aggregates", nargs="+", required=True,

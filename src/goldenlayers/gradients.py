@@ -338,6 +338,7 @@ def extract_layer_gradients(
     method: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
     new_gradient_sum: NewGradientSum | None = None,
+    new_factors=None,
 ) -> pd.DataFrame:
     """Per-sample, per-layer <g_old, g_new>, ||g_old||^2, ||g_new||^2 of the edited weights (see module docstring).
 
@@ -346,6 +347,8 @@ def extract_layer_gradients(
     all exact). batch_size: sequences per forward+backward pass (each sample has two: old and new).
     new_gradient_sum: if given, every sample's new-knowledge keys and output gradients are also added to it (for
     SaLEM; read the saliency with `new_gradient_sum.saliency_frame()` afterwards).
+    new_factors: if given, `new_factors.add_sample(sample_id, {layer: (X, D)})` receives every sample's
+    new-knowledge keys and output gradients (`goldenlayers.evidence.NewGradientFactors`: SaLEM on any subset).
     Returns columns sample_id, layer, dot_old_new, sq_norm_old, sq_norm_new (float64), in record order then layer
     order; `df.attrs["old_answer_source"]` maps sample_id -> "ground_truth" | "greedy".
     """
@@ -380,6 +383,8 @@ def extract_layer_gradients(
                 new_gradient_sum.n_samples += 1
                 for layer in layers:
                     new_gradient_sum.add(layer, *cap[layer])
+            if kind == "new" and new_factors is not None:
+                new_factors.add_sample(ids[idx], cap)
             if len(pending[idx]) == 2:
                 both = pending.pop(idx)
                 rows.extend(_sample_rows(ids[idx], layers, both["old"], both["new"], method))

@@ -192,13 +192,18 @@ def run_salem(saliency_df: pd.DataFrame, layers: Sequence[int] | None = None) ->
                           n_samples=n_samples)
 
 
-def run_cma(effects: pd.DataFrame, layers: Sequence[int] | None = None) -> dict:
+def run_cma(effects: pd.DataFrame, layers: Sequence[int] | None = None,
+            sample_ids: Sequence[str] | None = None) -> dict:
     """CMA: the candidate layer of largest mean indirect effect over the samples the clean model gets right.
 
-    `effects` is `causal_trace.trace_records` output (one row per sample and traced layer). If the clean model gets
-    no sample right, every sample is used and `fallback: true` says so. `all_layers`/`all_scores` keep the trace of
-    every traced layer (candidates or not), for plots.
+    `effects` is `causal_trace.trace_records` output (one row per sample and traced layer); `sample_ids` restricts
+    it to those samples (the proxy split of a table traced over every sample; ids that were not traced, e.g. no
+    subject in the prompt, are skipped). If the clean model gets no sample right, every sample is used and
+    `fallback: true` says so. `all_layers`/`all_scores` keep the trace of every traced layer (candidates or not),
+    for plots.
     """
+    if sample_ids is not None:
+        effects = effects[effects["sample_id"].astype(str).isin({str(s) for s in sample_ids})]
     if effects.empty:
         raise ValueError("the causal-trace table is empty")
     correct = effects[effects["correct"].astype(bool)]
@@ -341,3 +346,32 @@ def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> p
             rows.append({"model": model, "dataset": dataset, "method": method, "wall_seconds": seconds,
                          "bf_seconds": bf, "speedup": (bf / seconds) if ok else math.nan})
     return pd.DataFrame(rows, columns=["model", "dataset", "method", "wall_seconds", "bf_seconds", "speedup"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the sweep plan: grid ∪ every selector's chosen layer
+# ----------------------------------------------------------------------------------------------------------
+def sweep_plan(grid: Sequence[int], selections: Iterable[Mapping[str, Any]]) -> dict:
+    """Layers to sweep: the configured grid plus every chosen layer of `selections` (selector records that chose
+    among all of the model's layers), so every choice has test metrics. JSON-ready:
+    {grid, chosen: {method: layer}, added (chosen layers outside the grid), layers (sorted union)}.
+    """
+    grid = sorted({int(layer) for layer in grid})
+    if not grid:
+        raise ValueError("the sweep grid is empty")
+    chosen = {}
+    for record in selections:
+        layers = record.get("chosen_layers")
+        if layers is None:
+            layers = [record.get("chosen_layer")]
+        for layer in layers:
+            if layer is None:
+                raise ValueError(f"selector {record.get('method')!r} chose no layer")
+        chosen[str(record["method"])] = [int(layer) for layer in layers]
+    union = sorted(set(grid) | {layer for layers in chosen.values() for layer in layers})
+    return {
+        "grid": grid,
+        "chosen": {method: layers[0] if len(layers) == 1 else layers for method, layers in chosen.items()},
+        "added": [layer for layer in union if layer not in grid],
+        "layers": union,
+    }

@@ -1,3 +1,4 @@
+import json
 import re
 import shlex
 import sys
@@ -44,7 +45,7 @@ def get_run_name():
 
 # Every table and figure of this run goes here (results/report/default/ for the default config).
 RUN_NAME = get_run_name()
-REPORT = f"results/report/{RUN_NAME}"
+REPORT = ff"{REPORT}/{RUN_NAME}"
 
 
 onsuccess:
@@ -160,7 +161,7 @@ def get_layer_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=wildcards.editor,
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -183,8 +184,22 @@ def get_all_summaries(wildcards=None):
     )
 
 
+def get_grid_sweeps():
+    """The configured grid's sweeps, known before the sweep plan: listed in `all` so they start while the
+    selectors run (and show in a dry run); the plan's extra layers join once plan_sweep has run.
+    """
+    return [
+        f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
+        for model in MODELS
+        for dataset in DATASETS
+        for editor in EDITORS
+        for layer in model_layers(model)
+    ]
+
+
 def get_final_outputs():
     return [
+        *get_grid_sweeps(),
         f"{REPORT}/table1.csv",
         f"{REPORT}/figure1.png",
         f"{REPORT}/figure2.png",
@@ -198,6 +213,10 @@ def get_final_outputs():
             editor=EDITORS,
         ),
         *get_sequential_outputs(),
+        f"{REPORT}/table16.csv",
+        f"{REPORT}/table1_by_metric.csv",
+        f"{REPORT}/figure5.png",
+        f"{REPORT}/figure6.png",
         *expand(
             "results/{model}/{dataset}/causal_trace/trace.png",
             model=MODELS,
@@ -213,8 +232,30 @@ TIMED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
 
 
 def get_candidate_layers(wildcards):
-    """Candidate layers of every selector: the swept layers, so each chosen layer has test metrics."""
+    """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
     return " ".join(str(layer) for layer in model_layers(wildcards.model))
+
+
+# Selectors that score every layer of the model; checkpoint plan_sweep adds their chosen layers to the sweep grid.
+PLANNED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
+
+
+def get_planned_selections(wildcards):
+    return expand(
+        "results/{model}/{dataset}/selection/{method}.json",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        method=PLANNED_SELECTORS,
+    )
+
+
+def swept_layers(wildcards):
+    """Layers swept for (model, dataset): the grid plus every selector's chosen layer (read after plan_sweep ran)."""
+    plan = checkpoints.plan_sweep.get(
+        model=wildcards.model, dataset=wildcards.dataset
+    ).output.plan
+    with open(plan) as f:
+        return json.load(f)["layers"]
 
 
 def get_selections(wildcards):
@@ -255,7 +296,7 @@ def get_bf_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=EDITORS[0],
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -266,7 +307,7 @@ def get_bf_benchmarks(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=EDITORS[0],
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -321,7 +362,7 @@ def get_sequential_sweeps(wildcards):
         model=wildcards.model,
         dataset=wildcards.dataset,
         editor=wildcards.editor,
-        layer=model_layers(wildcards.model),
+        layer=swept_layers(wildcards),
     )
 
 
@@ -330,3 +371,19 @@ def get_sequential_outputs():
     if not config["sequential"]["enabled"]:
         return []
     return [*get_all_sequential_summaries(), f"{REPORT}/table11.csv"]
+
+
+# Resampled proxy draws (workflow/rules/resampling.smk)
+def get_resampling_opts(wildcards):
+    r = config["resampling"]
+    sizes = " ".join(str(n) for n in r["proxy_sizes"])
+    return f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
+
+
+def get_resampling_summaries(wildcards=None):
+    return expand(
+        "results/{model}/{dataset}/resampling/{editor}/summary.json",
+        model=MODELS,
+        dataset=DATASETS,
+        editor=EDITORS,
+    )

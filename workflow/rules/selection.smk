@@ -4,8 +4,10 @@ rule extract_gradients:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
     output:
-        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        gradients="results/{model}/{dataset}/gradients/samples.parquet",
         saliency="results/{model}/{dataset}/gradients/proxy_saliency.parquet",
+        factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
+        timing="results/{model}/{dataset}/gradients/timing.json",
     log:
         "results/logs/extract_gradients/{model}/{dataset}.log",
     benchmark:
@@ -19,15 +21,16 @@ rule extract_gradients:
         model=model_opts,
     shell:
         "goldenlayers -q gradients {params.model} --threads {threads} --records {input.records} "
-        "--split {input.split} --subset proxy --out {output.gradients} --out-saliency {output.saliency} "
-        "> {log} 2>&1"
+        "--split {input.split} --subset all --out {output.gradients} --out-saliency {output.saliency} "
+        "--out-factors {output.factors} --out-timing {output.timing} > {log} 2>&1"
 
 
 rule score_lga:
     input:
-        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        gradients="results/{model}/{dataset}/gradients/samples.parquet",
         split="results/{model}/{dataset}/split.json",
         benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+        timing="results/{model}/{dataset}/gradients/timing.json",
     output:
         selection="results/{model}/{dataset}/selection/lga.json",
     log:
@@ -36,8 +39,7 @@ rule score_lga:
         "../../environment.yml"
     params:
         k=config["lga"]["tukey_k"],
-        layers=get_candidate_layers,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga "
-        "--tukey-k {params.k} --layers {params.layers} --gradients-benchmark {input.benchmark} "
+        "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --gradients-timing {input.timing} "
         "--out {output.selection} > {log} 2>&1"

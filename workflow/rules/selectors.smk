@@ -1,4 +1,5 @@
 localrules:
+    plan_sweep,
     score_lga_kprime,
     score_salem,
     score_cma,
@@ -10,9 +11,10 @@ localrules:
 
 rule score_lga_kprime:
     input:
-        gradients="results/{model}/{dataset}/gradients/proxy.parquet",
+        gradients="results/{model}/{dataset}/gradients/samples.parquet",
         split="results/{model}/{dataset}/split.json",
         benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+        timing="results/{model}/{dataset}/gradients/timing.json",
     output:
         selection="results/{model}/{dataset}/selection/lga_kprime.json",
     log:
@@ -21,10 +23,9 @@ rule score_lga_kprime:
         "../../environment.yml"
     params:
         k=config["lga"]["tukey_k"],
-        layers=get_candidate_layers,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga_kprime "
-        "--tukey-k {params.k} --layers {params.layers} --gradients-benchmark {input.benchmark} "
+        "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --gradients-timing {input.timing} "
         "--out {output.selection} > {log} 2>&1"
 
 
@@ -32,17 +33,16 @@ rule score_salem:
     input:
         saliency="results/{model}/{dataset}/gradients/proxy_saliency.parquet",
         benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+        timing="results/{model}/{dataset}/gradients/timing.json",
     output:
         selection="results/{model}/{dataset}/selection/salem.json",
     log:
         "results/logs/score_salem/{model}/{dataset}.log",
     conda:
         "../../environment.yml"
-    params:
-        layers=get_candidate_layers,
     shell:
-        "goldenlayers salem --saliency {input.saliency} --layers {params.layers} "
-        "--gradients-benchmark {input.benchmark} --out {output.selection} > {log} 2>&1"
+        "goldenlayers salem --saliency {input.saliency} --gradients-benchmark {input.benchmark} "
+        "--gradients-timing {input.timing} --out {output.selection} > {log} 2>&1"
 
 
 rule trace_causal_effects:
@@ -51,14 +51,16 @@ rule trace_causal_effects:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
     output:
-        effects="results/{model}/{dataset}/causal_trace/proxy.parquet",
+        effects="results/{model}/{dataset}/causal_trace/samples.parquet",
+        timing="results/{model}/{dataset}/causal_trace/timing.json",
     log:
         "results/logs/trace_causal_effects/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    # one thread: it traces every sample now and runs beside a sweep job instead of holding both cores
+    threads: 1
     resources:
         gpu=get_gpu,
     params:
@@ -66,13 +68,16 @@ rule trace_causal_effects:
         opts=get_trace_opts,
     shell:
         "goldenlayers -q causal-trace {params.model} --threads {threads} --records {input.records} "
-        "--split {input.split} --subset proxy {params.opts} --out {output.effects} > {log} 2>&1"
+        "--split {input.split} --subset all {params.opts} --out {output.effects} --out-timing {output.timing} "
+        "> {log} 2>&1"
 
 
 rule score_cma:
     input:
-        effects="results/{model}/{dataset}/causal_trace/proxy.parquet",
+        effects="results/{model}/{dataset}/causal_trace/samples.parquet",
+        split="results/{model}/{dataset}/split.json",
         benchmark="results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv",
+        timing="results/{model}/{dataset}/causal_trace/timing.json",
     output:
         selection="results/{model}/{dataset}/selection/cma.json",
         plot=report(
@@ -87,12 +92,10 @@ rule score_cma:
     conda:
         "../../environment.yml"
     params:
-        layers=get_candidate_layers,
         plot_prefix=lambda wildcards, output: output.plot[: -len(".png")],
     shell:
-        "goldenlayers cma --effects {input.effects} --layers {params.layers} "
-        "--trace-benchmark {input.benchmark} --out {output.selection} --out-plot {params.plot_prefix} "
-        "> {log} 2>&1"
+        "goldenlayers cma --effects {input.effects} --split {input.split} --trace-benchmark {input.benchmark} "
+        "--trace-timing {input.timing} --out {output.selection} --out-plot {params.plot_prefix} > {log} 2>&1"
 
 
 rule select_random_layers:
@@ -109,6 +112,22 @@ rule select_random_layers:
     shell:
         "goldenlayers random-layers --layers {params.layers} --n {params.n} --seed {params.seed} "
         "--out {output.selection} > {log} 2>&1"
+
+
+checkpoint plan_sweep:
+    input:
+        selections=get_planned_selections,
+    output:
+        plan="results/{model}/{dataset}/sweep_plan.json",
+    log:
+        "results/logs/plan_sweep/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        grid=get_candidate_layers,
+    shell:
+        "goldenlayers sweep-plan --selections {input.selections} --grid {params.grid} --out {output.plan} "
+        "> {log} 2>&1"
 
 
 rule select_bf:

@@ -1,0 +1,305 @@
+"""Resampled proxy/test splits: how often, and by how much, each layer selector misses the test golden layer.
+
+The paper (and the pipeline's Table 2) judge a selector on one proxy/test split. Here the swept samples are re-split
+R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the proxy-size curve), and in every draw
+
+* each selector chooses a layer **from cached per-sample evidence only** (no model): LGA / LGA(K') from the
+  per-sample gradient scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.evidence`), CMA from
+  the per-sample indirect effects, BF from the proxy part of the sweep, Random as one seeded random layer per
+  draw. Candidates are the swept layers (every layer with `layers: all`), so every choice has test metrics;
+* on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
+  ties kept), the chosen layer's mean, its **regret** = golden mean - chosen mean (>= 0), and a **hit** when the
+  chosen layer is statistically indistinguishable from the golden layer (the Table 1 test: two-sided Student's
+  t-test on the per-sample values, p >= 0.05);
+* Table 1's verdict: is the golden layer statistically indistinguishable from every sample's own best layer?
+
+Summaries (`summarise_draws`, Table 16) report the mean regret over draws with a 95 % bootstrap CI
+(`scipy.stats.bootstrap`, percentile method). The draws re-split *the same* samples, so that CI measures how well R
+draws pin the mean down (Monte Carlo error), not how the result would move on a fresh sample of facts.
+
+Everything here is pure numpy / pandas / scipy on tables; the CLI reads and writes the files.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from goldenlayers import analysis, evidence, selection
+
+SELECTORS = ("lga", "lga_kprime", "salem", "cma", "bf", "random")
+DRAW_COLUMNS = ["draw", "n_proxy", "selector", "layer", "metric", "value", "golden_layer", "golden_value",
+                "regret", "hit", "p"]
+VERDICT_COLUMNS = ["draw", "n_proxy", "metric", "golden_layer", "golden_layers", "golden_value", "optimal_mean",
+                   "p", "golden_exists"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evidence: per-sample matrices over the swept samples and candidate layers
+# ----------------------------------------------------------------------------------------------------------
+def _matrix(frame: pd.DataFrame, column: str, samples: list[str], layers: list[int]) -> np.ndarray:
+    table = frame.pivot_table(index="sample_id", columns="layer", values=column, aggfunc="mean", dropna=False)
+    return table.reindex(index=samples, columns=layers).to_numpy(dtype=np.float64)
+
+
+def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, factors: dict | None = None,
+                   effects: pd.DataFrame | None = None, metric: str = "rewrite") -> dict:
+    """Everything a draw needs, as arrays over the sweep's samples (rows) and swept layers (columns).
+
+    `sweep` is an aggregated sweep (every swept layer, proxy and test samples); `gradients` the per-sample gradient
+    table (`gradients.COLUMNS`) of those samples, `factors` `evidence.load_factors(...)`, `effects` the per-sample
+    causal-trace table. A missing piece drops its selector(s); a sweep sample missing from a piece is an error
+    (the evidence was computed for other samples).
+    """
+    df = analysis.overall(sweep)
+    samples = sorted(df["sample_id"].astype(str).unique())
+    layers = sorted(int(x) for x in df["layer"].unique())
+    metrics = analysis.supported_metrics(df) + [analysis.OVERALL]
+    if metric not in metrics:
+        raise ValueError(f"metric {metric!r} is not supported by this sweep (supported: {metrics})")
+    ev: dict[str, Any] = {"samples": samples, "layers": layers, "metrics": metrics, "metric": metric,
+                          "values": {m: _matrix(df, m, samples, layers) for m in metrics}}
+    if gradients is not None:
+        grads = gradients.assign(sample_id=gradients["sample_id"].astype(str))
+        missing = sorted(set(samples) - set(grads["sample_id"]))
+        if missing:
+            raise ValueError(f"{len(missing)} swept samples have no gradient scalars, e.g. {missing[:3]}")
+        absent = sorted(set(layers) - {int(x) for x in grads["layer"].unique()})
+        if absent:
+            raise ValueError(f"swept layers {absent} are not in the gradient table")
+        ev["lga"] = _matrix(grads, "dot_old_new", samples, layers)
+        ev["lga_kprime"] = np.sqrt(_matrix(grads, "sq_norm_new", samples, layers))
+    if factors is not None:
+        missing = sorted(set(samples) - set(factors["sample_ids"]))
+        if missing:
+            raise ValueError(f"{len(missing)} swept samples have no gradient factors, e.g. {missing[:3]}")
+        ev["factors"] = factors
+    if effects is not None:
+        eff = effects.assign(sample_id=effects["sample_id"].astype(str))
+        traced = eff.groupby("sample_id")["correct"].first().reindex(samples)
+        ev["cma"] = _matrix(eff, "indirect_effect", samples, layers)
+        ev["cma_traced"] = traced.notna().to_numpy()
+        ev["cma_correct"] = traced.fillna(False).astype(bool).to_numpy()
+    return ev
+
+
+# ----------------------------------------------------------------------------------------------------------
+# draws
+# ----------------------------------------------------------------------------------------------------------
+def draw_masks(n_samples: int, n_proxy: int, n_draws: int, seed: int) -> np.ndarray:
+    """[n_draws, n_samples] boolean proxy masks: each draw a seeded uniform subset of `n_proxy` samples."""
+    if not 1 <= n_proxy < n_samples:
+        raise ValueError(f"a proxy of {n_proxy} samples out of {n_samples} leaves an empty split")
+    if n_draws < 1:
+        raise ValueError("n_draws must be >= 1")
+    rng = np.random.default_rng([int(seed), int(n_proxy)])
+    masks = np.zeros((n_draws, n_samples), dtype=bool)
+    for r in range(n_draws):
+        masks[r, rng.permutation(n_samples)[:n_proxy]] = True
+    return masks
+
+
+def _means(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-layer mean of `values` [S, L] over the masked samples, NaN skipped (NaN where a layer has none)."""
+    has = ~np.isnan(values)
+    sums = mask.astype(np.float64) @ np.where(has, values, 0.0)
+    counts = mask.astype(np.float64) @ has
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _first_best(scores: np.ndarray) -> int | None:
+    if np.all(np.isnan(scores)):
+        return None
+    best = np.nanmax(scores)
+    return int(np.flatnonzero(scores >= best - analysis.TIE_TOL)[0])
+
+
+def choose(ev: dict, proxy: np.ndarray, tukey_k: float = 1.0, rng: np.random.Generator | None = None) -> dict:
+    """Each available selector's chosen layer (an index into ev["layers"], or None) for one proxy mask [S]."""
+    layers = ev["layers"]
+    out: dict[str, int | None] = {}
+    for name in ("lga", "lga_kprime"):
+        if name in ev:
+            scores = proxy.astype(np.float64) @ ev[name]
+            out[name] = layers.index(selection.select_layer(scores, k=tukey_k, layers=layers)["chosen_layer"])
+    if "factors" in ev:
+        ids = [s for s, keep in zip(ev["samples"], proxy) if keep]
+        out["salem"] = _first_best(evidence.salem_saliency(ev["factors"], ids, layers)["saliency"].to_numpy())
+    if "cma" in ev:
+        traced = proxy & ev["cma_traced"]
+        used = traced & ev["cma_correct"]
+        used = used if used.any() else traced  # no proxy sample the clean model gets right: every traced one
+        out["cma"] = _first_best(_means(used, ev["cma"])) if used.any() else None
+    out["bf"] = _first_best(_means(proxy, ev["values"][ev["metric"]]))
+    if rng is not None:
+        out["random"] = int(rng.integers(len(layers)))
+    return out
+
+
+def student_p(a: np.ndarray, b: np.ndarray) -> float | None:
+    """p of Table 1's test (two-sided Student's t-test, independent, equal variances) with `analysis._safe_ttest`'s
+    conventions for degenerate cases, in plain numpy: scipy's `ttest_ind` costs ~1 ms a call in its argument
+    handling, and a resampling run makes thousands of calls (tests check the two agree)."""
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return None
+    if na == nb and np.all(np.abs(a - b) <= analysis.TIE_TOL):
+        return 1.0
+    diff = float(np.mean(a) - np.mean(b))
+    pooled = (np.sum((a - a.mean()) ** 2) + np.sum((b - b.mean()) ** 2)) / (na + nb - 2)
+    se = math.sqrt(pooled * (1.0 / na + 1.0 / nb))
+    if se == 0.0:
+        return 1.0 if abs(diff) <= analysis.TIE_TOL else 0.0
+    return float(2.0 * stats.t.sf(abs(diff / se), na + nb - 2))
+
+
+def _hit(golden: np.ndarray, chosen: np.ndarray, same: bool) -> tuple[bool, float | None]:
+    """The Table 1 test between the per-sample test values at the golden and at the chosen layer."""
+    if same:
+        return True, 1.0
+    keep = ~np.isnan(golden) & ~np.isnan(chosen)
+    p = student_p(golden[keep], chosen[keep])
+    return (p is None or p >= analysis.ALPHA), p
+
+
+def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, tukey_k: float = 1.0,
+             with_tests: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(draws, verdicts) over `n_draws` seeded re-splits with `n_proxy` proxy samples.
+
+    draws: one row per (draw, selector, metric), columns `DRAW_COLUMNS` (layer = the chosen layer; value = its test
+    mean; regret = golden_value - value; hit and p from the Table 1 test, None without `with_tests`).
+    verdicts: one row per (draw, metric), columns `VERDICT_COLUMNS` (Table 1 on the draw's test samples:
+    golden_exists = the golden layer is not significantly different from the sample-wise optimal layers).
+    """
+    layers, metrics = ev["layers"], ev["metrics"]
+    masks = draw_masks(len(ev["samples"]), n_proxy, n_draws, seed)
+    rng = np.random.default_rng([int(seed), int(n_proxy), 1])  # Random's stream, apart from the splits'
+    optimal = {m: np.nanmax(np.where(np.isnan(v), -np.inf, v), axis=1) for m, v in ev["values"].items()}
+    draw_rows, verdict_rows = [], []
+    for r, proxy in enumerate(masks):
+        test = ~proxy
+        chosen = choose(ev, proxy, tukey_k=tukey_k, rng=rng)
+        for m in metrics:
+            values = ev["values"][m]
+            means = _means(test, values)
+            g = _first_best(means)
+            if g is None:
+                continue
+            golden_set = [layers[i] for i in np.flatnonzero(means >= means[g] - analysis.TIE_TOL)]
+            gold_col = values[test, g]
+            if with_tests:
+                opt = optimal[m][test]
+                keep = ~np.isnan(gold_col) & np.isfinite(opt)
+                p_opt = student_p(opt[keep], gold_col[keep])
+                exists = None if p_opt is None else bool(p_opt >= analysis.ALPHA)
+                opt_mean = float(np.mean(opt[keep])) if keep.any() else None
+            else:
+                p_opt = exists = opt_mean = None
+            verdict_rows.append((r, n_proxy, m, layers[g], " ".join(map(str, golden_set)), float(means[g]),
+                                 opt_mean, p_opt, exists))
+            for name, c in chosen.items():
+                if c is None or np.isnan(means[c]):
+                    draw_rows.append((r, n_proxy, name, None if c is None else layers[c], m, None, layers[g],
+                                      float(means[g]), None, None, None))
+                    continue
+                regret = float(means[g] - means[c])
+                same = regret <= analysis.TIE_TOL
+                hit, p = _hit(gold_col, values[test, c], same) if with_tests else (None, None)
+                draw_rows.append((r, n_proxy, name, layers[c], m, float(means[c]), layers[g], float(means[g]),
+                                  max(regret, 0.0), hit, p))
+    draws = pd.DataFrame(draw_rows, columns=DRAW_COLUMNS)
+    verdicts = pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS)
+    return draws, verdicts
+
+
+def proxy_sizes(requested: Sequence[int], n_samples: int, min_test: int = 2) -> list[int]:
+    """The requested proxy sizes the data allows (at least `min_test` test samples left), sorted."""
+    return sorted({int(n) for n in requested if 1 <= int(n) <= n_samples - min_test})
+
+
+def proxy_size_curve(ev: dict, sizes: Sequence[int], n_draws: int, seed: int, tukey_k: float = 1.0) -> pd.DataFrame:
+    """`resample` draws (regret only, no tests) for every proxy size, concatenated."""
+    frames = [resample(ev, n, n_draws, seed, tukey_k=tukey_k, with_tests=False)[0] for n in sizes]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# summaries
+# ----------------------------------------------------------------------------------------------------------
+def mean_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0,
+            n_resamples: int = 2000) -> tuple[float, float, float]:
+    """(mean, low, high): the mean with a percentile bootstrap CI from `scipy.stats.bootstrap` (seeded).
+
+    A constant sample gives (c, c, c); a single value gives (x, nan, nan).
+    """
+    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size == 1:
+        return mean, math.nan, math.nan
+    if np.ptp(x) == 0:
+        return mean, mean, mean
+    res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", random_state=np.random.default_rng(seed))
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarise_draws(draws: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> pd.DataFrame:
+    """Table 16's rows for one (model, dataset, editor): per selector and metric, over the draws,
+    mean regret with its 95 % bootstrap CI, hit rate, the most frequent chosen layer and its share, draws used."""
+    rows = []
+    for name in [s for s in SELECTORS if s in set(draws["selector"])]:
+        for m in metrics:
+            part = draws[(draws["selector"] == name) & (draws["metric"] == m) & draws["regret"].notna()]
+            if part.empty:
+                continue
+            mean, low, high = mean_ci(part["regret"].to_list(), seed=seed)
+            counts = part["layer"].astype(int).value_counts()
+            ties = sorted(int(layer) for layer in counts.index[counts == counts.max()])  # ties: the lowest layer
+            hits = part["hit"].dropna()
+            rows.append({"selector": name, "metric": m, "mean_regret": mean, "ci_low": low, "ci_high": high,
+                         "hit_rate": float(hits.astype(bool).mean()) if len(hits) else math.nan,
+                         "top_layer": ties[0],
+                         "top_layer_share": float(counts.max() / len(part)), "n_draws": int(len(part))})
+    return pd.DataFrame(rows, columns=["selector", "metric", "mean_regret", "ci_low", "ci_high", "hit_rate",
+                                       "top_layer", "top_layer_share", "n_draws"])
+
+
+def golden_exists_rate(verdicts: pd.DataFrame) -> dict[str, float]:
+    """Per metric: the fraction of draws whose Table 1 verdict is "no significant difference"."""
+    known = verdicts.dropna(subset=["golden_exists"])
+    return {m: float(g["golden_exists"].astype(bool).mean()) for m, g in known.groupby("metric", sort=False)}
+
+
+def curve_summary(curve: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Figure 6's data: per (selector, metric, proxy size) the mean regret over draws and its bootstrap CI."""
+    rows = []
+    for (name, m, n), part in curve.dropna(subset=["regret"]).groupby(["selector", "metric", "n_proxy"]):
+        mean, low, high = mean_ci(part["regret"].to_list(), seed=seed)
+        rows.append({"selector": name, "metric": m, "n_proxy": int(n), "mean_regret": mean, "ci_low": low,
+                     "ci_high": high, "n_draws": int(len(part))})
+    return pd.DataFrame(rows, columns=["selector", "metric", "n_proxy", "mean_regret", "ci_low", "ci_high",
+                                       "n_draws"])
+
+
+def layer_frequencies(draws: pd.DataFrame, verdicts: pd.DataFrame, metric: str, layers: Sequence[int]) -> pd.DataFrame:
+    """Figure 5's data: rows = selectors then "test golden", columns = layers; cells = share of draws in which the
+    selector chose that layer (for "test golden": in which the layer is one of the tied test golden layers)."""
+    layers = [int(x) for x in layers]
+    part = draws[draws["metric"] == metric]
+    out = {}
+    for name in [s for s in SELECTORS if s in set(part["selector"])]:
+        chosen = part.loc[part["selector"] == name, "layer"].dropna().astype(int)
+        n = int(part.loc[part["selector"] == name, "draw"].nunique())
+        out[name] = [float((chosen == layer).sum() / n) if n else math.nan for layer in layers]
+    golden = verdicts.loc[verdicts["metric"] == metric, "golden_layers"]
+    sets = [set(map(int, str(s).split())) for s in golden]
+    out["test golden"] = [float(np.mean([layer in s for s in sets])) if sets else math.nan for layer in layers]
+    return pd.DataFrame.from_dict(out, orient="index", columns=layers)
+

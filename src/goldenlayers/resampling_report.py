@@ -1,0 +1,245 @@
+"""The resampling stage's files and its report: Table 16, Table 1 per metric, Figures 5 and 6 (beyond the paper).
+
+`run_resampling` is the per-(model, dataset, editor) stage (`goldenlayers resample`): it reads the cached evidence,
+runs `goldenlayers.resampling` and writes draws / verdicts / curve tables and a summary. `build_resampling_report`
+(`goldenlayers resampling-report`) lays every run out as tables and figures.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from goldenlayers import analysis, resampling  # noqa: E402
+from goldenlayers.io import read_json, save_figure, write_json, write_parquet, write_text  # noqa: E402
+from goldenlayers.plots import OKABE_ITO  # noqa: E402
+
+SELECTOR_LABELS = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA", "bf": "BF",
+                   "random": "Random (1 layer)", "test golden": "test golden"}
+SELECTOR_STYLE = {
+    "lga": dict(color=OKABE_ITO["blue"], marker="o", linestyle="-"),
+    "lga_kprime": dict(color=OKABE_ITO["sky_blue"], marker="s", linestyle="--"),
+    "salem": dict(color=OKABE_ITO["orange"], marker="^", linestyle="-."),
+    "cma": dict(color=OKABE_ITO["bluish_green"], marker="D", linestyle=":"),
+    "bf": dict(color=OKABE_ITO["reddish_purple"], marker="P", linestyle="-"),
+    "random": dict(color="#777777", marker="x", linestyle="--"),
+}
+# the metrics Table 16 and the figures report: the config's metric and overall
+REPORT_METRICS = ("rewrite", "overall")
+
+
+def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
+                   factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
+                   tukey_k: float = 1.0, n_draws: int = 200, curve_draws: int = 50,
+                   sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42) -> dict:
+    from goldenlayers.evidence import load_factors
+
+    started = time.perf_counter()
+    sweep = pd.read_parquet(sweep_path)
+    split = read_json(split_path)
+    ev = resampling.build_evidence(
+        sweep,
+        gradients=pd.read_parquet(gradients_path) if gradients_path else None,
+        factors=load_factors(factors_path) if factors_path else None,
+        effects=pd.read_parquet(effects_path) if effects_path else None,
+        metric=metric,
+    )
+    loaded = time.perf_counter()
+    n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
+    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, tukey_k=tukey_k)
+    drawn = time.perf_counter()
+    curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
+    curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, tukey_k=tukey_k)
+    done = time.perf_counter()
+    # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
+    df = analysis.overall(sweep)
+    rates = resampling.golden_exists_rate(verdicts)
+    table1 = {}
+    for m in ev["metrics"]:
+        golden = analysis.golden_layer(df, m, "test")
+        row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
+        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m)}
+    summary = {
+        "n_samples": len(ev["samples"]), "n_proxy": n_proxy, "swept_layers": ev["layers"],
+        "metrics": ev["metrics"], "metric": metric, "selectors": sorted(set(draws["selector"])),
+        "n_draws": n_draws, "curve_draws": curve_draws, "curve_sizes": curve_sizes,
+        "curve_sizes_requested": [int(n) for n in sizes], "seed": seed, "tukey_k": tukey_k,
+        "candidates": "the swept layers", "table1": table1,
+        "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn},
+    }
+    out = Path(out_dir)
+    write_parquet(out / "draws.parquet", draws)
+    write_parquet(out / "verdicts.parquet", verdicts)
+    write_parquet(out / "curve.parquet", curve)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _run_key(directory: Path) -> tuple[str, str, str]:
+    # results/<model>/<dataset>/resampling/<editor>
+    return directory.parts[-4], directory.parts[-3], directory.parts[-1]
+
+
+def _metrics(summary: dict) -> list[str]:
+    wanted = [summary["metric"], analysis.OVERALL]
+    return [m for m in dict.fromkeys(wanted) if m in summary["metrics"]]
+
+
+def table16(runs: dict) -> pd.DataFrame:
+    rows = []
+    for (model, dataset, editor), run in runs.items():
+        frame = resampling.summarise_draws(run["draws"], _metrics(run["summary"]), seed=run["summary"]["seed"])
+        for r in frame.to_dict("records"):
+            rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
+                         "Selector": SELECTOR_LABELS.get(r["selector"], r["selector"]), "Metric": r["metric"],
+                         "Mean regret": r["mean_regret"], "CI low": r["ci_low"], "CI high": r["ci_high"],
+                         "Hit rate": r["hit_rate"], "Most frequent layer": r["top_layer"],
+                         "Its share": r["top_layer_share"], "Draws": r["n_draws"],
+                         "Proxy size": run["summary"]["n_proxy"], "Samples": run["summary"]["n_samples"]})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["Most frequent layer"] = out["Most frequent layer"].astype("Int64")
+    return out
+
+
+def table1_by_metric(runs: dict) -> pd.DataFrame:
+    rows = []
+    for (model, dataset, editor), run in runs.items():
+        for m, entry in run["summary"]["table1"].items():
+            c = entry["comparison"] or {}
+            p = c.get("p")
+            rows.append({"Model": model, "Dataset": dataset, "Editor": editor, "Metric": m,
+                         "Sample-wise optimal layer": analysis._pm(c.get("optimal_mean"), c.get("optimal_std")),
+                         "Golden layer": c.get("layer"),
+                         "Golden layer value": analysis._pm(c.get("golden_mean"), c.get("golden_std")),
+                         "Statistical difference": "" if p is None else ("Yes" if c["different"] else "No"),
+                         "p": p, "Draws with a golden layer": entry["golden_exists_rate"],
+                         "Test samples": c.get("n")})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["Golden layer"] = out["Golden layer"].astype("Int64")
+    return out
+
+
+def plot_layer_distribution(runs: dict, out_prefix) -> dict:
+    """Figure 5: per (model, dataset) of the first editor, the share of draws in which each selector chose each
+    swept layer, against the share in which the layer is a test golden layer (config metric and overall)."""
+    panels = {}
+    for (model, dataset, editor), run in runs.items():
+        if (model, dataset) in {(k[0], k[1]) for k in panels}:
+            continue
+        s = run["summary"]
+        for m in _metrics(s):
+            freq = resampling.layer_frequencies(run["draws"], run["verdicts"], m, s["swept_layers"])
+            panels[(model, dataset, m)] = freq
+    n = len(panels)
+    fig, axes = plt.subplots(n, 1, figsize=(max(6.0, 0.45 * max(len(f.columns) for f in panels.values()) + 3),
+                                            1.0 + 0.42 * sum(len(f) for f in panels.values()) + 0.6 * n),
+                             squeeze=False)
+    for ax, ((model, dataset, m), freq) in zip(axes[:, 0], panels.items()):
+        image = ax.imshow(freq.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_yticks(range(len(freq)), [SELECTOR_LABELS.get(i, i) for i in freq.index])
+        ax.set_xticks(range(len(freq.columns)), [str(c) for c in freq.columns])
+        ax.axhline(len(freq) - 1.5, color="white", linewidth=2)
+        for (i, j), v in np.ndenumerate(freq.to_numpy(dtype=float)):
+            if v >= 0.005:
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if v > 0.6 else "white")
+        ax.set_title(f"{model} / {dataset}: chosen layer per draw; test golden by {m}", fontsize=9)
+        ax.set_xlabel("swept layer")
+        fig.colorbar(image, ax=ax, label="share of draws", fraction=0.03)
+    fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return {f"{k[0]}/{k[1]}/{k[2]}": v for k, v in panels.items()}
+
+
+def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
+    """Figure 6: mean regret (test golden - chosen, test split) vs proxy size, 95 % bootstrap CI bands, per
+    selector; one column per reported metric, one row per (model, dataset) of the first editor."""
+    frames, seen = [], set()
+    for (model, dataset, editor), run in runs.items():
+        if (model, dataset) in seen:
+            continue
+        seen.add((model, dataset))
+        summary = resampling.curve_summary(run["curve"], seed=run["summary"]["seed"])
+        summary = summary[summary["metric"].isin(_metrics(run["summary"]))]
+        frames.append(summary.assign(model=model, dataset=dataset))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    keys = sorted(seen)
+    present = set(data["metric"]) if len(data) else set()
+    metrics = [m for m in dict.fromkeys(m for run in runs.values() for m in _metrics(run["summary"])) if m in present]
+    fig, axes = plt.subplots(max(len(keys), 1), max(len(metrics), 1), figsize=(5.2 * max(len(metrics), 1),
+                                                                             3.6 * max(len(keys), 1)),
+                             squeeze=False)
+    for i, (model, dataset) in enumerate(keys):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
+            names = [s for s in resampling.SELECTORS if s in set(part["selector"])]
+            for k, name in enumerate(names):
+                line = part[part["selector"] == name].sort_values("n_proxy")
+                style = SELECTOR_STYLE[name]
+                # a small multiplicative dodge (log axis) keeps overlapping selectors' markers apart
+                x = line["n_proxy"].to_numpy(dtype=float) * 1.025 ** (k - (len(names) - 1) / 2)
+                ax.plot(x, line["mean_regret"], label=SELECTOR_LABELS[name], **style)
+                ax.fill_between(x, line["ci_low"], line["ci_high"], color=style["color"], alpha=0.12)
+            ax.set_xscale("log")
+            sizes = sorted(set(part["n_proxy"]))
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+            ax.minorticks_off()
+            ax.set_xlabel("proxy size (samples)")
+            ax.set_ylabel(f"mean regret ({m}, test split)")
+            ax.set_title(f"{model} / {dataset}", fontsize=9)
+            top = max(ax.get_ylim()[1], 1e-3)
+            ax.set_ylim(-0.03 * top, top)  # regret >= 0; the margin keeps markers at 0 visible
+            ax.grid(alpha=0.3)
+    if metrics:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False,
+                   bbox_to_anchor=(0.5, 1.0))
+    else:
+        fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data
+
+
+def build_resampling_report(run_dirs: list[str], out_dir: str, config_file: str | None = None) -> dict:
+    from goldenlayers.analysis import to_markdown
+    from goldenlayers.report import _provenance
+
+    runs = {}
+    for directory in map(Path, run_dirs):
+        runs[_run_key(directory)] = {
+            "summary": read_json(directory / "summary.json"),
+            "draws": pd.read_parquet(directory / "draws.parquet"),
+            "verdicts": pd.read_parquet(directory / "verdicts.parquet"),
+            "curve": pd.read_parquet(directory / "curve.parquet"),
+        }
+    out = Path(out_dir)
+    provenance = _provenance(config_file, [str(d) for d in run_dirs])
+    notes = {key: {"swept_layers": r["summary"]["swept_layers"], "n_samples": r["summary"]["n_samples"],
+                   "n_proxy": r["summary"]["n_proxy"], "draws": r["summary"]["n_draws"]} for key, r in runs.items()}
+    provenance["runs"] = {"/".join(k): v for k, v in notes.items()}
+    tables = {"table16": table16(runs), "table1_by_metric": table1_by_metric(runs)}
+    for name, frame in tables.items():
+        swept = "\n".join(f"- {'/'.join(k)}: {v['n_samples']} samples, proxy {v['n_proxy']}, {v['draws']} draws, "
+                          f"swept layers {v['swept_layers']}" for k, v in notes.items())
+        write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        write_text(out / f"{name}.md", to_markdown(frame) + "\n" + swept + "\n")
+        write_json(out / f"{name}.provenance.json", provenance)
+    plot_layer_distribution(runs, out / "figure5")
+    plot_proxy_size_curve(runs, out / "figure6")
+    return tables
+
