@@ -45,7 +45,7 @@ def get_run_name():
 
 # Every table and figure of this run goes here (results/report/default/ for the default config).
 RUN_NAME = get_run_name()
-REPORT = ff"{REPORT}/{RUN_NAME}"
+REPORT = f"results/report/{RUN_NAME}"
 
 
 onsuccess:
