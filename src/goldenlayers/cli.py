@@ -444,6 +444,9 @@ def cmd_edit(args):
     after = report.means("after")
     print(f"{report.editor} at layer {report.layer}: {report.n_ok} of {len(report.rows)} edits applied; "
           + ", ".join(f"{m} {v:.3f}" for m, v in after.items() if v is not None))
+    for i, row in enumerate(report.rows):
+        if row["status"] != "ok":
+            print(f"request {i} ({row['prompt']!r} -> {row['target_new']!r}) not applied: {row['reason']}")
     print(f"saved the edited model and report.json / report.md to {out}")
 
 
