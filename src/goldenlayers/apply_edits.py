@@ -12,6 +12,7 @@ layer's weight changes: every other parameter of the saved model is bit-identica
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -186,6 +187,36 @@ def check_out_dir(out: str | os.PathLike, force: bool = False) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _without_stale_gguf_tag(model):
+    """Let save_pretrained write a model whose config still says `quant_method: gguf` over plain float weights.
+
+    The embedded model is dequantised from GGUF once (models.prepare_model); directories prepared before that step
+    dropped the tag still carry it, and transformers then refuses to save ("quantized with gguf and is not
+    serializable") although every weight is an ordinary float tensor. The tag is lifted for the save and put back.
+    """
+    import torch
+
+    config = model.config
+    tag = getattr(config, "quantization_config", None)
+    method = tag.get("quant_method") if isinstance(tag, dict) else getattr(tag, "quant_method", None)
+    plain = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in model.parameters())
+    if str(getattr(method, "value", method)) != "gguf" or not plain:
+        yield
+        return
+    saved = {name: getattr(model, name) for name in ("hf_quantizer", "is_quantized", "quantization_method")
+             if hasattr(model, name)}
+    del config.quantization_config
+    for name in saved:
+        setattr(model, name, None if name != "is_quantized" else False)
+    try:
+        yield
+    finally:
+        config.quantization_config = tag
+        for name, value in saved.items():
+            setattr(model, name, value)
+
+
 def save_edited(model, tokenizer, report: EditReport, out: str | os.PathLike, force: bool = False) -> Path:
     """Save the edited model as a Hugging Face directory (safetensors, tokenizer, config) with report.json and
     report.md, atomically: everything is written to a temporary directory beside `out`, then renamed."""
@@ -197,7 +228,8 @@ def save_edited(model, tokenizer, report: EditReport, out: str | os.PathLike, fo
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        with _without_stale_gguf_tag(model):
+            model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "report.json", report.to_dict())
         write_text(tmp / "report.md", report.markdown())

@@ -66,7 +66,8 @@ def _embedded_fingerprint(source: str) -> dict:
                          f"{package.replace('_', '-')}")
     gguf = Path(spec.origin).parent / gguf_name
     stat = gguf.stat()
-    return {"source": source, "package": package, "version": importlib.metadata.version(package.replace("_", "-")),
+    # "prepared": bumped when the preparation itself changes (2: no stale GGUF quantization tag in config.json)
+    return {"source": source, "prepared": 2, "package": package, "version": importlib.metadata.version(package.replace("_", "-")),
             "gguf": gguf_name, "gguf_bytes": stat.st_size, "gguf_mtime_ns": stat.st_mtime_ns}
 
 
