@@ -101,6 +101,10 @@ def test_suggest_layer_api_matches_reference_and_subsamples(tiny_dir):
     used = [REQUESTS[int(i)] for i in sub.request_ids]
     assert sub.layer == reference_lga(model, tok, used)[0]
     assert any("subsample of 3 of the 5" in c for c in sub.caveats)
+    # only the last layer as candidate: its MLP edit cannot reach the answer position when the subject is mid-prompt
+    last = suggest_layer(model, tok, REQUESTS, layers=[N_LAYERS - 1], progress=False)
+    assert last.layer == N_LAYERS - 1 and any("last layer" in c for c in last.caveats)
+    assert not any("last layer" in c for c in suggestion.caveats) or suggestion.layer == N_LAYERS - 1
 
 
 @pytest.mark.parametrize("editor", ["r-rome", "emmet"])

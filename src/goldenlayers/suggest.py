@@ -168,8 +168,14 @@ class Suggestion:
         return "\n".join(lines)
 
 
-def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int) -> list[str]:
+def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int,
+             n_subject_inside: int = 0) -> list[str]:
     caveats = []
+    if n_subject_inside:
+        caveats.append(f"this is the model's last layer, and in {n_subject_inside} request"
+                       f"{'s' if n_subject_inside != 1 else ''} the subject does not end the prompt: an edit at the "
+                       "subject's last token in the last layer cannot reach the later position that predicts the "
+                       "answer (no attention layer follows); prefer the next layer in the table")
     if n < n_total:
         caveats.append(f"scored a seeded subsample of {n} of the {n_total} requests (--proxy)")
     if n < SMALL_PROXY:
@@ -199,6 +205,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     """
     from goldenlayers.data import filter_known
     from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.models import num_layers
     from goldenlayers.selection import run_lga, run_salem
 
     selectors = list(dict.fromkeys(["lga", *selectors]))
@@ -238,6 +245,8 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     seconds["known_check"] = time.perf_counter() - started
     lga = selections["lga"]
     sources = grads.attrs.get("old_answer_source", {})
+    last = lga["chosen_layer"] == num_layers(model) - 1
+    subject_inside = sum(not r["prompt"].rstrip().endswith(r["subject"]) for r in records) if last else 0
     return Suggestion(
         layer=lga["chosen_layer"], layers=lga["layers"], scores=lga["scores"], kept=lga["kept"],
         fences=lga["fences"], tukey_k=float(tukey_k), fallback=lga["fallback"],
@@ -245,7 +254,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
         n_requests=len(records), request_ids=ids,
         caveats=_caveats(len(records), n_total, lga["fallback"],
                          sum(s == "greedy" for s in sources.values()),
-                         sum(not row["known"] for row in known)),
+                         sum(not row["known"] for row in known), subject_inside),
         selections=selections, seconds=seconds,
     )
 
