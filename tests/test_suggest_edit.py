@@ -206,3 +206,25 @@ def test_bad_inputs_give_one_clear_error(tiny_dir, tmp_path, capsys, argv, messa
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_embedded_model_cache_is_rebuilt_when_its_source_changed(tmp_path, monkeypatch):
+    from goldenlayers import models, suggest
+
+    monkeypatch.setenv("GOLDENLAYERS_CACHE", str(tmp_path))
+    fingerprint = {"source": "embedded:smollm2-135m", "version": "1"}
+    monkeypatch.setattr(suggest, "_embedded_fingerprint", lambda source: dict(fingerprint))
+    prepared = []
+
+    def fake_prepare(source, out_dir):  # stands in for the GGUF conversion (a minute on the real model)
+        prepared.append(source)
+        (out_dir / "hf").mkdir(parents=True, exist_ok=True)
+        (out_dir / "hf" / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "prepare_model", fake_prepare)
+    first = suggest.model_path("embedded:smollm2-135m")
+    assert first == tmp_path / "models" / "smollm2-135m" / "hf" and prepared == ["embedded:smollm2-135m"]
+    assert suggest.model_path("embedded:smollm2-135m") == first and len(prepared) == 1  # cached
+    fingerprint["version"] = "2"  # another wheel: the cached directory is not what it would be now
+    suggest.model_path("embedded:smollm2-135m")
+    assert len(prepared) == 2
