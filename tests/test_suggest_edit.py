@@ -228,3 +228,21 @@ def test_embedded_model_cache_is_rebuilt_when_its_source_changed(tmp_path, monke
     fingerprint["version"] = "2"  # another wheel: the cached directory is not what it would be now
     suggest.model_path("embedded:smollm2-135m")
     assert len(prepared) == 2
+
+
+def test_suggest_equals_the_pipeline_score_lga_on_the_same_requests(tiny_dir, tmp_path, capsys):
+    from goldenlayers.suggest import read_requests
+
+    records = read_requests(tiny_dir / "requests.json")
+    (tmp_path / "records.json").write_text(json.dumps(records))
+    (tmp_path / "split.json").write_text(json.dumps({"proxy": [r["id"] for r in records], "test": []}))
+    (tmp_path / "model.json").write_text(json.dumps({"source": "test", "path": str(tiny_dir / "model")}))
+    assert cli.main(["-q", "gradients", "--model", str(tmp_path / "model.json"), "--records",
+                     str(tmp_path / "records.json"), "--split", str(tmp_path / "split.json"),
+                     "--out", str(tmp_path / "g.parquet")]) == 0
+    assert cli.main(["-q", "lga", "--gradients", str(tmp_path / "g.parquet"), "--split", str(tmp_path / "split.json"),
+                     "--out", str(tmp_path / "lga.json")]) == 0
+    assert cli.main(["-q", "suggest", "--model", str(tmp_path / "model.json"), "--requests",
+                     str(tiny_dir / "requests.json"), "--threads", "1", "--json", str(tmp_path / "s.json")]) == 0
+    pipeline, suggested = (json.loads((tmp_path / name).read_text()) for name in ("lga.json", "s.json"))
+    assert suggested["layer"] == pipeline["chosen_layer"] and suggested["scores"] == pipeline["scores"]
