@@ -7,6 +7,7 @@ atomically. Run `goldenlayers <subcommand> --help` for the arguments.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -29,11 +30,24 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(max(threads, 1))
 
 
+def _startup_done() -> None:
+    """End of start-up (imports, model loading): collect garbage again, but never look at what exists now.
+
+    torch and transformers create hundreds of thousands of objects while importing; the cyclic collector runs
+    over and over during that and finds nothing to free (measured: 1.3-2 s of a gradient job's start-up on 2
+    busy cores, docs/benchmarks.md). `main` switches it off for commands that load a model; here it comes back
+    with the start-up objects moved out of its sight (gc.freeze)."""
+    gc.freeze()
+    gc.enable()
+
+
 def _load_model(args):
     from goldenlayers.models import load_prepared
 
     _set_threads(args.threads)
-    return load_prepared(args.model, dtype=args.dtype, device=args.device)
+    loaded = load_prepared(args.model, dtype=args.dtype, device=args.device)
+    _startup_done()
+    return loaded
 
 
 def _records_in(records, ids):
@@ -454,12 +468,103 @@ def cmd_compare_selectors(args):
                           names=tuple(args.tables))
 
 
+def _open_user_model(args):
+    """suggest/edit: --model is a HF id, a local directory, a model.json or embedded:smollm2-135m."""
+    from goldenlayers.suggest import open_model
+
+    started = time.perf_counter()
+    _set_threads(args.threads or os.cpu_count() or 1)
+    loaded = open_model(args.model, dtype=args.dtype, device=args.device)
+    _startup_done()
+    log.info("model %s loaded in %.1f s", args.model, time.perf_counter() - started)
+    return loaded
+
+
+def _selectors(text: str) -> list[str]:
+    from goldenlayers.suggest import SELECTORS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SELECTORS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown selector(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(SELECTORS)}")
+    return names
+
+
+def cmd_suggest(args):
+    from goldenlayers.io import write_json
+    from goldenlayers.suggest import read_requests, suggest_layer, write_hparams
+
+    requests = read_requests(args.requests, format=args.format)  # bad input fails before the model loads
+    if args.hparams:
+        from goldenlayers.editing import load_hparams
+
+        load_hparams(args.editor, args.hparams)
+    model, tok = _open_user_model(args)
+    suggestion = suggest_layer(model, tok, requests, proxy=args.proxy, tukey_k=args.tukey_k,
+                               selectors=args.selectors, layers=args.layers, seed=args.seed,
+                               progress=not args.quiet)
+    print(suggestion.table())
+    print()
+    print(suggestion.summary())
+    if args.json:
+        write_json(args.json, {"model": args.model, "requests": str(args.requests), **suggestion.to_dict()})
+        print(f"wrote {args.json}")
+    if args.write_hparams:
+        write_hparams(args.write_hparams, model, args.editor, suggestion.layer, model_name=args.model,
+                      base=args.hparams)
+        print(f"wrote {args.write_hparams} ({args.editor}, layers: [{suggestion.layer}])")
+
+
+def cmd_edit(args):
+    from goldenlayers.apply_edits import check_out_dir, edit, save_edited
+    from goldenlayers.suggest import read_requests
+
+    check_out_dir(args.out, force=args.force)  # refused before anything is loaded or computed
+    if args.layer != "auto" and not args.layer.lstrip("-").isdigit():
+        raise ValueError(f"--layer must be auto or a layer number, got {args.layer!r}")
+    requests = read_requests(args.requests, format=args.format)
+    if args.hparams:
+        from goldenlayers.editing import load_hparams
+
+        load_hparams(args.editor, args.hparams)
+    model, tok = _open_user_model(args)
+    covariance = None
+    if args.layer_stats:
+        covariance = _edit_covariance(args, model, tok)
+    report = edit(model, tok, requests, layer=args.layer, editor=args.editor, hparams=args.hparams,
+                  covariance=covariance, seed=args.seed, tukey_k=args.tukey_k, progress=not args.quiet)
+    out = save_edited(model, tok, report, args.out, force=args.force)
+    after = report.means("after")
+    print(f"{report.editor} at layer {report.layer}: {report.n_ok} of {len(report.rows)} edits applied; "
+          + ", ".join(f"{m} {v:.3f}" for m, v in after.items() if v is not None))
+    for i, row in enumerate(report.rows):
+        if row["status"] != "ok":
+            print(f"request {i} ({row['prompt']!r} -> {row['target_new']!r}) not applied: {row['reason']}")
+    print(f"saved the edited model and report.json / report.md to {out}")
+
+
+def _edit_covariance(args, model, tok):
+    """--layer-stats FILE: the covariance cached there (computed and written when missing or made otherwise)."""
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.editing.covariance import load_or_compute_layer_stats
+
+    if args.layer == "auto":
+        raise ValueError("--layer-stats holds one layer's covariance: give --layer N with it")
+    hp = load_hparams(args.editor, args.hparams) if args.hparams else None
+    n_samples = hp.mom2_n_samples if hp else 100000
+    corpus = hp.mom2_dataset if hp and hp.mom2_dataset != "wikipedia" else "embedded:mom2_corpus"
+    return load_or_compute_layer_stats(model, tok, int(args.layer), args.layer_stats, corpus=corpus,
+                                       n_samples=n_samples, progress=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
+        p.set_defaults(loads_model=True)
         p.add_argument("--model", required=True, help="model.json written by prepare-model")
         p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
         p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
@@ -699,20 +804,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_compare_selectors)
+
+    def user_model_args(p):
+        p.set_defaults(loads_model=True)
+        p.add_argument("--model", default="embedded:smollm2-135m",
+                       help="a Hugging Face id, a local model directory, a model.json of prepare-model, or "
+                            "embedded:smollm2-135m (default; prepared once into ~/.cache/goldenlayers, no download)")
+        p.add_argument("--requests", required=True,
+                       help="JSON file of edit requests: KnowEdit, Counterfact, ZsRE-MEND, ... or a plain list of "
+                            "{prompt, subject, target_new[, ground_truth]}")
+        p.add_argument("--format", help="format of the requests file (default: detected)")
+        p.add_argument("--editor", default="r-rome", choices=["r-rome", "rome", "emmet"])
+        p.add_argument("--hparams", help="EasyEdit hparams YAML to take the editor's numbers from "
+                                         "(default: the editor's defaults)")
+        p.add_argument("--tukey-k", type=float, default=1.0, help="Tukey fence constant of LGA")
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+        p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+
+    p = sub.add_parser("suggest", help="which layer to edit: LGA on your model and requests, as a ranked table")
+    user_model_args(p)
+    p.add_argument("--proxy", type=int, help="score a seeded subsample of this many requests (default: all)")
+    p.add_argument("--selectors", type=_selectors, default=["lga"],
+                   help="comma-separated: lga, lga_kprime, salem (same gradient pass), cma (causal tracing, slower)")
+    p.add_argument("--layers", type=int, nargs="+", help="candidate layers (default: all)")
+    p.add_argument("--json", help="write the suggestion (scores, fences, picks, caveats) to this JSON file")
+    p.add_argument("--write-hparams", metavar="FILE",
+                   help="write an EasyEdit hparams YAML for --editor with layers: [chosen layer]")
+    p.set_defaults(func=cmd_suggest)
+
+    p = sub.add_parser("edit", help="apply your edit requests at one layer and save the edited model")
+    user_model_args(p)
+    p.add_argument("--layer", default="auto", help="auto (LGA's choice) or a layer number")
+    p.add_argument("--layer-stats", help="key covariance file for EMMET / mom2_adjustment (computed there if "
+                                         "missing; default: computed in memory from the hparams' mom2 corpus)")
+    p.add_argument("--out", required=True, help="directory for the edited model (must be empty or new)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(func=cmd_edit)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Called as a program (argv None) it ends the process itself once done (`_exit_now`)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if getattr(args, "loads_model", False):
+        gc.disable()  # until _startup_done(), after the model is loaded
     try:
         args.func(args)
+        code = 0
     except (ValueError, OSError) as err:
         # bad input or an unwritable/full disk: one clear line, no traceback (outputs are atomic, none is left)
         detail = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.filename else err
         print(f"goldenlayers {args.command}: error: {detail}", file=sys.stderr)
-        return 2
-    return 0
+        code = 2
+    finally:
+        gc.enable()
+    if argv is None and getattr(args, "loads_model", False):
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown. Every output is already written and renamed into place; what
+    teardown would do is free the model and the torch/transformers module graph object by object, which took
+    2-4 s per job on 2 busy cores (docs/benchmarks.md) and counts in every Snakemake job's wall time."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -538,10 +538,21 @@ def load_dataset(source: str | Path, format: str | None = None, on_invalid: str 
     on_invalid: "error" stops at the first invalid record (InvalidRecord names file, record, field); "skip" drops
     invalid records and lists them in `LoadedDataset.invalid`.
     """
+    path = dataset_path(str(source))
+    return parse_records(read_raw(path), path, format=format, on_invalid=on_invalid)
+
+
+def parse_records(raw: list, path: str | Path = "records", format: str | None = None,
+                  on_invalid: str = "error") -> LoadedDataset:
+    """Normalise and validate raw records already in memory (a JSON list); `path` names them in error messages.
+
+    The same rules as `load_dataset` (which reads the file and calls this): the format is detected from the first
+    record when not given; a plain list of {prompt, subject, target_new[, ground_truth]} reads as `knowedit`.
+    """
     if on_invalid not in ON_INVALID:
         raise ValueError(f"on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
-    path = dataset_path(str(source))
-    raw = read_raw(path)
+    if not isinstance(raw, list) or not raw:
+        raise DatasetError(f"{path}: expected a non-empty list of records")
     declared = format is not None
     if format is None:
         format = detect_format(raw, path)

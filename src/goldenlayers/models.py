@@ -295,7 +295,9 @@ def _convert_embedded(source: str, target: Path) -> Path:
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # save_pretrained refuses a GGUF-loaded model, so rebuild a plain one from its config and copy the weights.
-    config = AutoConfig.for_model(**gguf_model.config.to_dict())
+    # The weights are dequantised float32 now: drop the GGUF quantization tag, or saving an edited copy fails.
+    plain_config = {k: v for k, v in gguf_model.config.to_dict().items() if k != "quantization_config"}
+    config = AutoConfig.for_model(**plain_config)
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict())
     tmp = target.with_name(target.name + ".tmp")

@@ -1,0 +1,242 @@
+"""`goldenlayers edit`: write your edit requests into a model at one layer and save the edited model.
+
+R-ROME and ROME write the requests one after another (each edit is computed on the weights the previous ones
+left), EMMET writes them in one batch; both through `editing.sequential.edit_sequentially`, the code of the
+pipeline's sequential-editing table. Every request is evaluated before the first edit and after the last one
+(rewrite, rephrase, locality, portability with the pipeline's metrics; locality compares with the unedited
+model's predictions). `layer="auto"` asks `suggest.suggest_layer` (LGA) first.
+
+An edit that fails (non-finite or over the norm bound) is not applied; its row says why. Only the edited
+layer's weight changes: every other parameter of the saved model is bit-identical to the original.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from goldenlayers.evaluation import METRICS
+
+
+@dataclass
+class EditReport:
+    """What `edit` did: per request its status and metrics before and after, plus the settings used."""
+
+    editor: str
+    layer: int
+    layer_source: str  # "given" or "lga"
+    rows: list[dict]
+    hparams: dict
+    n_templates: int
+    suggestion: dict | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_ok(self) -> int:
+        return sum(row["status"] == "ok" for row in self.rows)
+
+    def means(self, when: str) -> dict[str, float | None]:
+        """Mean of each metric over the requests that have it ("before" or "after")."""
+        out = {}
+        for metric in METRICS:
+            values = [row[when][metric] for row in self.rows if not _missing(row[when].get(metric))]
+            out[metric] = sum(values) / len(values) if values else None
+        return out
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "n_ok": self.n_ok, "mean_before": self.means("before"),
+                "mean_after": self.means("after")}
+
+    def markdown(self) -> str:
+        lines = [f"# Edit report: {self.editor} at layer {self.layer}", "",
+                 f"Layer {self.layer} ({'chosen by LGA' if self.layer_source == 'lga' else 'given'}); "
+                 f"{self.n_ok} of {len(self.rows)} edits applied; {self.n_templates} context templates.", "",
+                 "| metric | before | after |", "| --- | ---: | ---: |"]
+        before, after = self.means("before"), self.means("after")
+        for metric in METRICS:
+            if before[metric] is not None or after[metric] is not None:
+                lines.append(f"| {metric} | {_fmt(before[metric])} | {_fmt(after[metric])} |")
+        lines += ["", "| # | prompt | target_new | status | rewrite before → after | rephrase | locality |",
+                  "| ---: | --- | --- | --- | --- | ---: | ---: |"]
+        for i, row in enumerate(self.rows):
+            status = row["status"] if row["status"] == "ok" else f"failed: {row['reason']}"
+            lines.append(f"| {i} | {_cell(row['prompt'])} | {_cell(row['target_new'])} | {_cell(status)} | "
+                         f"{_fmt(row['before']['rewrite'])} → {_fmt(row['after']['rewrite'])} | "
+                         f"{_fmt(row['after']['rephrase'])} | {_fmt(row['after']['locality'])} |")
+        return "\n".join(lines) + "\n"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value) -> str:
+    return "–" if _missing(value) else f"{value:.3f}"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _hparams(editor: str, hparams):
+    from goldenlayers.editing import get_editor, load_hparams
+
+    hparams_cls, _ = get_editor(editor)
+    if hparams is None:
+        return hparams_cls.from_dict({})
+    if isinstance(hparams, (str, os.PathLike)):
+        return load_hparams(editor, hparams)
+    if isinstance(hparams, dict):
+        return hparams_cls.from_dict(hparams)
+    if not isinstance(hparams, hparams_cls):
+        raise ValueError(f"hparams for {editor} must be a {hparams_cls.__name__}, a mapping or a YAML file")
+    return hparams
+
+
+def _covariance(model, tok, editor, hp, layer, covariance, progress):
+    """The layer's key covariance when the editor needs it: given, or computed from hp's mom2 corpus."""
+    from goldenlayers.editing import KeyCovariance, needs_covariance
+    from goldenlayers.editing.covariance import DEFAULT_CORPUS, collect_key_second_moment, load_corpus
+
+    if covariance is not None or not needs_covariance(editor, hp):
+        return covariance
+    corpus = hp.mom2_dataset if hp.mom2_dataset == DEFAULT_CORPUS or Path(hp.mom2_dataset).exists() else None
+    if corpus is None:
+        raise ValueError(f"{editor} needs the key covariance of layer {layer}, and mom2_dataset "
+                         f"{hp.mom2_dataset!r} is neither {DEFAULT_CORPUS} nor a local file: pass a covariance "
+                         "(`goldenlayers layer-stats`, then --layer-stats) or set mom2_dataset")
+    texts, corpus_id = load_corpus(corpus, hp.mom2_n_samples)
+    mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, dtype=hp.mom2_dtype, progress=progress)
+    return KeyCovariance(mom2, n_tokens=n_tokens, corpus=corpus_id)
+
+
+def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hparams=None, templates=None,
+         covariance=None, seed: int = 42, tukey_k: float = 1.0, progress: bool = True) -> EditReport:
+    """Edit `model` in place with `requests` at `layer` ("auto": LGA's choice) and evaluate before and after.
+
+    requests: raw request dicts in any format the pipeline reads or normalised records. hparams: a hparams
+    object, mapping or EasyEdit YAML path (default: the editor's defaults). templates: context templates
+    (default: generated from the model, seeded). covariance: the layer's `KeyCovariance` for EMMET (and ROME with
+    mom2_adjustment); computed from the hparams' mom2 corpus when not given.
+    """
+    from goldenlayers.data import filter_known
+    from goldenlayers.editing import get_editor
+    from goldenlayers.editing.sequential import edit_sequentially
+    from goldenlayers.editing.templates import generate_context_templates
+    from goldenlayers.evaluation import evaluate_record
+    from goldenlayers.models import edited_module_name, num_layers
+    from goldenlayers.suggest import as_records, suggest_layer
+
+    get_editor(editor)  # unknown editor: fail before any work
+    hp = _hparams(editor, hparams)
+    records = as_records(requests)
+    seconds, suggestion = {}, None
+    if layer == "auto":
+        started = time.perf_counter()
+        found = suggest_layer(model, tokenizer, records, tukey_k=tukey_k, seed=seed, progress=progress)
+        layer, layer_source, suggestion = found.layer, "lga", found.to_dict()
+        seconds["suggest"] = time.perf_counter() - started
+    else:
+        layer_source = "given"
+        if isinstance(layer, str):
+            if not layer.lstrip("-").isdigit():
+                raise ValueError(f"layer must be 'auto' or a layer number, got {layer!r}")
+            layer = int(layer)
+    edited_module_name(model, layer)  # range check
+    hp.check_loss_layer(num_layers(model))
+    if editor == "emmet":  # EMMET writes every request in one update
+        hp = replace(hp, batch_size=len(records))
+    started = time.perf_counter()
+    if templates is None:
+        templates = generate_context_templates(model, tokenizer, hp.context_template_length_params, seed=seed)
+    covariance = _covariance(model, tokenizer, editor, hp, layer, covariance, progress)
+    seconds["setup"] = time.perf_counter() - started
+    # pre-edit predictions: locality baselines (the metric compares with them) and the "before" metrics
+    records, _ = filter_known(model, tokenizer, records, keep_unknown=True, progress=False)
+    before = [evaluate_record(model, tokenizer, r) for r in records]
+    started = time.perf_counter()
+    result = edit_sequentially(model, tokenizer, records, editor, hp, layer, templates, covariance=covariance,
+                               progress=progress, restore=False)
+    seconds["edit_and_evaluate"] = time.perf_counter() - started
+    rows = []
+    for record, pre, row in zip(records, before, result.rows):
+        rows.append({"id": record["id"], "prompt": record["prompt"], "subject": record["subject"],
+                     "target_new": record["target_new"], "ground_truth": record["ground_truth"],
+                     "status": row["status"], "reason": row["reason"], "steps": row["steps"],
+                     "edit_seconds": row["edit_seconds"],
+                     "before": {m: pre[m] for m in METRICS}, "after": {m: row[m] for m in METRICS}})
+    return EditReport(editor=editor, layer=int(layer), layer_source=layer_source, rows=rows,
+                      hparams=asdict(hp), n_templates=len(templates), suggestion=suggestion, seconds=seconds)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# saving
+# ---------------------------------------------------------------------------------------------------------------
+def check_out_dir(out: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse a non-empty output directory unless `force` (checked before any work is done)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(f"--out {out} is not empty; choose another directory or pass --force to replace it")
+    return out
+
+
+@contextlib.contextmanager
+def _without_stale_gguf_tag(model):
+    """Let save_pretrained write a model whose config still says `quant_method: gguf` over plain float weights.
+
+    The embedded model is dequantised from GGUF once (models.prepare_model); directories prepared before that step
+    dropped the tag still carry it, and transformers then refuses to save ("quantized with gguf and is not
+    serializable") although every weight is an ordinary float tensor. The tag is lifted for the save and put back.
+    """
+    import torch
+
+    config = model.config
+    tag = getattr(config, "quantization_config", None)
+    method = tag.get("quant_method") if isinstance(tag, dict) else getattr(tag, "quant_method", None)
+    plain = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in model.parameters())
+    if str(getattr(method, "value", method)) != "gguf" or not plain:
+        yield
+        return
+    saved = {name: getattr(model, name) for name in ("hf_quantizer", "is_quantized", "quantization_method")
+             if hasattr(model, name)}
+    del config.quantization_config
+    for name in saved:
+        setattr(model, name, None if name != "is_quantized" else False)
+    try:
+        yield
+    finally:
+        config.quantization_config = tag
+        for name, value in saved.items():
+            setattr(model, name, value)
+
+
+def save_edited(model, tokenizer, report: EditReport, out: str | os.PathLike, force: bool = False) -> Path:
+    """Save the edited model as a Hugging Face directory (safetensors, tokenizer, config) with report.json and
+    report.md, atomically: everything is written to a temporary directory beside `out`, then renamed."""
+    from goldenlayers.io import write_json, write_text
+
+    out = check_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        with _without_stale_gguf_tag(model):
+            model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "report.json", report.to_dict())
+        write_text(tmp / "report.md", report.markdown())
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
