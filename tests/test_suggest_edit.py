@@ -145,7 +145,7 @@ def test_suggest_cli_write_hparams(tiny_dir, tmp_path, capsys):
 
 
 def test_edit_saves_a_loadable_model_that_predicts_the_new_target(tiny_dir, tmp_path, capsys):
-    from goldenlayers.text import answer_ids, prompt_ids
+    from goldenlayers.text import answer_span_ids, prompt_ids
 
     layer, out = 2, tmp_path / "edited"
     # the subject ends the prompt, so δ reaches the predicting position of a random model (tests/test_editing.py)
@@ -159,7 +159,7 @@ def test_edit_saves_a_loadable_model_that_predicts_the_new_target(tiny_dir, tmp_
     original, _ = load(tiny_dir / "model")
     # the edited prompt now predicts the new target (greedy next token)
     ids = torch.tensor([prompt_ids(tok, request[0]["prompt"])])
-    target = answer_ids(tok, request[0]["target_new"])
+    target = answer_span_ids(tok, request[0]["prompt"], request[0]["target_new"])
     with torch.no_grad():
         assert int(edited(input_ids=ids).logits[0, -1].argmax()) == target[0]
         assert int(original(input_ids=ids).logits[0, -1].argmax()) != target[0]
