@@ -556,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_compare_selectors)
+
+    from goldenlayers.appendix_cli import add_appendix_parsers
+
+    add_appendix_parsers(sub, model_args)  # Tables 12-13 (appendix settings)
     return parser
 
 

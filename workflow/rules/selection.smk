@@ -35,7 +35,7 @@ rule score_lga:
     conda:
         "../../environment.yml"
     params:
-        k=config["lga"]["tukey_k"],
+        k=get_tukey_k,
         layers=get_candidate_layers,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga "

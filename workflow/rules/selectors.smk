@@ -20,7 +20,7 @@ rule score_lga_kprime:
     conda:
         "../../environment.yml"
     params:
-        k=config["lga"]["tukey_k"],
+        k=get_tukey_k,
         layers=get_candidate_layers,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga_kprime "

@@ -1,0 +1,150 @@
+# The paper's appendix settings (Appendix D): composite editing (Table 12, PeakCF) and unstructured editing
+# (Table 13, UnKE). A dataset with `setting:` gets the usual records, split and layer selectors; then each test
+# sample is edited with R-ROME at the layer LGA, SaLEM and CMA chose and scored (goldenlayers.appendix).
+APPENDIX_METHODS = ["lga", "salem", "cma"]
+APPENDIX_EDITOR = "r-rome" if "r-rome" in EDITORS else EDITORS[0]
+APPENDIX_TABLES = {"composite": "table12", "unstructured": "table13"}
+
+
+def get_appendix_setting(wildcards):
+    setting = config["datasets"][wildcards.dataset].get("setting")
+    if not setting:
+        raise ValueError(
+            f"config: dataset {wildcards.dataset!r} has no `setting:` (composite or unstructured)"
+        )
+    return setting
+
+
+def get_appendix_opts(wildcards):
+    a = config["appendix"]
+    opts = (
+        f"--decoding {a['decoding']} --max-new-tokens {a['max_new_tokens']} "
+        f"--bertscore-model {shlex.quote(a['bertscore_model'])} --mmlu-questions {a['mmlu_questions']}"
+    )
+    if a.get("bertscore_layers"):
+        opts += f" --bertscore-layers {a['bertscore_layers']}"
+    if a.get("mmlu_file"):
+        opts += f" --mmlu-file {shlex.quote(a['mmlu_file'])}"
+    return opts
+
+
+def get_mmlu_file(wildcards):
+    """The MMLU file is an input when given, so a changed file reruns the evaluation."""
+    path = config["appendix"].get("mmlu_file")
+    return [path] if path and Path(path).exists() else []
+
+
+def get_appendix_results(setting):
+    def inputs(wildcards):
+        datasets = [
+            d for d in DATASETS if config["datasets"][d].get("setting") == setting
+        ]
+        if not datasets:
+            raise ValueError(
+                f"{APPENDIX_TABLES[setting]} needs a dataset with `setting: {setting}` in the config "
+                "(config/paper.yaml has one)"
+            )
+        return expand(
+            "results/{model}/{dataset}/appendix/{editor}/{method}.json",
+            model=MODELS,
+            dataset=datasets,
+            editor=APPENDIX_EDITOR,
+            method=APPENDIX_METHODS,
+        )
+
+    return inputs
+
+
+localrules:
+    make_table12,
+    make_table13,
+    table12,
+    table13,
+
+
+rule appendix_eval:
+    input:
+        model="results/models/{model}/model.json",
+        records="results/{model}/{dataset}/records.json",
+        split="results/{model}/{dataset}/split.json",
+        templates="results/{model}/context_templates/{editor}.json",
+        selection="results/{model}/{dataset}/selection/{method}.json",
+        mmlu=get_mmlu_file,
+    output:
+        result="results/{model}/{dataset}/appendix/{editor}/{method}.json",
+    log:
+        "results/logs/appendix_eval/{model}/{dataset}/{editor}/{method}.log",
+    benchmark:
+        "results/benchmarks/appendix_eval/{model}/{dataset}/{editor}/{method}.tsv"
+    wildcard_constraints:
+        method="|".join(APPENDIX_METHODS),
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        gpu=get_gpu,
+        mem_mb=4000,
+    params:
+        model=model_opts,
+        hparams=get_hparams,
+        setting=get_appendix_setting,
+        opts=get_appendix_opts,
+    shell:
+        "goldenlayers -q appendix-eval {params.model} --threads {threads} --setting {params.setting} "
+        "--records {input.records} --split {input.split} --templates {input.templates} "
+        "--selection {input.selection} --method {wildcards.method} --editor {wildcards.editor} "
+        "--hparams {params.hparams} --model-name {wildcards.model} --dataset-name {wildcards.dataset} "
+        "{params.opts} --out {output.result} > {log} 2>&1"
+
+
+rule make_table12:
+    input:
+        get_appendix_results("composite"),
+    output:
+        table12=report(
+            "results/report/table12.csv",
+            caption="../report/table12.rst",
+            category="Tables",
+        ),
+        table12_md="results/report/table12.md",
+    log:
+        "results/logs/make_table12.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_file=CONFIG_FILE,
+    shell:
+        "goldenlayers appendix-table --table table12 --results {input} --config {params.config_file} "
+        "--out-dir results/report > {log} 2>&1"
+
+
+rule make_table13:
+    input:
+        get_appendix_results("unstructured"),
+    output:
+        table13=report(
+            "results/report/table13.csv",
+            caption="../report/table13.rst",
+            category="Tables",
+        ),
+        table13_md="results/report/table13.md",
+    log:
+        "results/logs/make_table13.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_file=CONFIG_FILE,
+    shell:
+        "goldenlayers appendix-table --table table13 --results {input} --config {params.config_file} "
+        "--out-dir results/report > {log} 2>&1"
+
+
+# Named targets: `snakemake table12 table13` (not part of `all`, whose datasets are the main study's).
+rule table12:
+    input:
+        "results/report/table12.csv",
+
+
+rule table13:
+    input:
+        "results/report/table13.csv",
