@@ -21,15 +21,15 @@ METHOD_LABELS = {"cma": "CMA", "salem": "SaLEM", "lga": "LGA"}
 TABLES = {
     "table12": {
         "setting": "composite",
-        "caption": "Table 12: compositional editing (PeakCF) at the layers chosen by CMA, SaLEM and LGA; R-ROME edits "
-                   "each test sample, SRS (compositional success), SR-1 (single-edit success), GSR (generalisation "
-                   "success), LSR (ROUGE-L of the greedy generation); Overall is their mean.",
+        "caption": "Table 12: compositional editing (PeakCF) at the layers chosen by CMA, SaLEM and LGA; R-ROME "
+                   "edits each test sample, SRS (compositional success), SR-1 (single-edit success), GSR "
+                   "(generalisation success), LSR (ROUGE-L of the greedy generation); Overall is their mean.",
     },
     "table13": {
         "setting": "unstructured",
-        "caption": "Table 13: unstructured editing (UnKE) at the layers chosen by CMA, SaLEM and LGA; R-ROME edits each "
-                   "test sample, greedy answers scored by BLEU, ROUGE-1/2/L and Para-ROUGE-L (recall), BERTScore F1 "
-                   "and MMLU accuracy of the edited model; Overall is the mean of the metrics computed.",
+        "caption": "Table 13: unstructured editing (UnKE) at the layers chosen by CMA, SaLEM and LGA; R-ROME edits "
+                   "each test sample, greedy answers scored by BLEU, ROUGE-1/2/L and Para-ROUGE-L (recall), BERTScore "
+                   "F1 and MMLU accuracy of the edited model; Overall is the mean of the metrics computed.",
     },
 }
 

@@ -38,7 +38,7 @@ def _as_requests(requests) -> list[dict]:
     return [requests] if isinstance(requests, dict) else list(requests)
 
 
-def _one_request(requests, editor: str, tok=None, hparams=None) -> dict:
+def _one_request(requests, editor: str, tok, hparams) -> dict:
     requests = capped_requests(tok, _as_requests(requests), hparams)
     if len(requests) != 1:
         raise ValueError(f"{editor} writes one request per edit, got {len(requests)}; "
@@ -48,19 +48,22 @@ def _one_request(requests, editor: str, tok=None, hparams=None) -> dict:
 
 def edit_r_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
                 covariance: KeyCovariance | None = None) -> RankOneEdit:
-    return compute_rome_edit(model, tok, _one_request(requests, "r-rome", tok, hparams), hparams, layer, templates, covariance)
+    request = _one_request(requests, "r-rome", tok, hparams)
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
 
 
 def edit_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
               covariance: KeyCovariance | None = None) -> RankOneEdit:
     # original ROME: the bare prompt's key and value in the update, the averaged key only in u
     hparams = replace(hparams, averaged_keys_in_update=False, averaged_key_direction=True)
-    return compute_rome_edit(model, tok, _one_request(requests, "rome", tok, hparams), hparams, layer, templates, covariance)
+    request = _one_request(requests, "rome", tok, hparams)
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
 
 
 def edit_emmet(model, tok, requests, hparams: EmmetHparams, layer: int, templates: list[str],
                covariance: KeyCovariance | None = None) -> LowRankEdit:
-    return compute_emmet_edit(model, tok, capped_requests(tok, _as_requests(requests), hparams), hparams, layer, templates, covariance)
+    requests = capped_requests(tok, _as_requests(requests), hparams)
+    return compute_emmet_edit(model, tok, requests, hparams, layer, templates, covariance)
 
 
 EDITORS = {
