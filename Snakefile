@@ -22,6 +22,7 @@ include: "workflow/rules/selectors.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/editing.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/appendix_common.smk"
 include: "workflow/rules/appendix.smk"
 
 

@@ -114,7 +114,9 @@ def get_dataset_opts(wildcards):
 
 def get_tukey_k(wildcards):
     """LGA's Tukey k: the dataset's own `tukey_k` when it has one (the appendix settings use 0.5), else lga.tukey_k."""
-    return config["datasets"][wildcards.dataset].get("tukey_k", config["lga"]["tukey_k"])
+    return config["datasets"][wildcards.dataset].get(
+        "tukey_k", config["lga"]["tukey_k"]
+    )
 
 
 def get_filter_opts(wildcards):
