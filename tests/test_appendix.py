@@ -148,6 +148,9 @@ def test_bertscore_without_the_model_is_skipped_with_its_name(tmp_path):
     with pytest.raises(MetricSkipped, match="no-such-bertscore-model") as err:
         bertscore_f1(["a b"], ["a b"], missing, num_layers=2)
     assert "skipped" in str(err.value)
+    # a hub id that is not in the local cache: skipped without asking the hub (local_files_only)
+    with pytest.raises(MetricSkipped, match="no-such-org/no-such-bertscore-model.*hf download"):
+        bertscore_f1(["a b"], ["a b"], "no-such-org/no-such-bertscore-model", num_layers=2)
 
 
 def test_mmlu_file_accuracy_and_missing_file():

@@ -54,11 +54,30 @@ def bleu(prediction: str, reference: str) -> float:
 # --- BERTScore --------------------------------------------------------------------------------------------------
 
 
+def local_model_dir(model: str) -> str:
+    """A local directory holding `model`: the path itself, or its snapshot in the Hugging Face cache. Never
+    downloads; MetricSkipped (naming the model and where to put it) when neither exists."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path)
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1:  # a path, not a hub id
+        raise MetricSkipped(f"BERTScore skipped: model directory {model} does not exist; put the BERTScore model "
+                            "(e.g. roberta-large) there")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(model, local_files_only=True)
+    except Exception as err:  # not in the cache (LocalEntryNotFoundError), or not a valid id: both mean "absent"
+        raise MetricSkipped(
+            f"BERTScore skipped: model {model!r} is not available locally ({type(err).__name__}); download it where "
+            f"the hub is reachable (`hf download {model} --local-dir models/{model}`) and set "
+            "appendix.bertscore_model to that directory"
+        ) from None
+
+
 def bertscore_f1(predictions: list[str], references: list[str], model: str, num_layers: int | None = None,
                  batch_size: int = 16) -> list[float]:
-    """BERTScore F1 per pair. Raises MetricSkipped when `model` cannot be loaded without the network."""
-    import os
-
+    """BERTScore F1 per pair. Raises MetricSkipped when `model` is not on this machine (it is never downloaded)."""
     from bert_score import score
     from bert_score.utils import model2layers
 
@@ -67,24 +86,13 @@ def bertscore_f1(predictions: list[str], references: list[str], model: str, num_
             raise MetricSkipped(f"BERTScore skipped: set appendix.bertscore_layers for model {model!r} (bert-score "
                                 "only knows the layer of the models it lists)")
         num_layers = model2layers[model]
-    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    saved = {k: os.environ.get(k) for k in offline}
-    os.environ.update(offline)  # never download: a missing model is a skipped metric with a clear message
+    directory = local_model_dir(model)
     try:
-        _, _, f1 = score(predictions, references, model_type=model, num_layers=num_layers, batch_size=batch_size,
-                         device="cpu" if not torch.cuda.is_available() else None, verbose=False)
+        _, _, f1 = score(predictions, references, model_type=directory, num_layers=num_layers, batch_size=batch_size,
+                         device=None if torch.cuda.is_available() else "cpu", verbose=False)
     except (OSError, ValueError) as err:
-        raise MetricSkipped(
-            f"BERTScore skipped: model {model!r} is not available offline ({type(err).__name__}). Place it in a "
-            f"local directory (e.g. `hf download {model} --local-dir models/{model}` where the hub is reachable) and "
-            "set appendix.bertscore_model to that directory"
-        ) from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        raise MetricSkipped(f"BERTScore skipped: {directory} (model {model!r}) cannot be loaded as a BERTScore "
+                            f"model: {err}") from None
     return [float(x) for x in f1]
 
 
