@@ -193,6 +193,25 @@ def test_long_targets_are_cut_to_their_first_tokens(tiny_tokenizer):
 # --- the evaluation on a tiny model ----------------------------------------------------------------------------
 
 
+def test_exact_success_needs_every_answer_token(tiny_llama, tiny_tokenizer):
+    from goldenlayers.appendix import exact_success
+
+    words = ["capital", "Paris", "France", "Berlin", "Rome", "the", "of", "is"]
+    single = [w for w in words if len(answer_ids(tiny_tokenizer, w)) == 1]
+    word, other = single[0], single[1]
+    token = answer_ids(tiny_tokenizer, word)[0]
+    head = torch.nn.Linear(tiny_llama.config.hidden_size, len(tiny_tokenizer))
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    head.bias.data[token] = 1.0  # this model predicts `word`'s token after anything
+    tiny_llama.set_output_embeddings(head)
+    prompt = "The capital of France is"
+    two_tokens = f"{word} {other}"  # first token right, second wrong
+    assert len(answer_ids(tiny_tokenizer, two_tokens)) >= 2
+    assert exact_success(tiny_llama, tiny_tokenizer, [(prompt, word), (prompt, other), (prompt, two_tokens)]) == [
+        1.0, 0.0, 0.0]
+
+
 def _hparams(tmp_path, **extra):
     values = {"alg_name": "R-ROME", "v_num_grad_steps": 3, "v_lr": 0.5, "v_weight_decay": 0.0,
               "clamp_norm_factor": 4, "kl_factor": 0.0625, "mom2_adjustment": False,

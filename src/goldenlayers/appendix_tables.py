@@ -65,7 +65,7 @@ def write_appendix_table(result_files: list[str], table: str, out_dir: str, prov
     shown = frame.copy()
     for metric in notes:
         shown[metric] = shown[metric].map(lambda v: "skipped" if isinstance(v, float) and math.isnan(v) else v)
-    lines = [TABLES[table]["caption"], "", to_markdown(shown), ""]
+    lines = [TABLES[table]["caption"], "", to_markdown(shown).rstrip("\n"), ""]
     lines += [f"- {metric}: {reason}" for metric, reason in notes.items()]
     write_text(f"{prefix}.md", "\n".join(lines) + "\n")
     write_json(f"{prefix}.provenance.json", {**provenance, "skipped": notes})
