@@ -23,6 +23,8 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/editing.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/resampling.smk"
+include: "workflow/rules/appendix_common.smk"
+include: "workflow/rules/appendix.smk"
 
 
 rule all:

@@ -225,7 +225,7 @@ def test_duplicate_ids_and_all_invalid(tmp_path):
 
 def test_format_detection_and_override_errors(tmp_path):
     with pytest.raises(DatasetError, match="cannot tell the dataset format.*set `format:`.*zsre_mend"):
-        load_records(write(tmp_path, [{"question": "q", "answer": "a"}]))
+        load_records(write(tmp_path, [{"query": "q", "reply": "a"}]))
     with pytest.raises(DatasetError, match="unknown dataset format 'csv'; known formats: "):
         load_records(fixture("counterfact/counterfact-edit.json"), format="csv")
     # a file read as the wrong format fails on its first record, naming the field it lacks
@@ -233,7 +233,8 @@ def test_format_detection_and_override_errors(tmp_path):
         load_records(fixture("counterfact/counterfact-edit.json"), format="wikibio")
     with pytest.raises(ValueError, match="on_invalid"):
         load_records(fixture("counterfact/counterfact-edit.json"), on_invalid="ignore")
-    assert set(FORMATS) == {"knowedit", "wikibio", "counterfact", "rome_counterfact", "zsre_mend", "normalised"}
+    assert set(FORMATS) == {"knowedit", "wikibio", "counterfact", "rome_counterfact", "zsre_mend", "peakcf", "unke",
+                            "normalised"}
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CASES])

@@ -14,6 +14,7 @@ import yaml
 from conftest import build_tiny_llama, build_tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
 
 TINY_RECORDS = [
     {"case_id": i, "relation": rel, "subject": subj, "prompt": prompt, "ground_truth": gt, "target_new": new,
@@ -45,13 +46,22 @@ def write_tiny_project(root: Path) -> Path:
     (root / "tiny.json").write_text(json.dumps(TINY_RECORDS))
     hparams = {"alg_name": "R-ROME", "layers": [0], "v_num_grad_steps": 4, "v_lr": "5e-1", "v_weight_decay": 0.0,
                "clamp_norm_factor": 4, "kl_factor": 0.0625, "mom2_adjustment": False,
-               "context_template_length_params": [[3, 1]]}
+               "context_template_length_params": [[3, 1]], "max_target_tokens": 12}
     (root / "hparams" / "r-rome").mkdir(parents=True)
     (root / "hparams" / "r-rome" / "tiny.yaml").write_text(yaml.safe_dump(hparams))
     config = {
         "models": {"tiny": {"source": str(root / "tiny-model"), "num_layers": 3, "dtype": "float32",
                             "device": "cpu"}},
-        "datasets": {"toy": {"source": str(root / "tiny.json"), "keep_unknown": True}},
+        "datasets": {
+            "toy": {"source": str(root / "tiny.json"), "keep_unknown": True},
+            # the appendix settings (Tables 12-13), on fixtures written in PeakCF's and UnKE's formats
+            "peak": {"source": str(FIXTURES / "peakcf/PEAK_counter.json"), "on_invalid": "skip",
+                     "keep_unknown": True, "setting": "composite", "tukey_k": 0.5},
+            "unke": {"source": str(FIXTURES / "unke/final_data_v3.json"), "on_invalid": "skip",
+                     "keep_unknown": True, "setting": "unstructured", "tukey_k": 0.5},
+        },
+        "appendix": {"max_new_tokens": 6, "bertscore_model": str(root / "absent-bertscore-model"),
+                     "bertscore_layers": 2, "mmlu_file": str(FIXTURES / "mmlu/mmlu_tiny.json"), "mmlu_questions": 4},
         "editors": ["r-rome"],
         "hparams_dir": str(root / "hparams"),
         "layers": "all",
@@ -105,6 +115,23 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
     assert list(table2["Selector"]) == ["LGA", "SaLEM", "CMA"]
     assert table2.loc[0, "Layer"] == lga["chosen_layer"]
     assert table2.loc[0, "rewrite"] == summary["selected"]["lga"]["test"]["rewrite"]
+
+    # Tables 12-13 from the appendix fixtures: selection on the proxy split, R-ROME at each selector's layer
+    appendix = snakemake(tmp_path, config, "table12", "table13")
+    assert appendix.returncode == 0, appendix.stderr[-4000:]
+    assert not (results / "tiny/peak/sweep").exists()  # no per-layer sweep for an appendix dataset
+    table12 = pd.read_csv(results / "report/tiny/table12.csv")
+    assert list(table12["Method"]) == ["CMA", "SaLEM", "LGA"]
+    peak_lga = json.loads((results / "tiny/peak/selection/lga.json").read_text())
+    assert table12.loc[2, "Layer"] == peak_lga["chosen_layer"] and peak_lga["params"]["tukey_k"] == 0.5
+    assert table12[["SRS", "SR-1", "GSR", "LSR"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (table12["n_test"] == 3).all()  # 5 valid PeakCF records, 2 in the proxy split
+    table13 = pd.read_csv(results / "report/tiny/table13.csv")
+    assert list(table13["Method"]) == ["CMA", "SaLEM", "LGA"]
+    assert table13["BERTScore"].isna().all() and table13["MMLU"].between(0, 1).all()
+    assert table13[["BLEU", "ROUGE-1", "ROUGE-2", "ROUGE-L"]].apply(lambda c: c.between(0, 1)).all().all()
+    md13 = (results / "report/table13.md").read_text()
+    assert "skipped" in md13 and "absent-bertscore-model" in md13
 
     again = snakemake(tmp_path, config, "-n")
     assert again.returncode == 0

@@ -842,6 +842,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the edited model (must be empty or new)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=cmd_edit)
+
+    from goldenlayers.appendix_cli import add_appendix_parsers
+
+    add_appendix_parsers(sub, model_args)  # Tables 12-13 (appendix settings)
     return parser
 
 

@@ -33,6 +33,9 @@ Formats (`FORMATS`; `detect_format` picks one from the first record's keys when 
   answers -> ground truth, rephrase, loc / loc_ans -> locality (the "nq question: ..." prompt used as it is, like
   EasyEdit); optional `portability: {"New Question", "New Answer"}` (`zsre_mend_eval_portability_gpt4.json`).
   `pred` is the MEND base model's prediction and is ignored.
+- `peakcf` and `unke`: the appendix datasets (composite editing on PEAK's PEAK_counter.json, unstructured editing
+  on UnKEBench's final_data_v3.json); their field mapping is in `goldenlayers.appendix_formats`. PeakCF records
+  carry one more field, `answer_list` (the subject's true answers a composite edit must keep).
 - `normalised`: records already in the form above (what `prepare-dataset` writes), validated again on reading.
 
 Validation (every format): subject, prompt and target_new are non-empty strings and the subject occurs in the
@@ -448,7 +451,7 @@ def _normalised(f: _Fields) -> dict:
     rid = f.get("id")
     if not isinstance(rid, (str, int)) or str(rid) == "":
         f.fail("id", "is missing or not a string")
-    return _record(
+    record = _record(
         f,
         subject=(f.text("subject"), "subject"),
         prompt=(f.text("prompt"), "prompt"),
@@ -460,6 +463,9 @@ def _normalised(f: _Fields) -> dict:
         rid=rid,
         relation=f.get("relation") or "",
     )
+    if f.get("answer_list") is not None:  # PeakCF's composite answers (appendix_formats)
+        record["answer_list"] = f.texts("answer_list")
+    return record
 
 
 FORMATS: dict[str, RecordFormat] = {
@@ -479,6 +485,10 @@ FORMATS: dict[str, RecordFormat] = {
                      lambda r: "prompt" in r and "target_new" in r, _knowedit),
     ]
 }
+# The appendix formats first: PeakCF records also have ROME's requested_rewrite.
+from goldenlayers.appendix_formats import _formats as _appendix_formats  # noqa: E402
+
+FORMATS = {**{fmt.name: fmt for fmt in _appendix_formats()}, **FORMATS}
 
 
 def detect_format(raw: list, path) -> str:

@@ -59,6 +59,9 @@ MODELS = list(config["models"])
 # the config file behind this run, hashed into every table's provenance sidecar
 CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
 DATASETS = list(config["datasets"])
+# Datasets of an appendix setting (composite, unstructured) feed Tables 12-13 (appendix.smk), not the sweeps and
+# tables of the main study.
+MAIN_DATASETS = [d for d in DATASETS if not config["datasets"][d].get("setting")]
 EDITORS = list(config["editors"])
 
 
@@ -142,6 +145,13 @@ def get_dataset_opts(wildcards):
     return opts + f" --on-invalid {d.get('on_invalid', 'error')}"
 
 
+def get_tukey_k(wildcards):
+    """LGA's Tukey k: the dataset's own `tukey_k` when it has one (the appendix settings use 0.5), else lga.tukey_k."""
+    return config["datasets"][wildcards.dataset].get(
+        "tukey_k", config["lga"]["tukey_k"]
+    )
+
+
 def get_filter_opts(wildcards):
     d = config["datasets"][wildcards.dataset]
     return " --keep-unknown" if d.get("keep_unknown") else ""
@@ -169,7 +179,7 @@ def get_aggregates(wildcards=None):
     return expand(
         "results/{model}/{dataset}/aggregate/{editor}/summary.json",
         model=MODELS,
-        dataset=DATASETS,
+        dataset=MAIN_DATASETS,
         editor=EDITORS[0],
     )
 
@@ -179,7 +189,7 @@ def get_all_summaries(wildcards=None):
     return expand(
         "results/{model}/{dataset}/aggregate/{editor}/summary.json",
         model=MODELS,
-        dataset=DATASETS,
+        dataset=MAIN_DATASETS,
         editor=EDITORS,
     )
 
@@ -209,7 +219,7 @@ def get_final_outputs():
         *expand(
             "results/{model}/{dataset}/aggregate/{editor}/summary.json",
             model=MODELS,
-            dataset=DATASETS,
+            dataset=MAIN_DATASETS,
             editor=EDITORS,
         ),
         *get_sequential_outputs(),
@@ -220,7 +230,7 @@ def get_final_outputs():
         *expand(
             "results/{model}/{dataset}/causal_trace/trace.png",
             model=MODELS,
-            dataset=DATASETS,
+            dataset=MAIN_DATASETS,
         ),
     ]
 
@@ -284,7 +294,7 @@ def get_all_sequential_summaries(wildcards=None):
     return expand(
         "results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
         model=MODELS,
-        dataset=DATASETS,
+        dataset=MAIN_DATASETS,
         editor=EDITORS,
     )
 
@@ -323,7 +333,7 @@ def get_figure3_selections(wildcards=None):
     return expand(
         "results/{model}/{dataset}/selection/{method}.json",
         model=MODELS,
-        dataset=DATASETS,
+        dataset=MAIN_DATASETS,
         method=TIMED_SELECTORS + ["bf"],
     )
 

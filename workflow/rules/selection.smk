@@ -38,7 +38,7 @@ rule score_lga:
     conda:
         "../../environment.yml"
     params:
-        k=config["lga"]["tukey_k"],
+        k=get_tukey_k,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga "
         "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --gradients-timing {input.timing} "

@@ -22,7 +22,7 @@ rule score_lga_kprime:
     conda:
         "../../environment.yml"
     params:
-        k=config["lga"]["tukey_k"],
+        k=get_tukey_k,
     shell:
         "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga_kprime "
         "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --gradients-timing {input.timing} "

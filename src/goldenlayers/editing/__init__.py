@@ -28,6 +28,7 @@ from goldenlayers.editing.edits import (
 )
 from goldenlayers.editing.emmet import EmmetHparams, compute_emmet_edit
 from goldenlayers.editing.hparams import HparamsError
+from goldenlayers.editing.long_targets import capped_requests
 from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
 from goldenlayers.io import read_yaml
 
@@ -36,8 +37,8 @@ def _as_requests(requests) -> list[dict]:
     return [requests] if isinstance(requests, dict) else list(requests)
 
 
-def _one_request(requests, editor: str) -> dict:
-    requests = _as_requests(requests)
+def _one_request(requests, editor: str, tok, hparams) -> dict:
+    requests = capped_requests(tok, _as_requests(requests), hparams)
     if len(requests) != 1:
         raise ValueError(f"{editor} writes one request per edit, got {len(requests)}; "
                          "use emmet for batches, or sequential editing")
@@ -46,19 +47,22 @@ def _one_request(requests, editor: str) -> dict:
 
 def edit_r_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
                 covariance: KeyCovariance | None = None) -> RankOneEdit:
-    return compute_rome_edit(model, tok, _one_request(requests, "r-rome"), hparams, layer, templates, covariance)
+    request = _one_request(requests, "r-rome", tok, hparams)
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
 
 
 def edit_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
               covariance: KeyCovariance | None = None) -> RankOneEdit:
     # original ROME: the bare prompt's key and value in the update, the averaged key only in u
     hparams = replace(hparams, averaged_keys_in_update=False, averaged_key_direction=True)
-    return compute_rome_edit(model, tok, _one_request(requests, "rome"), hparams, layer, templates, covariance)
+    request = _one_request(requests, "rome", tok, hparams)
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
 
 
 def edit_emmet(model, tok, requests, hparams: EmmetHparams, layer: int, templates: list[str],
                covariance: KeyCovariance | None = None) -> LowRankEdit:
-    return compute_emmet_edit(model, tok, _as_requests(requests), hparams, layer, templates, covariance)
+    requests = capped_requests(tok, _as_requests(requests), hparams)
+    return compute_emmet_edit(model, tok, requests, hparams, layer, templates, covariance)
 
 
 EDITORS = {

@@ -55,6 +55,9 @@ class VStarHparams:
     # An update whose Frobenius norm exceeds this multiple of the edited weight's norm is recorded as a failed
     # edit and not applied (None: no bound). Not an EasyEdit key; generous enough that no sane edit reaches it.
     max_update_norm_ratio: float | None = 10.0
+    # Long answers (UnKE paragraphs): v* is optimised for the first max_target_tokens tokens of the answer
+    # (None: the whole answer). Not an EasyEdit key; see editing/long_targets.py and docs/methods.md.
+    max_target_tokens: int | None = None
     # --- speed only: the same numbers, computed with less work (see editing/vstar.py) ---
     # run the blocks before the edited layer once and replay their output in every later step
     replay_prefix: bool = True
@@ -107,6 +110,8 @@ class VStarHparams:
             raise HparamsError(f"{source}: mom2_dtype must be float32 or float64, got {self.mom2_dtype!r}")
         if self.v_num_grad_steps < 1:
             raise HparamsError(f"{source}: v_num_grad_steps must be at least 1")
+        if self.max_target_tokens is not None and self.max_target_tokens < 1:
+            raise HparamsError(f"{source}: max_target_tokens must be at least 1 (or null for the whole answer)")
 
     def check_loss_layer(self, n_layers: int) -> None:
         if self.v_loss_layer is not None and self.v_loss_layer != n_layers - 1:

@@ -1,0 +1,82 @@
+"""`goldenlayers appendix-eval` and `appendix-table` (Tables 12-13); registered by cli.build_parser.
+
+Kept apart from cli.py so the appendix settings stay one module's business; heavy imports happen inside the
+commands, as in cli.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("goldenlayers")
+
+
+def cmd_appendix_eval(args):
+    from goldenlayers.appendix import evaluate_at_layer
+    from goldenlayers.cli import _load_model
+    from goldenlayers.editing import load_hparams
+    from goldenlayers.io import read_json, write_json
+    from goldenlayers.models import edited_module_name
+
+    selection = read_json(args.selection)
+    layer = selection.get("chosen_layer")
+    if not isinstance(layer, int):
+        raise ValueError(f"{args.selection}: no chosen_layer (a selection file of lga, salem or cma)")
+    hparams = load_hparams(args.editor, args.hparams)
+    records = read_json(args.records)
+    split = read_json(args.split)
+    templates = read_json(args.templates)["templates"]
+    model, tok = _load_model(args)
+    edited_module_name(model, layer)  # a layer out of range fails here, before anything is computed
+    settings = {"max_new_tokens": args.max_new_tokens, "decoding": args.decoding,
+                "bertscore_model": args.bertscore_model, "bertscore_layers": args.bertscore_layers,
+                "mmlu_file": args.mmlu_file, "mmlu_questions": args.mmlu_questions}
+    result = evaluate_at_layer(model, tok, records, split, args.setting, args.editor, hparams, layer, templates,
+                               settings=settings, progress=not args.quiet)
+    for metric, reason in result["skipped"].items():
+        log.warning("%s", reason)
+    result = {"model": args.model_name, "dataset": args.dataset_name, "method": selection.get("method", args.method),
+              "selection": str(args.selection), **result}
+    write_json(args.out, result)
+    log.info("%s at layer %d: %s", args.setting, layer,
+             ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items()))
+
+
+def cmd_appendix_table(args):
+    from goldenlayers.appendix_tables import write_appendix_table
+    from goldenlayers.report import _provenance
+
+    frame = write_appendix_table(args.results, args.table, args.out_dir, _provenance(args.config, args.results))
+    log.info("%s: %d rows", args.table, len(frame))
+
+
+def add_appendix_parsers(sub, model_args):
+    p = sub.add_parser("appendix-eval", help="edit each test sample at a selector's layer; composite/unstructured "
+                       "metrics (Tables 12-13)")
+    model_args(p)
+    p.add_argument("--setting", required=True, choices=["composite", "unstructured"])
+    p.add_argument("--records", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--templates", required=True)
+    p.add_argument("--selection", required=True, help="results/<model>/<dataset>/selection/<method>.json")
+    p.add_argument("--method", default="", help="selector name, if the selection file does not carry it")
+    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--hparams", required=True)
+    p.add_argument("--model-name", required=True, help="the model's short name (table rows)")
+    p.add_argument("--dataset-name", required=True, help="the dataset's short name (table rows)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="greedy generation length")
+    p.add_argument("--decoding", default="greedy", choices=["greedy"])
+    p.add_argument("--bertscore-model", default="roberta-large",
+                   help="local model directory (or a name in the HF cache) for BERTScore; never downloaded")
+    p.add_argument("--bertscore-layers", type=int, default=None, help="layer of the BERTScore model to use")
+    p.add_argument("--mmlu-file", default=None, help="local MMLU JSON/JSONL (question, choices, answer)")
+    p.add_argument("--mmlu-questions", type=int, default=20, help="MMLU questions evaluated after each edit")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_appendix_eval)
+
+    p = sub.add_parser("appendix-table", help="Table 12 or 13 from appendix-eval results")
+    p.add_argument("--table", required=True, choices=["table12", "table13"])
+    p.add_argument("--results", nargs="+", required=True, help="appendix-eval result files")
+    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_appendix_table)
