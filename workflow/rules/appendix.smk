@@ -59,7 +59,7 @@ rule make_table12:
         "../../environment.yml"
     params:
         config_file=CONFIG_FILE,
-        out_dir=REPORT,
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     shell:
         "goldenlayers appendix-table --table table12 --results {input} --config {params.config_file} "
         "--out-dir {params.out_dir} > {log} 2>&1"
@@ -81,7 +81,7 @@ rule make_table13:
         "../../environment.yml"
     params:
         config_file=CONFIG_FILE,
-        out_dir=REPORT,
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     shell:
         "goldenlayers appendix-table --table table13 --results {input} --config {params.config_file} "
         "--out-dir {params.out_dir} > {log} 2>&1"
