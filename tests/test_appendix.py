@@ -27,7 +27,7 @@ from goldenlayers.generation_metrics import (
     mmlu_accuracy,
     rouge,
 )
-from goldenlayers.text import answer_ids
+from goldenlayers.text import vstar_target_ids
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UNKE = FIXTURES / "unke/final_data_v3.json"
@@ -183,9 +183,9 @@ def test_mmlu_accuracy_reads_the_letter_logits(tiny_tokenizer):
 
 def test_long_targets_are_cut_to_their_first_tokens(tiny_tokenizer):
     answer = "The Eiffel Tower is located in the city of Paris and was built for a fair."
-    ids = answer_ids(tiny_tokenizer, answer)
+    ids = vstar_target_ids(tiny_tokenizer, answer)
     cut = capped_target(tiny_tokenizer, answer, 5)
-    assert answer_ids(tiny_tokenizer, cut) == ids[:5]
+    assert vstar_target_ids(tiny_tokenizer, cut) == ids[:5]
     assert capped_target(tiny_tokenizer, answer, len(ids)) == answer
     assert capped_target(tiny_tokenizer, answer, None) == answer
 
@@ -197,9 +197,9 @@ def test_exact_success_needs_every_answer_token(tiny_llama, tiny_tokenizer):
     from goldenlayers.appendix import exact_success
 
     words = ["capital", "Paris", "France", "Berlin", "Rome", "the", "of", "is"]
-    single = [w for w in words if len(answer_ids(tiny_tokenizer, w)) == 1]
+    single = [w for w in words if len(vstar_target_ids(tiny_tokenizer, w)) == 1]
     word, other = single[0], single[1]
-    token = answer_ids(tiny_tokenizer, word)[0]
+    token = vstar_target_ids(tiny_tokenizer, word)[0]
     head = torch.nn.Linear(tiny_llama.config.hidden_size, len(tiny_tokenizer))
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
@@ -207,7 +207,7 @@ def test_exact_success_needs_every_answer_token(tiny_llama, tiny_tokenizer):
     tiny_llama.set_output_embeddings(head)
     prompt = "The capital of France is"
     two_tokens = f"{word} {other}"  # first token right, second wrong
-    assert len(answer_ids(tiny_tokenizer, two_tokens)) >= 2
+    assert len(vstar_target_ids(tiny_tokenizer, two_tokens)) >= 2
     assert exact_success(tiny_llama, tiny_tokenizer, [(prompt, word), (prompt, other), (prompt, two_tokens)]) == [
         1.0, 0.0, 0.0]
 

@@ -78,5 +78,7 @@ def test_two_model_config_plans_both_models(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.M))
     assert counts["prepare_model"] == "2" and counts["extract_gradients"] == "2"
-    assert counts["sweep_layer"] == str(8 + 7)  # SmolLM2: every fourth of 30 layers; Gemma: 7 of 18
+    # the grids only (the layers the selectors choose join after the checkpoint): 5 of SmolLM2's 30, 5 of Gemma's 18
+    assert counts["sweep_layer"] == str(5 + 5)
     assert "results/gemma3-270m/default/sweep/r-rome/layer_17.parquet" in run.stdout
+    assert "results/report/two-models/table1.csv" in run.stdout

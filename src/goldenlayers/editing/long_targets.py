@@ -2,25 +2,25 @@
 
 An unstructured edit (UnKE) asks for a paragraph. v*'s loss is the mean NLL over the target's tokens, so the whole
 paragraph can be the target; the cap bounds the cost (and the sequence length) of every v* step. The capped target
-is the text of the answer's first N tokens (as `text.answer_ids` encodes the answer), shortened token by token
+is the text of the answer's first N tokens (as `text.vstar_target_ids` encodes a v* target), shortened token by token
 until it encodes back to exactly those tokens, so "the first N tokens" means the same ids in every stage.
 """
 
 from __future__ import annotations
 
-from goldenlayers.text import answer_ids
+from goldenlayers.text import vstar_target_ids
 
 
 def capped_target(tok, target: str, max_tokens: int | None) -> str:
     """`target` cut to its first `max_tokens` answer tokens (unchanged when it is not longer, or no cap)."""
     if max_tokens is None:
         return target
-    ids = answer_ids(tok, target)
+    ids = vstar_target_ids(tok, target)
     if len(ids) <= max_tokens:
         return target
     for n in range(max_tokens, 0, -1):
         text = tok.decode(ids[:n]).strip()
-        if text and answer_ids(tok, text) == ids[:n]:
+        if text and vstar_target_ids(tok, text) == ids[:n]:
             return text
     raise ValueError(f"cannot cut target {target[:60]!r}... to {max_tokens} tokens that re-encode identically")
 
