@@ -59,13 +59,10 @@ def _unke(f) -> dict:
 
 
 def _peakcf(f) -> dict:
-    from goldenlayers.data import _item, _record
+    from goldenlayers.data import _item, _record, requested_rewrite
 
     rw = "requested_rewrite"
-    template = f.text(f"{rw}.prompt")
-    subject = f.text(f"{rw}.subject")
-    if "{}" not in template:
-        f.fail(f"{rw}.prompt", f"must contain '{{}}' where the subject goes, got {template!r}")
+    template, subject = requested_rewrite(f)
     true_answer = f.text(f"{rw}.target_true.str")
     answers = f.texts("postive_list")
     locality = []

@@ -387,12 +387,19 @@ def _counterfact(f: _Fields) -> dict:
     )
 
 
-def _rome_counterfact(f: _Fields) -> dict:
+def requested_rewrite(f: _Fields) -> tuple[str, str]:
+    """(prompt template, subject) of a ROME-style `requested_rewrite` (Counterfact, PeakCF), the template checked."""
     rw = "requested_rewrite"
     template = f.text(f"{rw}.prompt")
     subject = f.text(f"{rw}.subject")
     if "{}" not in template:
         f.fail(f"{rw}.prompt", f"must contain '{{}}' where the subject goes, got {template!r}")
+    return template, subject
+
+
+def _rome_counterfact(f: _Fields) -> dict:
+    rw = "requested_rewrite"
+    template, subject = requested_rewrite(f)
     true_answers = f.aliases(f"{rw}.target_true.str")
     neighbours = f.texts("neighborhood_prompts")
     if neighbours and not true_answers:
