@@ -201,7 +201,7 @@ def get_grid_sweeps():
     return [
         f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
         for model in MODELS
-        for dataset in DATASETS
+        for dataset in MAIN_DATASETS
         for editor in EDITORS
         for layer in model_layers(model)
     ]
@@ -394,6 +394,6 @@ def get_resampling_summaries(wildcards=None):
     return expand(
         "results/{model}/{dataset}/resampling/{editor}/summary.json",
         model=MODELS,
-        dataset=DATASETS,
+        dataset=MAIN_DATASETS,
         editor=EDITORS,
     )
