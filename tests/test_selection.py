@@ -206,6 +206,25 @@ def test_bf_is_the_proxy_golden_layer_and_apportions_the_sweep_time():
         run_bf(sweep_table(), job_seconds={0: 1.0})
 
 
+def test_bf_time_over_every_candidate_layer_interpolates_the_unswept_ones():
+    """Figure 3 compares selectors that choose among all layers with BF over the same candidates: swept layers
+    count their measured proxy share, unswept ones the straight line between swept neighbours, ends held flat."""
+    sweep = sweep_table()
+    sweep = sweep[sweep["layer"] != 1].replace({"layer": {2: 4}})  # swept layers 1 and 4 of a 6-layer model
+    sweep.loc[sweep["layer"] == 0, "layer"] = 1
+    result = run_bf(sweep, "rewrite", job_seconds={1: 30.0, 4: 90.0}, num_layers=6)
+    proxy = {1: 30.0 / 3, 4: 90.0 / 3}  # 2 proxy of 6 edits per job
+    by_hand = [proxy[1], proxy[1], proxy[1] + (proxy[4] - proxy[1]) / 3, proxy[1] + 2 * (proxy[4] - proxy[1]) / 3,
+               proxy[4], proxy[4]]
+    assert result["wall_seconds"] == pytest.approx(proxy[1] + proxy[4])  # the swept layers, as measured
+    assert result["candidate_wall_seconds"] == pytest.approx(sum(by_hand))
+    assert result["candidate_layers"] == 6
+    table = speedup_table([("m", "d", result), ("m", "d", {"method": "lga", "wall_seconds": 2.0})])
+    assert table["bf_seconds"].iloc[0] == pytest.approx(sum(by_hand))
+    with pytest.raises(ValueError, match="outside the model's 3 layers"):
+        run_bf(sweep, "rewrite", job_seconds={1: 30.0, 4: 90.0}, num_layers=3)
+
+
 def test_bf_time_of_a_resumed_sweep_counts_every_row():
     """Issue #11 item 6: a job resumed near its end has a benchmark of a few seconds; its rows hold each sample's
     edit + evaluation time (6 rows x 1.5 s per layer here), so BF must not cost less than that."""

@@ -297,7 +297,8 @@ def cmd_bf(args):
         for frame, bench in zip(frames, args.benchmarks):
             for layer in frame["layer"].unique():
                 job_seconds[int(layer)] = read_benchmark_seconds(bench)
-    result = run_bf(pd.concat(frames, ignore_index=True), metric=args.metric, job_seconds=job_seconds)
+    result = run_bf(pd.concat(frames, ignore_index=True), metric=args.metric, job_seconds=job_seconds,
+                    num_layers=args.num_layers)
     write_json(args.out, result)
     log.info("bf chose layer %s", result["chosen_layer"])
 
@@ -689,6 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweeps", nargs="+", required=True)
     p.add_argument("--benchmarks", nargs="*", help="Snakemake benchmark files of the sweep jobs, same order")
     p.add_argument("--metric", default="rewrite")
+    p.add_argument("--num-layers", type=int,
+                   help="the model's layer count: also estimate BF's time over every candidate layer (Figure 3)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_bf)
 

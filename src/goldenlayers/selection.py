@@ -240,7 +240,8 @@ def run_random(layers: Sequence[int], n: int = 3, seed: int = 42) -> dict:
     }
 
 
-def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[int, float] | None = None) -> dict:
+def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[int, float] | None = None,
+           num_layers: int | None = None) -> dict:
     """BF: the proxy golden layer of the sweep (best mean `metric` on the proxy split, lowest layer on ties).
 
     `job_seconds` maps layer -> wall time of that layer's sweep job. A sweep job edits proxy *and* test samples, so
@@ -248,6 +249,11 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
     seconds_L is the job's wall time or, when larger, the sum of its rows' edit + evaluation times (a job resumed
     after a kill has a benchmark of the resumed part only). The edit + evaluation time that the sweep recorded per
     proxy sample (model loading excluded) is given too.
+
+    `num_layers` adds `candidate_wall_seconds`: what brute force costs over every candidate layer 0..num_layers-1,
+    the set LGA, SaLEM and CMA choose from. Swept layers count their measured proxy share; a layer that was not swept
+    costs the linear interpolation of its swept neighbours (the nearest one beyond the first or last swept layer):
+    per-edit time falls smoothly with depth (fewer blocks between the edit and the loss; docs/benchmarks.md).
     """
     means = analysis.layer_means(sweep, metric, "proxy")
     chosen = analysis.golden_layer(sweep, metric, "proxy")
@@ -285,6 +291,17 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
         record["wall_seconds"] = float(sum(seconds[layer] * share for layer, share in shares.items()))
         record["wall_time_rule"] = ("sum over layers of the sweep job's wall time (or of its rows' edit + evaluation "
                                     "times when larger: a resumed job) x the proxy share of its edits")
+        if num_layers is not None:
+            swept = sorted(shares)
+            if swept[-1] >= num_layers:
+                raise ValueError(f"bf: swept layer {swept[-1]} is outside the model's {num_layers} layers")
+            proxy_seconds = [seconds[layer] * shares[layer] for layer in swept]
+            every = np.interp(np.arange(num_layers), swept, proxy_seconds)
+            record["candidate_layers"] = num_layers
+            record["candidate_wall_seconds"] = float(every.sum())
+            record["candidate_time_rule"] = (f"the swept layers' proxy time, plus each of the {num_layers - len(swept)} "
+                                             "unswept candidate layers at the linear interpolation of its swept "
+                                             "neighbours")
     return record
 
 
@@ -329,6 +346,9 @@ FIGURE3_METHODS = ("lga", "lga_kprime", "salem", "cma")
 def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> pd.DataFrame:
     """Figure 3's data: per (model, dataset) and selector, wall time and speed-up over BF (bf_seconds / seconds).
 
+    BF's time is its `candidate_wall_seconds` (brute force over every candidate layer) where `run_bf` had the
+    model's layer count, else its measured time over the swept layers.
+
     `selections` yields (model, dataset, selection record); the BF record of the same (model, dataset) gives the
     reference time. Rows for `FIGURE3_METHODS` only, in that order; speed-up is NaN where a time is missing.
     """
@@ -337,7 +357,9 @@ def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> p
         by_key.setdefault((model, dataset), {})[record["method"]] = record
     rows = []
     for (model, dataset), records in by_key.items():
-        bf = (records.get("bf") or {}).get("wall_seconds")
+        # BF over the same candidates the selectors choose from (every layer) when known, else over the swept ones
+        bf_record = records.get("bf") or {}
+        bf = bf_record.get("candidate_wall_seconds", bf_record.get("wall_seconds"))
         for method in FIGURE3_METHODS:
             if method not in records:
                 continue

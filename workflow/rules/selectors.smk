@@ -142,9 +142,10 @@ rule select_bf:
         "../../environment.yml"
     params:
         metric=config["metric"],
+        num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
     shell:
         "goldenlayers bf --sweeps {input.sweeps} --benchmarks {input.benchmarks} --metric {params.metric} "
-        "--out {output.selection} > {log} 2>&1"
+        "--num-layers {params.num_layers} --out {output.selection} > {log} 2>&1"
 
 
 rule plot_figure3:
