@@ -33,7 +33,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from goldenlayers.editing import EditError, apply_edit, edit_failure, get_editor, needs_covariance, restore_weight
+from goldenlayers.editing import apply_edit, needs_covariance, restore_weight, try_edit
 from goldenlayers.evaluation import greedy_text
 from goldenlayers.generation_metrics import (
     MetricSkipped,
@@ -129,17 +129,11 @@ def evaluate_at_layer(model, tok, records: list[dict], split: dict, setting: str
             mmlu = load_mmlu(settings["mmlu_file"], settings["mmlu_questions"])
         except MetricSkipped as err:
             skipped["MMLU"] = str(err)
-    _, compute = get_editor(editor)
     rows = []
     for record in tqdm(todo, desc=f"{setting} {editor} layer {layer}", disable=not progress):
         row = {"sample_id": record["id"], "status": "ok", "reason": ""}
         started = time.perf_counter()
-        edit, reason = None, None
-        try:
-            edit = compute(model, tok, [record], hparams, layer, templates)
-            reason = edit_failure(model, edit, getattr(hparams, "max_update_norm_ratio", None))
-        except EditError as err:
-            reason = str(err)
+        edit, reason = try_edit(model, tok, record, editor, hparams, layer, templates)
         if reason is not None:
             row.update({m: math.nan for m in SETTINGS[setting]}, status="failed", reason=reason)
             rows.append(row)

@@ -190,13 +190,18 @@ def prepare_tokenizer(tok) -> None:
     tok.padding_side = "right"
 
 
+def prepared_path(model_json: str | os.PathLike) -> Path:
+    """The model directory that `prepare_model` recorded in its model.json, checked to still exist."""
+    path = Path(read_json(model_json)["path"])
+    if not path.is_dir():
+        raise ValueError(f"{model_json}: the prepared model folder {path} is missing (deleted?): prepare it "
+                         "again with `snakemake --forcerun prepare_model` (or `goldenlayers prepare-model`)")
+    return path
+
+
 def load_prepared(model_json: str | os.PathLike, dtype: str = "float32", device: str = "auto"):
     """Load the model that `prepare_model` recorded in its model.json."""
-    ref = read_json(model_json)
-    if not Path(ref["path"]).is_dir():
-        raise ValueError(f"{model_json}: the prepared model folder {ref['path']} is missing (deleted?): prepare it "
-                         "again with `snakemake --forcerun prepare_model` (or `goldenlayers prepare-model`)")
-    return load_model(ref["path"], dtype=dtype, device=device)
+    return load_model(prepared_path(model_json), dtype=dtype, device=device)
 
 
 def looks_like_local_path(source: str) -> bool:

@@ -77,7 +77,8 @@ def model_path(source: str) -> Path:
     - anything else is a Hugging Face model id (downloaded into the Hugging Face cache, or found there offline).
     """
     from goldenlayers.io import read_json, write_json
-    from goldenlayers.models import EMBEDDED_MODELS, download_hub_model, prepare_model
+    from goldenlayers.models import (EMBEDDED_MODELS, download_hub_model, looks_like_local_path, prepare_model,
+                                     prepared_path)
 
     if source in EMBEDDED_MODELS:
         where = cache_dir() / "models" / source.split(":", 1)[1]
@@ -90,12 +91,12 @@ def model_path(source: str) -> Path:
         return where / "hf"
     path = Path(source)
     if path.is_file() and path.name.endswith(".json"):
-        return Path(read_json(path)["path"])
+        return prepared_path(path)
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ValueError(f"{source}: not a model directory (no config.json)")
         return path
-    if source.startswith((".", "/", "~")) or os.sep in source and source.count("/") > 1:
+    if looks_like_local_path(source):
         raise ValueError(f"{source}: no such model directory")
     return download_hub_model(source)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from goldenlayers.editing import EditError, apply_edit, edit_failure, get_editor, restore_weight
+from goldenlayers.editing import apply_edit, restore_weight, try_edit
 from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
 from goldenlayers.io import config_hash, write_parquet
 
@@ -125,16 +125,10 @@ def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, temp
     (`editing.edit_failure`); a failed edit is not applied. `covariance` is the layer's KeyCovariance for
     editors that need it (EMMET; ROME/R-ROME with mom2_adjustment).
     """
-    _, compute = get_editor(editor)
     row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
            "fluency": math.nan, "fluency_raw": math.nan}
     started = time.perf_counter()
-    edit, reason = None, None
-    try:
-        edit = compute(model, tok, [record], hparams, layer, templates, covariance=covariance)
-        reason = edit_failure(model, edit, getattr(hparams, "max_update_norm_ratio", None))
-    except EditError as err:
-        reason = str(err)
+    edit, reason = try_edit(model, tok, record, editor, hparams, layer, templates, covariance=covariance)
     if reason is not None:
         row.update({m: math.nan for m in METRICS}, status="failed", reason=reason)
         row.update(edit_seconds=time.perf_counter() - started, eval_seconds=0.0,

@@ -80,6 +80,19 @@ def get_editor(name: str):
     return EDITORS[name]
 
 
+def try_edit(model, tok, record: dict, editor: str, hparams, layer: int, templates: list[str], covariance=None):
+    """One sample's edit, checked: (edit, None) when it may be applied, else (edit or None, why not).
+
+    Not applied here; the sweep and the appendix evaluation apply it, evaluate and restore (a failed edit is a
+    recorded row, not an exception: EditError, a non-finite update or one over the hparams' norm bound)."""
+    _, compute = get_editor(editor)
+    try:
+        edit = compute(model, tok, [record], hparams, layer, templates, covariance=covariance)
+    except EditError as err:
+        return None, str(err)
+    return edit, edit_failure(model, edit, getattr(hparams, "max_update_norm_ratio", None))
+
+
 def needs_covariance(editor: str, hparams) -> bool:
     return editor == "emmet" or bool(getattr(hparams, "mom2_adjustment", False))
 
@@ -109,5 +122,5 @@ def load_hparams(editor: str, path: str | Path):
 
 __all__ = [
     "EDITORS", "ALG_NAMES", "get_editor", "needs_covariance", "load_hparams", "apply_edit", "restore_weight",
-    "edit_applied", "edit_failure", "EditError", "HparamsError", "KeyCovariance", "LowRankEdit", "RankOneEdit",
+    "edit_applied", "edit_failure", "try_edit", "EditError", "HparamsError", "KeyCovariance", "LowRankEdit", "RankOneEdit",
 ]
