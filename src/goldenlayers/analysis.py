@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-METRICS = ("rewrite", "rephrase", "locality", "portability")
+from goldenlayers.data import METRICS
+
 # Metrics that are used when the sweep has such a column (fluency is optional: it needs generation).
 OPTIONAL_METRICS = ("fluency",)
 OVERALL = "overall"

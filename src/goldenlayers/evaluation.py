@@ -18,10 +18,9 @@ from collections import Counter
 
 import torch
 
+from goldenlayers.data import METRICS
 from goldenlayers.models import logits_at
 from goldenlayers.text import batch_prompt_answers
-
-METRICS = ("rewrite", "rephrase", "locality", "portability")
 
 
 def token_accuracy(predicted: torch.Tensor, gold: torch.Tensor) -> float:

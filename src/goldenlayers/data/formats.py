@@ -1,17 +1,5 @@
-"""Edit datasets: reading every distributed format into one record type, validating, filtering, splitting.
-
-A normalised record is a plain dict::
-
-    {"id": str, "relation": str, "subject": str, "prompt": str,
-     "ground_truth": str | None, "ground_truth_aliases": [str], "target_new": str,
-     "rephrase_prompts": [str],
-     "locality": [{"prompt": str, "answer": str}], "portability": [{"prompt": str, "answer": str}]}
-
-Ground truths come as a string, a list of strings, or a list of alias lists (KnowEdit's Wikidata files give
-`[["Berlin", "Berlin, Germany", ...]]`). Every alias is kept, in file order (`ground_truth_aliases`; a locality or
-portability item gets an `aliases` list when its source names more than one), and metrics score against the first,
-as EasyEdit does (it unwraps nested lists to their first element). A record without a ground truth has
-`ground_truth = None`.
+"""Dataset formats: one registry (`FORMATS`) of adapters from each distributed format to the normalised record
+(see `goldenlayers.data`), with the validation every adapter shares.
 
 Formats (`FORMATS`; `detect_format` picks one from the first record's keys when the config names none):
 
@@ -34,48 +22,28 @@ Formats (`FORMATS`; `detect_format` picks one from the first record's keys when 
   EasyEdit); optional `portability: {"New Question", "New Answer"}` (`zsre_mend_eval_portability_gpt4.json`).
   `pred` is the MEND base model's prediction and is ignored.
 - `peakcf` and `unke`: the appendix datasets (composite editing on PEAK's PEAK_counter.json, unstructured editing
-  on UnKEBench's final_data_v3.json); their field mapping is in `goldenlayers.appendix_formats`. PeakCF records
+  on UnKEBench's final_data_v3.json); their field mapping is above `_unke` and `_peakcf`. PeakCF records
   carry one more field, `answer_list` (the subject's true answers a composite edit must keep).
 - `normalised`: records already in the form above (what `prepare-dataset` writes), validated again on reading.
 
 Validation (every format): subject, prompt and target_new are non-empty strings and the subject occurs in the
 prompt (editors look up the subject's last token); answers are strings or (nested) lists of strings; ids are
 unique. A problem raises `InvalidRecord`, whose message names the file, the record index and the field as the file
-spells it; `on_invalid="skip"` drops such records instead and reports each one. Locality/portability items whose
-answer is an empty string are dropped (EasyEdit skips them too) and counted in the load report.
-
-Which metrics a dataset supports follows from its fields (`supported_metrics`): rewrite always, rephrase /
-locality / portability when records carry those prompts.
+spells it; `on_invalid="skip"` drops such records instead and reports each one (`goldenlayers.data.load`).
+Locality/portability items whose answer is an empty string are dropped (EasyEdit skips them too) and counted in the
+load report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import random
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
-import torch
-from tqdm import tqdm
+from goldenlayers.data.sources import DatasetError
 
-from goldenlayers.text import batch_prompt_answers
-
-log = logging.getLogger(__name__)
-
-DEFAULT_DATASET = "embedded:default_edits"
-# Where a dataset file from the Hugging Face hub may be placed by hand (machines without network):
-# <HUB_PLACEMENT_DIR>/<repo id>/<file inside the repo>, relative to the working directory (the repository root
-# when Snakemake runs the pipeline).
-HUB_PLACEMENT_DIR = "data/hub"
-ON_INVALID = ("error", "skip")
-
-
-class DatasetError(ValueError):
-    """A dataset file that cannot be used; the message names the file, record and field."""
+# The edit-quality metrics a normalised record can be scored on, one per kind of prompt it carries.
+METRICS = ("rewrite", "rephrase", "locality", "portability")
 
 
 class InvalidRecord(DatasetError):
@@ -87,81 +55,6 @@ class InvalidRecord(DatasetError):
 
     def as_dict(self) -> dict:
         return {"index": self.index, "field": self.field, "problem": self.problem}
-
-
-# --- where a dataset file comes from ---------------------------------------------------------------------------
-
-
-def dataset_path(source: str) -> Path:
-    if source == DEFAULT_DATASET:
-        return Path(str(resources.files("goldenlayers") / "data" / "default_edits.json"))
-    path = Path(source)
-    if not path.exists():
-        raise DatasetError(f"{source}: dataset file not found")
-    return path
-
-
-def hub_placement_path(repo_id: str, filename: str, root: str | Path = HUB_PLACEMENT_DIR) -> Path:
-    return Path(root) / repo_id / filename
-
-
-def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None,
-                   placement_root: str | Path = HUB_PLACEMENT_DIR) -> Path:
-    """A file of a Hugging Face *dataset* repository, as a local path.
-
-    A copy placed by hand at `<placement_root>/<repo_id>/<filename>` wins (clusters whose nodes have no network);
-    otherwise `huggingface_hub` downloads it into its cache (HF_HOME), or finds it there when offline.
-    """
-    placed = hub_placement_path(repo_id, filename, placement_root)
-    if placed.exists():
-        return placed
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    where = f"{filename} of the Hugging Face dataset {repo_id}" + (f" (revision {revision})" if revision else "")
-    how = (
-        f"Download it where the hub is reachable (`hf download {repo_id} {filename} --repo-type dataset "
-        f"--local-dir {Path(placement_root) / repo_id}`) so that it lies at {placed}, or give the dataset a local "
-        "`source:` path instead."
-    )
-    try:
-        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
-    except LocalEntryNotFoundError:  # offline (no network or HF_HUB_OFFLINE=1) and not in the cache
-        raise DatasetError(f"cannot download {where}: the hub is unreachable and the file is not cached. {how}") from None
-    except GatedRepoError:
-        raise DatasetError(f"{where}: the repository is gated; accept its terms on huggingface.co and log in "
-                           "(`hf auth login` or HF_TOKEN)") from None
-    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
-        raise DatasetError(f"{where} does not exist on the hub ({type(err).__name__}); check the repo id, "
-                           "file path and revision") from None
-    except OSError as err:  # connection problems that huggingface_hub passes through
-        raise DatasetError(f"cannot download {where}: {err}. {how}") from None
-
-
-def resolve_dataset_file(source: str | None = None, hf_dataset: str | None = None, hf_file: str | None = None,
-                         hf_revision: str | None = None) -> Path:
-    """The local file of a dataset given by `source` (embedded name or local path) or by hub repo + file."""
-    if (source is None) == (hf_dataset is None):
-        raise DatasetError("give a dataset either a local `source` or `hf_dataset` + `hf_file`, not both or neither")
-    if source is not None:
-        return dataset_path(source)
-    if not hf_file:
-        raise DatasetError(f"hf_dataset {hf_dataset!r} needs `hf_file`, the path of the JSON file inside the repo")
-    return fetch_hub_file(hf_dataset, hf_file, revision=hf_revision)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- typed access to one raw record ----------------------------------------------------------------------------
@@ -470,14 +363,111 @@ def _normalised(f: _Fields) -> dict:
         rid=rid,
         relation=f.get("relation") or "",
     )
-    if f.get("answer_list") is not None:  # PeakCF's composite answers (appendix_formats)
+    if f.get("answer_list") is not None:  # PeakCF's composite answers (_peakcf)
         record["answer_list"] = f.texts("answer_list")
     return record
 
 
+# --- the appendix formats (Tables 12-13): UnKE (unstructured editing), PeakCF (composite editing) -------------
+#
+# - `unke`: UnKEBench as distributed (`final_data_v3.json`, which EasyEdit reads as `UnKE/final_data_v3.json` and
+#   turns into {question, para_question, answer, sub_question, sub_answer}): a JSON list of
+#   {id, question, para_question, answer, sub_question: [str], sub_answer: [str]}.
+#   question -> prompt; answer (a paragraph) -> target_new; para_question -> rephrase_prompts; each
+#   (sub_question[i], sub_answer[i]) -> a portability item; no ground truth (the pre-edit answer is the model's own
+#   continuation). UnKE marks no subject, so the whole question is the subject: R-ROME's key is read at the
+#   question's last token (where UnKE-style editors read it too) and causal tracing noises the whole question.
+#   EasyEdit falls back to the question when para_question is missing; we do the same (no rephrase prompt then).
+# - `peakcf`: PEAK's counterfactual set (`data/PEAK_counter.json` of "Neighboring Perturbations of Knowledge Editing
+#   on Large Language Models", the set A^3E's compositional benchmark calls PeakCF): ROME-style records
+#   {case_id, requested_rewrite {prompt with "{}", subject, relation_id, target_new {str}, target_true {str}},
+#   postive_list [str], negtive_list [str], para_add_prompts [str], neighborhood_prompts [[prompt, answer]],
+#   negtive_random_list [str]} (PEAK's spellings).
+#   prompt.format(subject) -> prompt; target_new.str -> target_new; target_true.str -> ground truth;
+#   para_add_prompts -> rephrase_prompts; neighborhood_prompts -> locality items; postive_list (the subject's true
+#   answers, target_true first) -> `answer_list`, the answers a composite edit must keep beside the new one.
+#   negtive_list and negtive_random_list (PEAK's distractors for its additivity score) are not used.
+
+
+def _unke(f) -> dict:
+    question = f.text("question")
+    sub_questions = f.get("sub_question") or []
+    sub_answers = f.get("sub_answer") or []
+    for name, value in (("sub_question", sub_questions), ("sub_answer", sub_answers)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            f.fail(name, "must be a list of strings")
+    if len(sub_answers) != len(sub_questions):
+        f.fail("sub_answer", f"has {len(sub_answers)} answers for {len(sub_questions)} sub_question(s)")
+    portability = []
+    for prompt, answer in zip(sub_questions, sub_answers):
+        if not prompt.strip() or not answer.strip():
+            f.dropped_items += 1  # skipped, like an empty portability answer in the other formats
+            continue
+        portability.append(_item(prompt, [answer]))
+    rephrase = f.texts("para_question")
+    return _record(
+        f,
+        subject=(question, "question"),
+        prompt=(question, "question"),
+        target_new=f.text("answer"),
+        aliases=[],
+        rephrase=[p for p in rephrase if p.strip() != question.strip()],
+        locality=[],
+        portability=portability,
+        rid=f.get("id"),
+        relation="unstructured",
+    )
+
+
+def _peakcf(f) -> dict:
+    rw = "requested_rewrite"
+    template, subject = requested_rewrite(f)
+    true_answer = f.text(f"{rw}.target_true.str")
+    answers = f.texts("postive_list")
+    locality = []
+    neighbours = f.get("neighborhood_prompts") or []
+    if not isinstance(neighbours, list):
+        f.fail("neighborhood_prompts", "must be a list of [prompt, answer] pairs")
+    for j, pair in enumerate(neighbours):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            f.fail(f"neighborhood_prompts[{j}]", "must be a [prompt, answer] pair of strings")
+        if not pair[0].strip():
+            f.fail(f"neighborhood_prompts[{j}][0]", "is empty")
+        if not pair[1].strip():
+            f.dropped_items += 1
+            continue
+        locality.append(_item(pair[0], [pair[1]]))
+    record = _record(
+        f,
+        subject=(subject, f"{rw}.subject"),
+        prompt=(template.replace("{}", subject), f"{rw}.prompt"),
+        target_new=f.text(f"{rw}.target_new.str"),
+        aliases=[true_answer],
+        rephrase=f.texts("para_add_prompts"),
+        locality=locality,
+        portability=[],
+        rid=f.get("case_id"),
+        relation=f.get(f"{rw}.relation_id") or "",
+    )
+    # target_true first, then the other true answers in file order, each once
+    kept = [true_answer.strip()]
+    for answer in answers:
+        if answer.strip() and answer.strip() not in kept:
+            kept.append(answer.strip())
+    record["answer_list"] = kept
+    return record
+
+
+# Detection order (`detect_format`): most specific first. The appendix formats lead because PeakCF records also
+# carry ROME's requested_rewrite.
 FORMATS: dict[str, RecordFormat] = {
     fmt.name: fmt
     for fmt in [
+        RecordFormat("peakcf", "PEAK's PEAK_counter.json / PeakCF (requested_rewrite, postive_list, para_add_prompts)",
+                     lambda r: "requested_rewrite" in r and ("postive_list" in r or "para_add_prompts" in r),
+                     _peakcf),
+        RecordFormat("unke", "UnKEBench final_data_v3.json (question, para_question, answer, sub_question, sub_answer)",
+                     lambda r: "question" in r and "answer" in r and "prompt" not in r, _unke),
         RecordFormat("normalised", "records as this project writes them (prepare-dataset output)",
                      lambda r: "ground_truth_aliases" in r and "rephrase_prompts" in r, _normalised),
         RecordFormat("rome_counterfact", "ROME's counterfact.json (requested_rewrite, paraphrase/neighborhood prompts)",
@@ -492,10 +482,6 @@ FORMATS: dict[str, RecordFormat] = {
                      lambda r: "prompt" in r and "target_new" in r, _knowedit),
     ]
 }
-# The appendix formats first: PeakCF records also have ROME's requested_rewrite.
-from goldenlayers.appendix_formats import _formats as _appendix_formats  # noqa: E402
-
-FORMATS = {**{fmt.name: fmt for fmt in _appendix_formats()}, **FORMATS}
 
 
 def detect_format(raw: list, path) -> str:
@@ -511,209 +497,3 @@ def detect_format(raw: list, path) -> str:
         "of: " + "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values())
     )
 
-
-# --- loading ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoadedDataset:
-    path: str
-    format: str
-    records: list[dict]
-    n_raw: int
-    invalid: list[dict] = field(default_factory=list)  # {index, field, problem} of every skipped record
-    dropped_items: int = 0  # locality/portability entries skipped for an empty answer
-    dropped_fields: dict = field(default_factory=dict)  # what a declared format leaves out that the file has
-
-    def report(self) -> dict:
-        return {
-            "path": self.path,
-            "format": self.format,
-            "n_raw": self.n_raw,
-            "n_records": len(self.records),
-            "n_invalid": len(self.invalid),
-            "invalid": self.invalid,
-            "dropped_empty_answer_items": self.dropped_items,
-            "dropped_by_declared_format": self.dropped_fields,
-            "supported_metrics": supported_metrics(self.records),
-        }
-
-
-def read_raw(path: Path) -> list:
-    try:
-        raw = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
-    if not isinstance(raw, list) or not raw:
-        raise DatasetError(f"{path}: expected a non-empty JSON list of records")
-    return raw
-
-
-def load_dataset(source: str | Path, format: str | None = None, on_invalid: str = "error") -> LoadedDataset:
-    """Read a dataset file in any known format into normalised records, validating every record.
-
-    on_invalid: "error" stops at the first invalid record (InvalidRecord names file, record, field); "skip" drops
-    invalid records and lists them in `LoadedDataset.invalid`.
-    """
-    path = dataset_path(str(source))
-    return parse_records(read_raw(path), path, format=format, on_invalid=on_invalid)
-
-
-def parse_records(raw: list, path: str | Path = "records", format: str | None = None,
-                  on_invalid: str = "error") -> LoadedDataset:
-    """Normalise and validate raw records already in memory (a JSON list); `path` names them in error messages.
-
-    The same rules as `load_dataset` (which reads the file and calls this): the format is detected from the first
-    record when not given; a plain list of {prompt, subject, target_new[, ground_truth]} reads as `knowedit`.
-    """
-    if on_invalid not in ON_INVALID:
-        raise ValueError(f"on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
-    if not isinstance(raw, list) or not raw:
-        raise DatasetError(f"{path}: expected a non-empty list of records")
-    declared = format is not None
-    if format is None:
-        format = detect_format(raw, path)
-    elif format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}; known formats: {', '.join(FORMATS)}")
-    to_record = FORMATS[format].to_record
-    loaded = LoadedDataset(path=str(path), format=format, records=[], n_raw=len(raw))
-    first_index: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        f = _Fields(item, index, path)
-        try:
-            if not isinstance(item, dict):
-                f.fail("(record)", f"must be a JSON object, not {_describe(item)}")
-            record = to_record(f)
-            if record["id"] in first_index:
-                f.fail("id", f"{record['id']!r} repeats the id of record {first_index[record['id']]}")
-        except InvalidRecord as err:
-            if on_invalid == "error":
-                raise
-            loaded.invalid.append(err.as_dict())
-            continue
-        first_index[record["id"]] = index
-        loaded.dropped_items += f.dropped_items
-        loaded.records.append(record)
-    if not loaded.records:
-        raise DatasetError(f"{path}: none of the {len(raw)} records is valid (first problem: {loaded.invalid[0]})")
-    if declared:
-        loaded.dropped_fields = fields_dropped_by_format(raw, path, format, loaded.records)
-        if loaded.dropped_fields:
-            log.warning("%s: the declared format %r drops %s that the file has (read as its detected format %r); "
-                        "remove `format:` or set it to %r to keep them", path, format,
-                        ", ".join(f"{m} ({n} records)" for m, n in loaded.dropped_fields["metrics"].items()),
-                        loaded.dropped_fields["detected_format"], loaded.dropped_fields["detected_format"])
-    return loaded
-
-
-def fields_dropped_by_format(raw: list, path, format: str, records: list[dict]) -> dict:
-    """What the file's detected format would read that `format` does not: {detected_format, metrics: {metric:
-    records that lose it}}, or {} when nothing is lost (or no other format is detected)."""
-    try:
-        detected = detect_format(raw, path)
-    except (DatasetError, InvalidRecord):
-        return {}
-    if detected == format:
-        return {}
-    try:
-        other = load_dataset(path, format=detected, on_invalid="skip").records
-    except DatasetError:
-        return {}
-    have, could = supported_metrics(records), supported_metrics(other)
-    lost = {m: n - have.get(m, 0) for m, n in could.items() if n > have.get(m, 0)}
-    return {"detected_format": detected, "metrics": lost} if lost else {}
-
-
-def load_records(source: str, format: str | None = None, on_invalid: str = "error") -> list[dict]:
-    """Normalised records of a dataset file (see `load_dataset`)."""
-    return load_dataset(source, format=format, on_invalid=on_invalid).records
-
-
-def supported_metrics(records: list[dict]) -> dict[str, int]:
-    """Metric -> number of records that can be scored on it. Rewrite needs only the edit itself; rephrase,
-    locality and portability need the record's prompts of that kind; a metric no record supports is left out."""
-    counts = {
-        "rewrite": len(records),
-        "rephrase": sum(bool(r["rephrase_prompts"]) for r in records),
-        "locality": sum(bool(r["locality"]) for r in records),
-        "portability": sum(bool(r["portability"]) for r in records),
-    }
-    return {metric: n for metric, n in counts.items() if n}
-
-
-@torch.no_grad()
-def teacher_forced_argmax(model, tok, pairs: list[tuple[str, str]], batch_size: int = 16) -> list[list[int]]:
-    """Argmax token ids at the answer positions of `prompt + " " + answer`, given the gold prefix."""
-    out = []
-    for start in range(0, len(pairs), batch_size):
-        input_ids, mask, labels = batch_prompt_answers(tok, pairs[start : start + batch_size])
-        device = model.device
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-        argmax = logits.argmax(-1).cpu()
-        for row in range(len(input_ids)):
-            out.append(argmax[row][labels[row] != -100].tolist())
-    return out
-
-
-@torch.no_grad()
-def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
-                 progress: bool = True) -> tuple[list[dict], list[dict]]:
-    """Keep records whose ground truth the model predicts greedily; attach pre-edit locality predictions.
-
-    `keep_unknown` keeps every record (still reporting which ones the model knows), for datasets whose facts
-    are new to the model by design (WikiData_recent) or for tests on random models.
-
-    Greedy decoding reproduces the ground truth's tokens exactly when the argmax at every answer position, given
-    the gold prefix, is the gold token, so one teacher-forced pass per record decides it. Returns (kept records,
-    report rows {id, kept, reason}).
-    """
-    from goldenlayers.text import answer_span_ids
-
-    kept, report = [], []
-    chunk_size = 16  # records per batched forward pass
-    with tqdm(total=len(records), desc="checking known facts", disable=not progress) as bar:
-        for start in range(0, len(records), chunk_size):
-            chunk = records[start : start + chunk_size]
-            checkable = [r for r in chunk if r["ground_truth"] is not None]
-            preds = teacher_forced_argmax(model, tok, [(r["prompt"], r["ground_truth"]) for r in checkable])
-            pred_of = {id(r): p for r, p in zip(checkable, preds)}
-            chunk_kept = []
-            for rec in chunk:
-                if rec["ground_truth"] is None:
-                    known, reason = False, "no ground truth to check"
-                else:
-                    pred = pred_of[id(rec)]
-                    known = pred == answer_span_ids(tok, rec["prompt"], rec["ground_truth"])
-                    reason = "" if known else f"model predicts {tok.decode(pred)!r}, not {rec['ground_truth']!r}"
-                if known or keep_unknown:
-                    chunk_kept.append(rec)
-                report.append({"id": rec["id"], "known": known, "kept": known or keep_unknown, "reason": reason})
-            # pre-edit locality predictions of the kept records, in one more batched pass
-            pairs = [(item["prompt"], item["answer"]) for rec in chunk_kept for item in rec["locality"]]
-            loc_preds = iter(teacher_forced_argmax(model, tok, pairs) if pairs else [])
-            for rec in chunk_kept:
-                kept.append({**rec, "locality": [{**item, "pre_edit_ids": next(loc_preds)} for item in rec["locality"]]})
-            bar.update(len(chunk))
-    return kept, report
-
-
-def split_ids(ids: list[str], proxy_fraction: float, seed: int = 42, max_samples: int | None = None) -> dict:
-    """Seeded proxy/test split of record ids (optionally of a seeded subsample of `max_samples`)."""
-    if not 0 < proxy_fraction < 1:
-        raise ValueError(f"proxy_fraction must be in (0, 1), got {proxy_fraction}")
-    rng = random.Random(seed)
-    order = list(ids)
-    rng.shuffle(order)
-    if max_samples is not None:
-        order = order[:max_samples]
-    n_proxy = round(len(order) * proxy_fraction)
-    if n_proxy == 0 or n_proxy == len(order):
-        raise ValueError(
-            f"proxy fraction {proxy_fraction} of {len(order)} samples leaves an empty split; "
-            "use more samples or another proxy_fraction"
-        )
-    # keep file order inside each split so outputs are easy to read and stable
-    position = {rid: i for i, rid in enumerate(ids)}
-    proxy = sorted(order[:n_proxy], key=position.get)
-    test = sorted(order[n_proxy:], key=position.get)
-    return {"seed": seed, "proxy_fraction": proxy_fraction, "proxy": proxy, "test": test}
