@@ -117,3 +117,35 @@ def test_filter_keeps_exactly_the_facts_the_model_predicts(tiny_llama, tiny_toke
         assert len(rec["locality"][0]["pre_edit_ids"]) == len(tok(" Rome")["input_ids"])
     kept_all, _ = filter_known(model, tok, records, keep_unknown=True, progress=False)
     assert [r["id"] for r in kept_all] == ["a", "b"]
+
+
+def test_filter_dataset_reports_counts_and_refuses_a_dataset_the_model_does_not_know(tiny_llama, tiny_tokenizer):
+    from goldenlayers.data import filter_dataset
+
+    # no record has a ground truth, so the model can know none of them
+    records = [{"id": str(i), "subject": "France", "prompt": "The capital of France is", "ground_truth": None,
+                "target_new": "Rome", "rephrase_prompts": [], "locality": [], "portability": []} for i in range(3)]
+    with pytest.raises(DatasetError, match="knows none of the 3 facts in mine.json"):
+        filter_dataset(tiny_llama, tiny_tokenizer, records, progress=False, path="mine.json")
+    kept, report = filter_dataset(tiny_llama, tiny_tokenizer, records, keep_unknown=True, progress=False)
+    assert [r["id"] for r in kept] == ["0", "1", "2"]
+    assert (report["n_records"], report["n_known"], report["n_kept"]) == (3, 0, 3)
+    assert [row["id"] for row in report["records"]] == ["0", "1", "2"]
+
+
+def test_prepare_dataset_report_names_the_source_and_its_hash(tmp_path):
+    import hashlib
+
+    from goldenlayers.data import prepare_dataset
+
+    raw = [{"subject": "France", "prompt": "The capital of France is", "ground_truth": "Paris", "target_new": "Rome"},
+           {"subject": "Japan", "prompt": "The capital of Spain is", "ground_truth": "Madrid", "target_new": "Rome"}]
+    path = write(tmp_path, raw)
+    records, report = prepare_dataset(path, on_invalid="skip")
+    assert [r["subject"] for r in records] == ["France"]
+    assert report["source"] == path and report["hf_dataset"] is None
+    assert report["sha256"] == hashlib.sha256((tmp_path / "d.json").read_bytes()).hexdigest()
+    assert (report["n_raw"], report["n_records"], report["n_invalid"]) == (2, 1, 1)
+    assert report["invalid"][0]["field"] == "subject"
+    with pytest.raises(DatasetError, match="either a local `source` or `hf_dataset`"):
+        prepare_dataset()

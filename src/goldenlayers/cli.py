@@ -71,37 +71,32 @@ def cmd_prepare_model(args):
 
 
 def cmd_prepare_dataset(args):
-    from goldenlayers.data import file_sha256, load_dataset, resolve_dataset_file
+    from goldenlayers.data import prepare_dataset
     from goldenlayers.io import write_json
 
-    path = resolve_dataset_file(args.source, args.hf_dataset, args.hf_file, args.hf_revision)
-    loaded = load_dataset(path, format=args.format, on_invalid=args.on_invalid)
-    report = {"source": args.source, "hf_dataset": args.hf_dataset, "hf_file": args.hf_file,
-              "hf_revision": args.hf_revision, "sha256": file_sha256(path), **loaded.report()}
-    for bad in loaded.invalid:
+    records, report = prepare_dataset(args.source, args.hf_dataset, args.hf_file, args.hf_revision,
+                                      format=args.format, on_invalid=args.on_invalid)
+    for bad in report["invalid"]:
         log.warning("skipped invalid record %d: field %r %s", bad["index"], bad["field"], bad["problem"])
     write_json(args.out_report, report)
-    write_json(args.out_records, loaded.records)
+    write_json(args.out_records, records)
     log.info("%s (%s format): %d valid records, %d invalid skipped, %d empty-answer locality/portability items "
-             "dropped; metrics supported: %s", path, loaded.format, len(loaded.records), len(loaded.invalid),
-             loaded.dropped_items, report["supported_metrics"])
+             "dropped; metrics supported: %s", report["path"], report["format"], report["n_records"],
+             report["n_invalid"], report["dropped_empty_answer_items"], report["supported_metrics"])
 
 
 def cmd_filter_dataset(args):
-    from goldenlayers.data import filter_known, load_records
+    from goldenlayers.data import filter_dataset, load_records
     from goldenlayers.io import write_json
 
     records = load_records(args.dataset)
     model, tok = _load_model(args)
-    kept, report = filter_known(model, tok, records, keep_unknown=args.keep_unknown, progress=not args.quiet)
-    if not kept:
-        raise SystemExit(f"error: the model knows none of the {len(records)} facts in {args.dataset}")
-    n_known = sum(row["known"] for row in report)
-    write_json(args.out_report, {"n_records": len(records), "n_known": n_known, "n_kept": len(kept),
-                                 "records": report})
+    kept, report = filter_dataset(model, tok, records, keep_unknown=args.keep_unknown, progress=not args.quiet,
+                                  path=args.dataset)
+    write_json(args.out_report, report)
     write_json(args.out_records, kept)
-    log.info("the model predicts %d of %d records; kept %d%s", n_known, len(records), len(kept),
-             " (keep_unknown: the unknown ones too)" if args.keep_unknown else "")
+    log.info("the model predicts %d of %d records; kept %d%s", report["n_known"], report["n_records"],
+             report["n_kept"], " (keep_unknown: the unknown ones too)" if args.keep_unknown else "")
 
 
 def cmd_split(args):
@@ -589,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--hf-dataset", help="Hugging Face dataset repo id, e.g. zjunlp/KnowEdit")
     p.add_argument("--hf-file", help="file inside the hub repo, e.g. benchmark/ZsRE/ZsRE-test-all.json")
     p.add_argument("--hf-revision", help="branch, tag or commit of the hub repo (default: main)")
-    p.add_argument("--format", help="dataset format (default: detected from the first record); see goldenlayers.data")
+    p.add_argument("--format", help="dataset format (default: detected from the first record); the formats are "
+                   "listed in goldenlayers.data.formats")
     p.add_argument("--on-invalid", default="error", choices=["error", "skip"],
                    help="stop at the first invalid record (default) or skip invalid records and list them")
     p.add_argument("--out-records", required=True)

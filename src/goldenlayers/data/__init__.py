@@ -18,13 +18,14 @@ One concern per module:
 - `sources`: where a file comes from (`embedded:default_edits`, a local path, a Hugging Face dataset repo).
 - `formats`: the format registry `FORMATS` (KnowEdit, WikiBio, both Counterfacts, MEND zsRE, the appendix's UnKE
   and PeakCF, our own normalised records) and the validation every format shares.
-- `load`: a whole file through its format, with the load report (`load_dataset`, `parse_records`).
-- `known`: the model-side known-fact filter (`filter_known`); the only part that needs torch.
+- `load`: a whole file through its format, with the load report (`load_dataset`, `parse_records`), and
+  `prepare_dataset` (fetch + load + the validation report).
+- `known`: the model-side known-fact filter (`filter_known`, `filter_dataset`); the only part that needs torch.
 - `split`: the seeded proxy/test split (`split_ids`).
 
 This folder also holds the package data (`default_edits.json`, the embedded dataset; `mom2_corpus.json`, the
-offline covariance corpus). Names are imported from here; `filter_known` and `teacher_forced_argmax` are imported
-on first use, so reading or validating a dataset does not pull in torch.
+offline covariance corpus). Names are imported from here; the `known` ones (`filter_dataset`, `filter_known`,
+`teacher_forced_argmax`) are imported on first use, so reading or validating a dataset does not pull in torch.
 """
 
 from goldenlayers.data.formats import FORMATS, METRICS, InvalidRecord, RecordFormat, detect_format
@@ -36,6 +37,7 @@ from goldenlayers.data.load import (
     load_records,
     metric_counts,
     parse_records,
+    prepare_dataset,
 )
 from goldenlayers.data.sources import (
     DEFAULT_DATASET,
@@ -50,7 +52,7 @@ from goldenlayers.data.sources import (
 )
 from goldenlayers.data.split import split_ids
 
-_MODEL_SIDE = {"filter_known", "teacher_forced_argmax"}
+_MODEL_SIDE = {"filter_dataset", "filter_known", "teacher_forced_argmax"}
 
 
 def __getattr__(name):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from goldenlayers.data.sources import DatasetError
 from goldenlayers.text import answer_span_ids, batch_prompt_answers
 
 
@@ -66,3 +67,14 @@ def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
                 kept.append({**rec, "locality": [{**item, "pre_edit_ids": next(loc_preds)} for item in rec["locality"]]})
             bar.update(len(chunk))
     return kept, report
+
+
+def filter_dataset(model, tok, records: list[dict], keep_unknown: bool = False, progress: bool = True,
+                   path: str = "records") -> tuple[list[dict], dict]:
+    """`filter_known` over a whole dataset: (kept records, filter report {n_records, n_known, n_kept, records: one
+    row per record}). A dataset of which nothing is kept cannot be edited, so that is an error (`path` names it)."""
+    kept, rows = filter_known(model, tok, records, keep_unknown=keep_unknown, progress=progress)
+    if not kept:
+        raise DatasetError(f"the model knows none of the {len(records)} facts in {path}")
+    n_known = sum(row["known"] for row in rows)
+    return kept, {"n_records": len(records), "n_known": n_known, "n_kept": len(kept), "records": rows}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldenlayers.data.formats import FORMATS, InvalidRecord, _describe, _Fields, detect_format
-from goldenlayers.data.sources import DatasetError, dataset_path, read_raw
+from goldenlayers.data.sources import DatasetError, dataset_path, file_sha256, read_raw, resolve_dataset_file
 
 log = logging.getLogger(__name__)
 ON_INVALID = ("error", "skip")
@@ -115,6 +115,19 @@ def fields_dropped_by_format(raw: list, path, format: str, records: list[dict]) 
     have, could = metric_counts(records), metric_counts(other)
     lost = {m: n - have.get(m, 0) for m, n in could.items() if n > have.get(m, 0)}
     return {"detected_format": detected, "metrics": lost} if lost else {}
+
+
+def prepare_dataset(source: str | None = None, hf_dataset: str | None = None, hf_file: str | None = None,
+                    hf_revision: str | None = None, format: str | None = None,
+                    on_invalid: str = "error") -> tuple[list[dict], dict]:
+    """Fetch a dataset file (local `source`, or `hf_file` of the hub repo `hf_dataset`), read it in its format and
+    validate it: (normalised records, validation report = where the file came from, its SHA-256, and the load
+    report of `LoadedDataset.report`)."""
+    path = resolve_dataset_file(source, hf_dataset, hf_file, hf_revision)
+    loaded = load_dataset(path, format=format, on_invalid=on_invalid)
+    report = {"source": source, "hf_dataset": hf_dataset, "hf_file": hf_file, "hf_revision": hf_revision,
+              "sha256": file_sha256(path), **loaded.report()}
+    return loaded.records, report
 
 
 def load_records(source: str, format: str | None = None, on_invalid: str = "error") -> list[dict]:
