@@ -15,7 +15,6 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
-include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/selection.smk"
 include: "workflow/rules/selectors.smk"

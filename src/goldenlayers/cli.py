@@ -555,6 +555,8 @@ def _edit_covariance(args, model, tok):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from goldenlayers.data import ON_INVALID  # no torch: the data package imports it only for the known-fact filter
+
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -586,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hf-revision", help="branch, tag or commit of the hub repo (default: main)")
     p.add_argument("--format", help="dataset format (default: detected from the first record); the formats are "
                    "listed in goldenlayers.data.formats")
-    p.add_argument("--on-invalid", default="error", choices=["error", "skip"],
+    p.add_argument("--on-invalid", default="error", choices=ON_INVALID,
                    help="stop at the first invalid record (default) or skip invalid records and list them")
     p.add_argument("--out-records", required=True)
     p.add_argument("--out-report", required=True)

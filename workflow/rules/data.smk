@@ -1,3 +1,60 @@
+# The input stage. A model made loadable offline (prepare_model) and a dataset fetched, validated and normalised
+# (prepare_dataset), each once; then per (model, dataset) the facts the model knows, with their pre-edit locality
+# predictions (filter_dataset), and the seeded proxy/test split (split_dataset). Every later stage reads
+# results/{model}/{dataset}/records.json and split.json.
+#
+# prepare_dataset and split_dataset are local rules: both take a second or less, and a download needs the network
+# that cluster compute nodes often lack.
+localrules:
+    prepare_dataset,
+    split_dataset,
+
+
+rule prepare_model:
+    input:
+        get_model_files,
+    output:
+        model="results/models/{model}/model.json",
+    log:
+        "results/logs/prepare_model/{model}.log",
+    benchmark:
+        "results/benchmarks/prepare_model/{model}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        source=lambda wildcards: config["models"][wildcards.model]["source"],
+        num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
+    shell:
+        "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
+        "--out-dir results/models/{wildcards.model} > {log} 2>&1"
+
+
+rule prepare_dataset:
+    input:
+        get_dataset_files,
+    output:
+        records="results/datasets/{dataset}/records.json",
+        report="results/datasets/{dataset}/validation.json",
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    priority: 10
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        opts=get_dataset_opts,
+    shell:
+        "goldenlayers prepare-dataset {params.opts} --out-records {output.records} "
+        "--out-report {output.report} > {log} 2>&1"
+
+
 rule filter_dataset:
     input:
         model="results/models/{model}/model.json",
@@ -29,8 +86,13 @@ rule split_dataset:
         split="results/{model}/{dataset}/split.json",
     log:
         "results/logs/split_dataset/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/split_dataset/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
     params:
         opts=get_split_opts,
     shell:

@@ -45,7 +45,6 @@ from goldenlayers.data.sources import (
     DatasetError,
     dataset_path,
     fetch_hub_file,
-    file_sha256,
     hub_placement_path,
     read_raw,
     resolve_dataset_file,

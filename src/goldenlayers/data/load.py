@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldenlayers.data.formats import FORMATS, InvalidRecord, _describe, _Fields, detect_format
-from goldenlayers.data.sources import DatasetError, dataset_path, file_sha256, read_raw, resolve_dataset_file
+from goldenlayers.data.sources import DatasetError, dataset_path, read_raw, resolve_dataset_file
+from goldenlayers.io import sha256_file
 
 log = logging.getLogger(__name__)
 ON_INVALID = ("error", "skip")
@@ -126,7 +127,7 @@ def prepare_dataset(source: str | None = None, hf_dataset: str | None = None, hf
     path = resolve_dataset_file(source, hf_dataset, hf_file, hf_revision)
     loaded = load_dataset(path, format=format, on_invalid=on_invalid)
     report = {"source": source, "hf_dataset": hf_dataset, "hf_file": hf_file, "hf_revision": hf_revision,
-              "sha256": file_sha256(path), **loaded.report()}
+              "sha256": sha256_file(path), **loaded.report()}
     return loaded.records, report
 
 

@@ -1,12 +1,10 @@
 """Where a dataset file comes from: the embedded default, a local path, or a file of a Hugging Face dataset repo.
 
-Also the two steps every source shares before its records are parsed: the file's SHA-256 (written to the
-validation report) and reading it as a non-empty JSON list (`read_raw`).
+Also the step every source shares before its records are parsed: reading it as a non-empty JSON list (`read_raw`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -84,14 +82,6 @@ def resolve_dataset_file(source: str | None = None, hf_dataset: str | None = Non
     if not hf_file:
         raise DatasetError(f"hf_dataset {hf_dataset!r} needs `hf_file`, the path of the JSON file inside the repo")
     return fetch_hub_file(hf_dataset, hf_file, revision=hf_revision)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_raw(path: Path) -> list:
