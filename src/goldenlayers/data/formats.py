@@ -259,14 +259,20 @@ def _wikibio(f: _Fields) -> dict:
     )
 
 
+def _flat_locality(f: _Fields, prompt_name: str, answer_name: str) -> list[dict]:
+    """A flat format's one optional locality prompt (`prompt_name`) and its answers (`answer_name`), as items."""
+    prompt = f.text(prompt_name, required=False)
+    if prompt is None:
+        return []
+    answers = f.aliases(answer_name)
+    if not answers:
+        f.fail(answer_name, f"is missing or empty while {prompt_name} is given")
+    return [_item(prompt, answers)]
+
+
 def _counterfact(f: _Fields) -> dict:
-    locality = []
-    loc_prompt = f.text("locality_prompt", required=False)
-    if loc_prompt is not None:
-        answers = f.aliases("locality_ground_truth")
-        if not answers:
-            f.fail("locality_ground_truth", "is missing or empty while locality_prompt is given")
-        locality.append(_item(loc_prompt, answers))
+    # locality first: its problem is the one reported when a record has several
+    locality = _flat_locality(f, "locality_prompt", "locality_ground_truth")
     return _record(
         f,
         subject=(f.text("subject"), "subject"),
@@ -312,13 +318,8 @@ def _rome_counterfact(f: _Fields) -> dict:
 
 
 def _zsre_mend(f: _Fields) -> dict:
-    locality = []
-    loc = f.text("loc", required=False)
-    if loc is not None:
-        answers = f.aliases("loc_ans")
-        if not answers:
-            f.fail("loc_ans", "is missing or empty while loc is given")
-        locality.append(_item(loc, answers))
+    # locality first: its problem is the one reported when a record has several
+    locality = _flat_locality(f, "loc", "loc_ans")
     return _record(
         f,
         subject=(f.text("subject"), "subject"),
