@@ -596,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("filter-dataset", help="keep the records whose ground truth the model predicts")
     model_args(p)
-    p.add_argument("--dataset", required=True, help="embedded:default_edits or a KnowEdit-style JSON file")
+    p.add_argument("--dataset", required=True, help="prepare-dataset's records.json (or any dataset file in a known "
+                   "format, e.g. embedded:default_edits)")
     p.add_argument("--out-records", required=True)
     p.add_argument("--out-report", required=True)
     p.add_argument("--keep-unknown", action="store_true", help="keep facts the model does not predict, too")
