@@ -1,6 +1,6 @@
 """Causal tracing of MLP outputs (ROME's causal mediation analysis), the measurement behind the CMA selector.
 
-For an edit record with prompt Q, subject s and true answer token o (SPEC §2, ROME §2.1):
+For an edit record with prompt Q, subject s and true answer token o (docs/methods.md, "Layer selectors"; ROME §2.1):
 
 * clean run: p_clean = P(o | Q).
 * corrupted run: Gaussian noise of std nu * sigma is added to the input embeddings of every subject token, where

@@ -1,4 +1,5 @@
-"""Per-sample, per-layer gradient scalars for LGA and LGA(K'), and per-layer SaLEM saliency (SPEC §2).
+"""Per-sample, per-layer gradient scalars for LGA and LGA(K'), and per-layer SaLEM saliency (paper §5.1;
+docs/methods.md, "Layer selectors").
 
 For a sample with prompt Q, old answer K and new answer K', and for every candidate layer L with edited weight W_L
 (the MLP output projection), we need

@@ -1,5 +1,6 @@
-"""Layer selectors' math (paper §3; docs/methods.md): from cached measurements to a chosen layer, as JSON-ready
-records. The registry that names them, and their one `select(evidence, layers, params)`, is `goldenlayers.selectors`.
+"""Layer selectors' math (paper §5.1 and Appendix A; docs/methods.md, "Layer selectors"): from cached measurements
+to a chosen layer, as JSON-ready records. The registry that names them, and their one
+`select(evidence, layers, params)`, is `goldenlayers.selectors`.
 
 Every selector returns a dict with at least ``method``, ``layers`` (the candidate layers, sorted), ``scores`` (one
 per candidate layer, or None), ``chosen_layer`` (or ``chosen_layers`` for Random) and ``params`` (the rule's
@@ -233,7 +234,8 @@ def run_random(layers: Sequence[int], n: int = 3, seed: int | None = 42,
         "scores": None,
         "chosen_layer": None,
         "chosen_layers": sorted(int(x) for x in drawn),
-        "params": {"n_layers": int(n), "seed": None if rng is not None or seed is None else int(seed), "rule": "uniform without replacement; mean of metrics"},
+        "params": {"n_layers": int(n), "seed": None if rng is not None or seed is None else int(seed),
+                   "rule": "uniform without replacement; mean of metrics"},
     }
 
 
