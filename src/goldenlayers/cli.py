@@ -207,12 +207,9 @@ def cmd_select(args):
 def cmd_causal_trace(args):
     import pandas as pd
 
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
+    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
     from goldenlayers.io import read_json, write_json, write_parquet
     from goldenlayers.walltime import with_evidence_seconds
-
-    def traceable(records):
-        return [r for r in records if r.get("subject") and r["subject"] in r["prompt"]]
 
     dataset = read_json(args.records)
     usable = traceable(dataset)

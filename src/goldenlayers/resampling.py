@@ -91,8 +91,10 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
     if effects is not None:
         eff = effects.assign(sample_id=effects["sample_id"].astype(str))
         ev["effects"] = eff[eff["sample_id"].isin(samples)].reset_index(drop=True)
-    # BF's sweep: every swept sample's row, its split set per draw
-    ev["sweep"] = df.assign(sample_id=df["sample_id"].astype(str))
+    # BF's sweep: every swept sample's row, its split set per draw; only the columns BF reads (failures are applied
+    # already), so the per-draw copy stays small
+    columns = ["sample_id", "layer", metric] + [c for c in ("status",) if c in df.columns]
+    ev["sweep"] = df[columns].assign(sample_id=df["sample_id"].astype(str))
     return ev
 
 

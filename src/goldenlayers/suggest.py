@@ -264,12 +264,12 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
 
 def _trace(model, tok, records, settings, progress):
     """Causal-trace effects of the requests whose subject is in the prompt (CMA's evidence)."""
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
+    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
 
     settings = settings or TraceSettings()
-    traceable = [r for r in records if r["subject"] in r["prompt"]]
-    sigma = subject_embedding_std(model, tok, traceable)
-    return trace_records(model, tok, traceable, settings.noise_multiplier * sigma, settings=settings,
+    usable = traceable(records)
+    sigma = subject_embedding_std(model, tok, usable)
+    return trace_records(model, tok, usable, settings.noise_multiplier * sigma, settings=settings,
                          progress=progress)
 
 
