@@ -65,9 +65,9 @@ STAGE = {"gradients": "gradient", "saliency": "gradient", "effects": "trace", "s
 # them from the config (common.smk, SELECTOR_PARAMS).
 PARAMS = {
     "tukey_k": (float, f"Tukey fence constant k (default {TUKEY_K:g})"),
-    "n_layers": (int, "number of random candidate layers (default 3)"),
-    "seed": (int, "seed of the random draw (default 42)"),
-    "metric": (str, "BF's metric (default rewrite)"),
+    "n_layers": (int, "number of random candidate layers"),
+    "seed": (int, "seed of the random draw"),
+    "metric": (str, "BF's metric"),
     "num_layers": (int, "the model's layer count: BF also estimates its time over every candidate layer"),
 }
 
@@ -151,14 +151,14 @@ def select_cma(evidence, layers, params) -> dict:
 
 
 def select_random(evidence, layers, params) -> dict:
-    """Random: `n_layers` seeded candidate layers; `rng` (a numpy Generator) instead of `seed` draws from a stream
-    the caller owns (one layer per resampling draw)."""
+    """Random: `n_layers` seeded candidate layers (`selection.run_random`'s defaults where not given); `rng` (a
+    numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
     from goldenlayers import selection
 
     if layers is None:
         raise ValueError("random: give the candidate layers")
-    return selection.run_random(layers, n=params.get("n_layers", 3), seed=params.get("seed", 42),
-                                rng=params.get("rng"))
+    given = {"n": params.get("n_layers"), "seed": params.get("seed"), "rng": params.get("rng")}
+    return selection.run_random(layers, **{k: v for k, v in given.items() if v is not None})
 
 
 def select_bf(evidence, layers, params) -> dict:
@@ -168,8 +168,9 @@ def select_bf(evidence, layers, params) -> dict:
     sweep = evidence["sweep"]
     if layers is not None:
         sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
-    return selection.run_bf(sweep, metric=params.get("metric", "rewrite"),
-                            job_seconds=evidence.get("sweep_job_seconds"), num_layers=params.get("num_layers"))
+    metric = {"metric": params["metric"]} if params.get("metric") else {}
+    return selection.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"), num_layers=params.get("num_layers"),
+                            **metric)
 
 
 SELECTORS: dict[str, SelectorSpec] = {

@@ -331,7 +331,8 @@ def swept_layers(wildcards):
 
 def get_selections(wildcards):
     """Selection files an aggregate reports (every selector). BF is the first editor's proxy golden layer, so only
-    that editor's aggregate gets bf.json (the others report their own proxy golden layer as BF)."""
+    that editor's aggregate gets bf.json (the others report their own proxy golden layer as BF).
+    """
     methods = [m for m in SELECTORS if m != "bf" or wildcards.editor == EDITORS[0]]
     return expand(
         "results/{model}/{dataset}/selection/{method}.json",
