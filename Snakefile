@@ -1,7 +1,7 @@
 # goldenlayers: find the golden layer for knowledge editing and prove it, from data to the paper's tables.
-# Stages (see docs/architecture.md): prepare_model -> filter_dataset -> split_dataset -> extract_gradients ->
-# score_lga, other layer selectors (selectors.smk) | generate_templates -> sweep_layer -> select_bf, aggregate_sweep ->
-# make_report, plot_figure3
+# Stages (see docs/architecture.md): prepare_model -> filter_dataset -> split_dataset -> extract_gradients,
+# trace_causal_effects -> score_<method> for every selector of the registry (selectors.smk) | generate_templates ->
+# sweep_layer -> select_bf, aggregate_sweep -> make_report, plot_figure3
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,7 +16,6 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/selection.smk"
 include: "workflow/rules/selectors.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/editing.smk"

@@ -145,9 +145,9 @@ def test_corrupt_cached_gradients(tmp_path, capsys):
     bad = tmp_path / "proxy.parquet"
     bad.write_bytes(b"PAR1 this is not a parquet file")
     (tmp_path / "split.json").write_text(json.dumps({"proxy": ["0"], "test": ["1"]}))
-    code, line = run_cli(capsys, "lga", "--gradients", bad, "--split", tmp_path / "split.json", "--out",
-                         tmp_path / "lga.json")
-    assert code != 0 and line.startswith("goldenlayers lga: error:")
+    code, line = run_cli(capsys, "select", "--method", "lga", "--gradients", bad, "--split", tmp_path / "split.json",
+                         "--out", tmp_path / "lga.json")
+    assert code != 0 and line.startswith("goldenlayers select: error:")
     assert not (tmp_path / "lga.json").exists()
 
 

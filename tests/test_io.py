@@ -36,7 +36,8 @@ def test_truncated_cached_gradients_say_how_to_rebuild_them(tmp_path, capsys):
     os.truncate(grads, grads.stat().st_size // 2)
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"proxy": ["0", "1"], "test": []}))
-    code = cli.main(["lga", "--gradients", str(grads), "--split", str(split), "--out", str(tmp_path / "lga.json")])
+    code = cli.main(["select", "--method", "lga", "--gradients", str(grads), "--split", str(split), "--out",
+                     str(tmp_path / "lga.json")])
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert code != 0 and f"{grads} is unreadable (truncated or corrupt" in line
     assert f"snakemake --cores N --forcerun {grads}" in line

@@ -11,18 +11,21 @@ import pytest
 from goldenlayers.selection import (
     lga_kprime_scores,
     lga_scores,
-    mean_of_selected,
-    read_benchmark_seconds,
     run_bf,
     run_cma,
     run_lga,
     run_random,
     run_salem,
     select_layer,
-    speedup_table,
     tukey_fences,
-    tukey_keep,
 )
+from goldenlayers.selectors import mean_of_selected
+from goldenlayers.walltime import read_benchmark_seconds, speedup_table
+
+
+def kept(scores, k):
+    """Which scores lie inside Tukey's fences, as `select_layer` reports them."""
+    return select_layer(scores, k=k)["kept"]
 
 
 def test_fences_use_linear_percentiles():
@@ -33,17 +36,15 @@ def test_fences_use_linear_percentiles():
 
 def test_outliers_on_both_sides_are_dropped():
     scores = [-50.0, 1.0, 2.0, 3.0, 2.5, 1.5, 60.0]
-    keep = tukey_keep(scores, k=1.0)
-    assert keep.tolist() == [False, True, True, True, True, True, False]
     result = select_layer(scores, k=1.0)
+    assert result["kept"] == [False, True, True, True, True, True, False]
     assert result["chosen_layer"] == 3  # the high outlier (layer 6) is not chosen
     assert result["fallback"] is False
-    assert result["kept"] == keep.tolist()
 
 
 def test_bounds_are_inclusive():
     scores = [1.0, 2.0, 3.0, 4.0]
-    assert tukey_keep(scores, k=0.5).tolist() == [True, True, True, True]  # 1.0 and 4.0 sit on the fences
+    assert kept(scores, k=0.5) == [True, True, True, True]  # 1.0 and 4.0 sit on the fences
 
 
 def test_all_equal_keeps_everything_and_ties_go_to_lowest_layer():
@@ -55,7 +56,7 @@ def test_all_equal_keeps_everything_and_ties_go_to_lowest_layer():
 
 def test_all_dropped_falls_back_to_argmax():
     # Two layers with k < 0.5: the fences sit strictly between the two scores.
-    assert tukey_keep([0.0, 1.0], k=0.25).tolist() == [False, False]
+    assert kept([0.0, 1.0], k=0.25) == [False, False]
     result = select_layer([0.0, 1.0], k=0.25, layers=[10, 11])
     assert result["fallback"] is True
     assert result["chosen_layer"] == 11
@@ -72,9 +73,9 @@ def test_invalid_inputs():
     with pytest.raises(ValueError, match="finite"):
         select_layer([1.0, np.nan])
     with pytest.raises(ValueError, match="non-empty"):
-        tukey_keep([])
+        tukey_fences([])
     with pytest.raises(ValueError, match=">= 0"):
-        tukey_keep([1.0, 2.0], k=-1)
+        tukey_fences([1.0, 2.0], k=-1)
     with pytest.raises(ValueError, match="layers"):
         select_layer([1.0, 2.0], layers=[0])
 

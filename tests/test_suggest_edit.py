@@ -240,8 +240,8 @@ def test_suggest_equals_the_pipeline_score_lga_on_the_same_requests(tiny_dir, tm
     assert cli.main(["-q", "gradients", "--model", str(tmp_path / "model.json"), "--records",
                      str(tmp_path / "records.json"), "--split", str(tmp_path / "split.json"),
                      "--out", str(tmp_path / "g.parquet")]) == 0
-    assert cli.main(["-q", "lga", "--gradients", str(tmp_path / "g.parquet"), "--split", str(tmp_path / "split.json"),
-                     "--out", str(tmp_path / "lga.json")]) == 0
+    assert cli.main(["-q", "select", "--method", "lga", "--gradients", str(tmp_path / "g.parquet"), "--split",
+                     str(tmp_path / "split.json"), "--out", str(tmp_path / "lga.json")]) == 0
     assert cli.main(["-q", "suggest", "--model", str(tmp_path / "model.json"), "--requests",
                      str(tiny_dir / "requests.json"), "--threads", "1", "--json", str(tmp_path / "s.json")]) == 0
     pipeline, suggested = (json.loads((tmp_path / name).read_text()) for name in ("lga.json", "s.json"))

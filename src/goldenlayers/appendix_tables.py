@@ -15,9 +15,9 @@ import pandas as pd
 from goldenlayers.analysis import to_markdown
 from goldenlayers.appendix import SETTINGS
 from goldenlayers.io import read_json, write_json, write_text
+from goldenlayers.selectors import SELECTORS
 
 METHOD_ORDER = ("cma", "salem", "lga")  # the paper's row order
-METHOD_LABELS = {"cma": "CMA", "salem": "SaLEM", "lga": "LGA"}
 TABLES = {
     "table12": {
         "setting": "composite",
@@ -54,7 +54,7 @@ def appendix_table(result_files: list[str], table: str) -> tuple[pd.DataFrame, d
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     frame = frame.sort_values(["Model", "Dataset", "Method"], key=lambda c: c.map(order) if c.name == "Method"
                               else c, kind="stable").reset_index(drop=True)
-    frame["Method"] = frame["Method"].map(lambda m: METHOD_LABELS.get(m, m))
+    frame["Method"] = frame["Method"].map(lambda m: SELECTORS[m].label if m in SELECTORS else m)
     return frame, notes
 
 

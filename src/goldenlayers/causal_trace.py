@@ -90,6 +90,11 @@ def subject_token_range(tok, prompt: str, subject: str) -> tuple[int, int]:
     return min(first, last), last
 
 
+def traceable(records: Iterable[dict]) -> list[dict]:
+    """The records causal tracing can corrupt: those whose subject appears in the prompt."""
+    return [r for r in records if r.get("subject") and r["subject"] in r["prompt"]]
+
+
 def subject_embedding_std(model, tok, records: Iterable[dict]) -> float:
     """sigma: std of the input-embedding values of the subject tokens (in their prompts) over `records`.
 

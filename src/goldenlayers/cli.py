@@ -134,6 +134,7 @@ def cmd_gradients(args):
     from goldenlayers.evidence import NewGradientFactors
     from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.io import read_json, write_json, write_parquet
+    from goldenlayers.walltime import with_evidence_seconds
 
     dataset = read_json(args.records)
     parts = _subset_parts(read_json(args.split), args.subset)
@@ -162,65 +163,48 @@ def cmd_gradients(args):
                                                    "model": args.model, "dtype": args.dtype})
         timing["factors_save_seconds"] = time.perf_counter() - started
     if args.out_timing:
-        write_json(args.out_timing, _with_evidence_seconds(timing))
+        write_json(args.out_timing, with_evidence_seconds(timing))
 
 
-def _with_evidence_seconds(timing: dict) -> dict:
-    """`evidence_only_seconds`: the part of the job that only the resampling evidence needs (every pass after the
-    proxy's, and saving the SaLEM factors); a selector's wall time leaves it out (docs/methods.md)."""
-    extra = sum(v for k, v in timing.items() if k.endswith("_seconds") and k != "proxy_seconds")
-    return {**timing, "evidence_only_seconds": float(extra) if "proxy_seconds" in timing else 0.0}
+def cmd_select(args):
+    """One selector of the registry: read its evidence (restricted to the proxy split), choose, add its wall time."""
+    import pandas as pd
 
-
-def _add_wall_time(result: dict, started: float, benchmark: str | None, stage: str, timing: str | None = None) -> None:
-    """wall time of a selector = its measuring stage's job (Snakemake benchmark file) + this scoring step, minus
-    the part of that job spent only on resampling evidence (samples outside the proxy split; `timing` file)."""
-    from goldenlayers.io import read_json
-    from goldenlayers.selection import read_benchmark_seconds
-
-    result["scoring_seconds"] = time.perf_counter() - started
-    if benchmark:
-        result[f"{stage}_seconds"] = read_benchmark_seconds(benchmark)
-        evidence = float(read_json(timing).get("evidence_only_seconds", 0.0)) if timing else 0.0
-        if evidence:
-            result["evidence_only_seconds"] = evidence
-            result["wall_time_rule"] = (f"{stage} job - its evidence-only part (non-proxy samples) + scoring")
-        result["wall_seconds"] = max(result[f"{stage}_seconds"] - evidence, 0.0) + result["scoring_seconds"]
-
-
-def cmd_lga(args):
+    from goldenlayers import selectors, walltime
     from goldenlayers.io import read_json, read_parquet, write_json
-    from goldenlayers.selection import run_lga
 
+    spec = selectors.SELECTORS[args.method]
     started = time.perf_counter()
-    grads = read_parquet(args.gradients, columns=("sample_id", "layer", "dot_old_new"))
-    ids = read_json(args.split)["proxy"]
-    result = run_lga(grads, ids, k=args.tukey_k, method=args.method, layers=args.layers)
-    _add_wall_time(result, started, args.gradients_benchmark, "gradient", args.gradients_timing)
-    write_json(args.out, result)
-    log.info("%s chose layer %s", args.method, result["chosen_layer"])
-
-
-def cmd_salem(args):
-    from goldenlayers.io import read_parquet, write_json
-    from goldenlayers.selection import run_salem
-
-    started = time.perf_counter()
-    result = run_salem(read_parquet(args.saliency, columns=("layer", "saliency")), layers=args.layers)
-    # the gradient pass is shared with LGA; SaLEM alone would skip the old-knowledge sequences (see docs/methods.md)
-    _add_wall_time(result, started, args.gradients_benchmark, "gradient", args.gradients_timing)
-    write_json(args.out, result)
-    log.info("salem chose layer %s", result["chosen_layer"])
+    tables = {}
+    for need in spec.needs:
+        paths = getattr(args, need)
+        if not paths:
+            raise ValueError(f"selector {args.method!r} needs --{need} ({selectors.EVIDENCE[need]})")
+        if need == "sweep":
+            frames = [read_parquet(p, columns=SWEEP_KEYS) for p in paths]
+            tables["sweep"] = pd.concat(frames, ignore_index=True)
+            if args.benchmarks:
+                tables["sweep_job_seconds"] = walltime.sweep_job_seconds([f["layer"].unique() for f in frames],
+                                                                         args.benchmarks)
+        else:
+            tables[need] = read_parquet(paths, columns=("sample_id", "layer") if need != "saliency" else ("layer",))
+    evidence = selectors.proxy_evidence(tables, read_json(args.split)["proxy"] if args.split else None)
+    params = {name: getattr(args, name) for name in spec.params if getattr(args, name) is not None}
+    record = selectors.run(args.method, evidence, args.layers, params)
+    if spec.stage in ("gradient", "trace"):
+        benchmark = args.benchmarks[0] if args.benchmarks else None
+        walltime.add_wall_time(record, time.perf_counter() - started, spec.stage, benchmark, args.timing)
+    write_json(args.out, record)
+    chosen = record.get("chosen_layers") or record["chosen_layer"]
+    log.info("%s chose layer%s %s", args.method, "s" if record.get("chosen_layers") else "", chosen)
 
 
 def cmd_causal_trace(args):
     import pandas as pd
 
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
+    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
     from goldenlayers.io import read_json, write_json, write_parquet
-
-    def traceable(records):
-        return [r for r in records if r.get("subject") and r["subject"] in r["prompt"]]
+    from goldenlayers.walltime import with_evidence_seconds
 
     dataset = read_json(args.records)
     usable = traceable(dataset)
@@ -248,54 +232,18 @@ def cmd_causal_trace(args):
     effects.attrs["trace"] = {**frames[0].attrs["trace"], "embedding_std": sigma}  # so the noise can be checked
     write_parquet(args.out, effects)
     if args.out_timing:
-        write_json(args.out_timing, _with_evidence_seconds(timing))
+        write_json(args.out_timing, with_evidence_seconds(timing))
 
 
-def cmd_cma(args):
-    from goldenlayers.io import read_json, read_parquet, write_json
+def cmd_plot_causal_trace(args):
+    from goldenlayers.io import read_json, read_parquet
     from goldenlayers.plots import plot_causal_trace
-    from goldenlayers.selection import run_cma
 
-    started = time.perf_counter()
     effects = read_parquet(args.effects, columns=("sample_id", "layer"))
-    ids = read_json(args.split)["proxy"] if args.split else None
-    result = run_cma(effects, layers=args.layers, sample_ids=ids)
-    _add_wall_time(result, started, args.trace_benchmark, "trace", args.trace_timing)
-    if args.out_plot:  # the proxy rows: the plot's mean panel is the score CMA maximised
-        shown = effects if ids is None else effects[effects["sample_id"].astype(str).isin(set(map(str, ids)))]
-        plot_causal_trace(shown, args.out_plot)
-    write_json(args.out, result)
-    log.info("cma chose layer %s", result["chosen_layer"])
-
-
-def cmd_random_layers(args):
-    from goldenlayers.io import write_json
-    from goldenlayers.selection import run_random
-
-    result = run_random(args.layers, n=args.n, seed=args.seed)
-    write_json(args.out, result)
-    log.info("random layers %s", result["chosen_layers"])
-
-
-def cmd_bf(args):
-    import pandas as pd
-
-    from goldenlayers.io import read_parquet, write_json
-    from goldenlayers.selection import read_benchmark_seconds, run_bf
-
-    frames = [read_parquet(p, columns=SWEEP_KEYS) for p in args.sweeps]
-    job_seconds = None
-    if args.benchmarks:
-        if len(args.benchmarks) != len(frames):
-            raise ValueError("bf: give one benchmark file per sweep file, in the same order")
-        job_seconds = {}
-        for frame, bench in zip(frames, args.benchmarks):
-            for layer in frame["layer"].unique():
-                job_seconds[int(layer)] = read_benchmark_seconds(bench)
-    result = run_bf(pd.concat(frames, ignore_index=True), metric=args.metric, job_seconds=job_seconds,
-                    num_layers=args.num_layers)
-    write_json(args.out, result)
-    log.info("bf chose layer %s", result["chosen_layer"])
+    if args.split:  # the proxy rows: the plot's mean panel is the score CMA maximised
+        proxy = set(map(str, read_json(args.split)["proxy"]))
+        effects = effects[effects["sample_id"].astype(str).isin(proxy)]
+    plot_causal_trace(effects, args.out_prefix)
 
 
 def cmd_sweep_plan(args):
@@ -328,7 +276,7 @@ def cmd_merge_chunks(args):
     import pandas as pd
 
     from goldenlayers.io import read_parquet, write_parquet, write_text
-    from goldenlayers.selection import read_benchmark_seconds
+    from goldenlayers.walltime import read_benchmark_seconds
 
     frames = [read_parquet(p, columns=SWEEP_KEYS) for p in args.chunks]
     write_parquet(args.out, pd.concat(frames, ignore_index=True))
@@ -413,17 +361,10 @@ def cmd_aggregate(args):
 
     sweep = pd.concat([read_parquet(p, columns=SWEEP_KEYS) for p in args.sweeps], ignore_index=True)
     sweep = sweep.sort_values(["layer", "split", "sample_id"], kind="stable").reset_index(drop=True)
-    from goldenlayers.selection import mean_of_selected
+    from goldenlayers.selectors import mean_of_selected, selected_layers
 
-    selected, multi = {}, {}
-    for path in args.selection or []:
-        choice = read_json(path)
-        if choice.get("chosen_layers") is not None:  # Random: several layers, reported as the mean of their metrics
-            keys = [f"{choice['method']}#{i}" for i in range(len(choice["chosen_layers"]))]
-            selected.update(zip(keys, choice["chosen_layers"]))
-            multi[choice["method"]] = keys
-        else:
-            selected[choice["method"]] = choice["chosen_layer"]
+    # Random: several layers, reported as the mean of their metrics
+    selected, multi = selected_layers([read_json(path) for path in args.selection or []])
     summary = summarise_sweep(sweep, metric=args.metric, selected_layers=selected)
     for name, keys in multi.items():
         summary["selected"] = mean_of_selected(summary["selected"], name, keys)
@@ -477,13 +418,13 @@ def _open_user_model(args):
 
 
 def _selectors(text: str) -> list[str]:
-    from goldenlayers.suggest import SELECTORS
+    from goldenlayers.selectors import measured
 
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SELECTORS]
+    unknown = [name for name in names if name not in measured()]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown selector(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(SELECTORS)}")
+                                         f"choose from {', '.join(measured())}")
     return names
 
 
@@ -556,6 +497,8 @@ def _edit_covariance(args, model, tok):
 
 def build_parser() -> argparse.ArgumentParser:
     from goldenlayers.data import ON_INVALID  # no torch: the data package imports it only for the known-fact filter
+    from goldenlayers.selectors import EVIDENCE, SELECTORS, TUKEY_K
+    from goldenlayers.selectors import PARAMS as SELECTOR_PARAMS
 
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -633,26 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
     p.set_defaults(func=cmd_gradients)
 
-    p = sub.add_parser("lga", help="choose a layer by layer gradient analysis (Tukey-fenced argmax)")
-    p.add_argument("--gradients", required=True)
-    p.add_argument("--split", required=True)
-    p.add_argument("--method", default="lga", choices=["lga", "lga_kprime"])
-    p.add_argument("--tukey-k", type=float, default=1.0)
-    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
-    p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
-    p.add_argument("--gradients-timing", help="the gradient stage's --out-timing file (its evidence-only seconds "
-                                              "are left out of the wall time)")
+    p = sub.add_parser("select", help="choose a layer with one selector of the registry (goldenlayers.selectors)")
+    p.add_argument("--method", required=True, choices=list(SELECTORS))
+    for need, what in EVIDENCE.items():
+        p.add_argument(f"--{need}", nargs="+" if need == "sweep" else None, help=what)
+    p.add_argument("--split", help="split.json: choose from the proxy samples (default: every sample)")
+    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the evidence; "
+                                                         "required by random)")
+    for name, (kind, what) in SELECTOR_PARAMS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=what)
+    p.add_argument("--benchmarks", nargs="*", help="Snakemake benchmark files of the jobs that measured the "
+                                                   "evidence (wall time; bf: one per sweep file, same order)")
+    p.add_argument("--timing", help="the measuring job's --out-timing file (its evidence-only seconds are left "
+                                    "out of the wall time)")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_lga)
-
-    p = sub.add_parser("salem", help="choose the layer of greatest saliency (SaLEM)")
-    p.add_argument("--saliency", required=True, help="per-layer saliency parquet (gradients --out-saliency)")
-    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the table)")
-    p.add_argument("--gradients-benchmark", help="Snakemake benchmark file of the gradient stage (for wall time)")
-    p.add_argument("--gradients-timing", help="the gradient stage's --out-timing file (its evidence-only seconds "
-                                              "are left out of the wall time)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_salem)
+    p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("causal-trace", help="indirect effect of restoring each layer's MLP output (ROME's tracing)")
     model_args(p)
@@ -668,31 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_causal_trace)
 
-    p = sub.add_parser("cma", help="choose the layer of largest mean indirect effect (causal mediation)")
+    p = sub.add_parser("plot-causal-trace", help="plot a causal trace: a few samples and the mean indirect effect")
     p.add_argument("--effects", required=True)
-    p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all traced)")
-    p.add_argument("--trace-benchmark", help="Snakemake benchmark file of the tracing stage (for wall time)")
-    p.add_argument("--trace-timing", help="the tracing stage's --out-timing file (evidence-only seconds left out)")
-    p.add_argument("--split", help="split.json: choose from the proxy samples only (default: every traced sample)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--out-plot", help="prefix of the trace plot (PNG and PDF)")
-    p.set_defaults(func=cmd_cma)
-
-    p = sub.add_parser("random-layers", help="seeded random candidate layers (reported as the mean of their metrics)")
-    p.add_argument("--layers", type=int, nargs="+", required=True)
-    p.add_argument("--n", type=int, default=3)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_random_layers)
-
-    p = sub.add_parser("bf", help="brute force: the proxy golden layer of a sweep, with its wall time")
-    p.add_argument("--sweeps", nargs="+", required=True)
-    p.add_argument("--benchmarks", nargs="*", help="Snakemake benchmark files of the sweep jobs, same order")
-    p.add_argument("--metric", default="rewrite")
-    p.add_argument("--num-layers", type=int,
-                   help="the model's layer count: also estimate BF's time over every candidate layer (Figure 3)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_bf)
+    p.add_argument("--split", help="split.json: plot the proxy samples (the ones CMA chooses from)")
+    p.add_argument("--out-prefix", required=True, help="prefix of the PNG and PDF")
+    p.set_defaults(func=cmd_plot_causal_trace)
 
     p = sub.add_parser("sweep-plan", help="layers to sweep: the grid plus every selector's chosen layer")
     p.add_argument("--selections", nargs="+", required=True, help="selector JSON files (lga.json, ...)")
@@ -773,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
     p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
     p.add_argument("--metric", default="rewrite", help="BF's metric")
-    p.add_argument("--tukey-k", type=float, default=1.0)
+    p.add_argument("--tukey-k", type=float, default=TUKEY_K)
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
     p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
@@ -819,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--editor", default="r-rome", choices=["r-rome", "rome", "emmet"])
         p.add_argument("--hparams", help="EasyEdit hparams YAML to take the editor's numbers from "
                                          "(default: the editor's defaults)")
-        p.add_argument("--tukey-k", type=float, default=1.0, help="Tukey fence constant of LGA")
+        p.add_argument("--tukey-k", type=float, default=TUKEY_K, help="Tukey fence constant of LGA")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
         p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -25,18 +25,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from . import analysis  # noqa: E402
 from .io import save_figure  # noqa: E402
-
-# Okabe & Ito (2008), "Color Universal Design".
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-}
+# Okabe & Ito (2008), "Color Universal Design": one palette, defined with the selectors' styles
+from .selectors import OKABE_ITO, SELECTORS, selectors_in, timed  # noqa: E402
 
 METRIC_STYLE = {
     "rewrite": dict(color=OKABE_ITO["blue"], marker="o"),
@@ -303,18 +293,10 @@ def plot_delta_heatmap(
 # ----------------------------------------------------------------------------------------------------------
 # Figure 3 and the causal trace
 # ----------------------------------------------------------------------------------------------------------
-SELECTOR_STYLE = {
-    "lga": dict(label="LGA", color=OKABE_ITO["blue"], hatch=""),
-    "lga_kprime": dict(label="LGA(K')", color=OKABE_ITO["sky_blue"], hatch="//"),
-    "salem": dict(label="SaLEM", color=OKABE_ITO["orange"], hatch="\\\\"),
-    "cma": dict(label="CMA", color=OKABE_ITO["vermillion"], hatch=".."),
-}
-
-
 def _selector_handles(methods) -> list:
-    """Legend patches of the selectors' bars (colour + hatch, as in SELECTOR_STYLE)."""
-    return [Rectangle((0, 0), 1, 1, facecolor=SELECTOR_STYLE[m]["color"], hatch=SELECTOR_STYLE[m]["hatch"],
-                      edgecolor="black", linewidth=0.5, label=SELECTOR_STYLE[m]["label"]) for m in methods]
+    """Legend patches of the selectors' bars (the registry's colour + hatch)."""
+    return [Rectangle((0, 0), 1, 1, facecolor=SELECTORS[m].color, hatch=SELECTORS[m].hatch,
+                      edgecolor="black", linewidth=0.5, label=SELECTORS[m].label) for m in methods]
 
 
 def _selector_bar_panels(drawn: pd.DataFrame, methods: list[str], value: str, label, **subplot_kw):
@@ -329,11 +311,11 @@ def _selector_bar_panels(drawn: pd.DataFrame, methods: list[str], value: str, la
         rows = drawn[drawn["model"] == model]
         datasets = list(dict.fromkeys(rows["dataset"]))
         for j, method in enumerate(methods):
-            st = SELECTOR_STYLE[method]
+            st = SELECTORS[method]
             values = rows[rows["method"] == method].set_index("dataset").reindex(datasets)[value].to_numpy(float)
             x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-            bars = ax.bar(x, values, width=width, color=st["color"], hatch=st["hatch"], edgecolor="black",
-                          linewidth=0.5, label=st["label"])
+            bars = ax.bar(x, values, width=width, color=st.color, hatch=st.hatch, edgecolor="black",
+                          linewidth=0.5, label=st.label)
             ax.bar_label(bars, labels=[label(v) if v == v else "" for v in values], fontsize=7, padding=1)
         ax.set_xticks(range(len(datasets)))
         ax.set_xticklabels(datasets, fontsize=9)
@@ -351,13 +333,13 @@ def _finish_selector_figure(fig, handles, out_prefix) -> None:
 def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
     """Figure 3: speed-up of each layer selector over brute force (BF), by dataset; one panel per model.
 
-    ``table`` is `selection.speedup_table` (model, dataset, method, wall_seconds, bf_seconds, speedup). Bars on a
+    ``table`` is `walltime.speedup_table` (model, dataset, method, wall_seconds, bf_seconds, speedup). Bars on a
     log scale, labelled with their value; the dashed line at 1× is "as slow as BF". Returns the rows drawn.
     """
     drawn = table.dropna(subset=["speedup"])
     if drawn.empty:
         raise ValueError("no speed-ups to plot (missing BF or selector wall times)")
-    methods = [m for m in SELECTOR_STYLE if m in set(drawn["method"])]
+    methods = [m for m in timed() if m in set(drawn["method"])]
     fig, panels = _selector_bar_panels(drawn, methods, "speedup", lambda v: f"{v:.0f}×" if v >= 10 else f"{v:.1f}×")
     for ax in panels.values():
         ax.axhline(1.0, color="#444444", linestyle="--", linewidth=1.0)
@@ -413,12 +395,13 @@ def plot_causal_trace(effects: pd.DataFrame, out_prefix: str | Path, max_samples
 
 
 def plot_selector_scores(table: pd.DataFrame, out_prefix: str | Path, metric: str = "overall",
-                         methods: tuple[str, ...] = ("lga", "salem", "cma")) -> pd.DataFrame:
+                         methods: Sequence[str] | None = None) -> pd.DataFrame:
     """Figure 4: mean test `metric` at the layer each selector chose; one panel per model, bars by dataset.
 
-    ``table`` has columns model, dataset, method and one column per metric (as `report.selector_frame`).
-    Returns the rows drawn.
+    ``table`` has columns model, dataset, method and one column per metric (as `report.selector_frame`);
+    `methods` defaults to Table 2's selectors. Returns the rows drawn.
     """
+    methods = selectors_in("table2") if methods is None else list(methods)
     drawn = table[table["method"].isin(methods)].dropna(subset=[metric])
     if drawn.empty:
         raise ValueError(f"no {metric} values of {', '.join(methods)} to plot")

@@ -13,6 +13,7 @@ import pandas as pd
 from goldenlayers.analysis import table1, table_proxy_vs_test, table_selected_layers, to_markdown
 from goldenlayers.io import config_hash, read_json, read_yaml, write_json, write_text
 from goldenlayers.plots import plot_delta_heatmap, plot_layer_curves, plot_selector_scores
+from goldenlayers.selectors import SELECTORS, selectors_in
 
 
 def _git_commit() -> str | None:
@@ -94,7 +95,7 @@ def build_figure3(selection_files: list[str], out_prefix: str, config_file: str 
     selection_files are results/<model>/<dataset>/selection/<method>.json (the BF files included).
     """
     from goldenlayers.plots import plot_speedups
-    from goldenlayers.selection import speedup_table
+    from goldenlayers.walltime import speedup_table
 
     entries = []
     for path in selection_files:
@@ -104,14 +105,6 @@ def build_figure3(selection_files: list[str], out_prefix: str, config_file: str 
     write_table(table, Path(out_prefix), _provenance(config_file, [str(p) for p in selection_files]))
     plot_speedups(table, out_prefix)
     return table
-
-
-SELECTOR_NAMES = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA", "random": "Random",
-                  "bf": "BF"}
-# paper table -> the selectors it compares
-SELECTOR_TABLES = {"table2": ("lga", "salem", "cma"), "table14": ("lga", "random"), "table15": ("lga", "lga_kprime"),
-                   # Table 11 is Table 2's comparison on the sequential-editing aggregates
-                   "table11": ("lga", "salem", "cma")}
 
 
 def selector_frame(summary_files: list[str]) -> pd.DataFrame:
@@ -142,11 +135,11 @@ def build_selector_tables(summary_files: list[str], out_dir: str, metric: str = 
     metric_cols = [c for c in frame.columns if c not in ("model", "dataset", "editor", "method", "layer")]
     tables = {}
     for name in names:
-        methods = SELECTOR_TABLES[name]
+        methods = selectors_in(name)
         table = frame[frame["method"].isin(methods)].copy()
         table["method"] = pd.Categorical(table["method"], categories=list(methods), ordered=True)
         table = table.sort_values(["model", "dataset", "editor", "method"]).reset_index(drop=True)
-        table["method"] = table["method"].map(SELECTOR_NAMES)
+        table["method"] = table["method"].map(lambda m: SELECTORS[m].label)
         table["layer"] = table["layer"].astype("Int64")
         table = table.rename(columns={"model": "Model", "dataset": "Dataset", "editor": "Editor",
                                       "method": "Selector", "layer": "Layer"})

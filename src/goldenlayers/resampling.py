@@ -3,10 +3,11 @@
 The paper (and the pipeline's Table 2) judge a selector on one proxy/test split. Here the swept samples are re-split
 R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the proxy-size curve), and in every draw
 
-* each selector chooses a layer **from cached per-sample evidence only** (no model): LGA / LGA(K') from the
-  per-sample gradient scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.evidence`), CMA from
-  the per-sample indirect effects, BF from the proxy part of the sweep, Random as one seeded random layer per
-  draw. Candidates are the swept layers (every layer with `layers: all`), so every choice has test metrics;
+* each selector of the registry (`goldenlayers.selectors`) chooses a layer **from cached per-sample evidence
+  only** (no model), through the same `select` the pipeline calls: LGA / LGA(K') from the per-sample gradient
+  scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.evidence`), CMA from the per-sample
+  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are the
+  swept layers (every layer with `layers: all`), so every choice has test metrics;
 * on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
   ties kept), the chosen layer's mean, its **regret** = golden mean - chosen mean (>= 0), and a **hit** when the
   chosen layer is statistically indistinguishable from the golden layer (the Table 1 test: two-sided Student's
@@ -29,9 +30,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from goldenlayers import analysis, evidence, selection
+from goldenlayers import analysis, evidence
+from goldenlayers.selectors import SELECTORS as REGISTRY
+from goldenlayers.selectors import TUKEY_K, NoEvidence
 
-SELECTORS = ("lga", "lga_kprime", "salem", "cma", "bf", "random")
+
+def draw_order() -> list[str]:
+    """Selectors in the order of the draws and of Table 16: those that read evidence, then the ones that draw
+    at random (registry order within each)."""
+    return [n for n, s in REGISTRY.items() if s.needs] + [n for n, s in REGISTRY.items() if not s.needs]
+
+
+
 DRAW_COLUMNS = ["draw", "n_proxy", "selector", "layer", "metric", "value", "golden_layer", "golden_value",
                 "regret", "hit", "p"]
 VERDICT_COLUMNS = ["draw", "n_proxy", "metric", "golden_layer", "golden_layers", "golden_value", "optimal_mean",
@@ -48,7 +58,8 @@ def _matrix(frame: pd.DataFrame, column: str, samples: list[str], layers: list[i
 
 def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, factors: dict | None = None,
                    effects: pd.DataFrame | None = None, metric: str = "rewrite") -> dict:
-    """Everything a draw needs, as arrays over the sweep's samples (rows) and swept layers (columns).
+    """Everything a draw needs: the test values as arrays over the sweep's samples (rows) and swept layers
+    (columns), and the selectors' per-sample evidence tables (`draw_evidence` cuts one draw's proxy part).
 
     `sweep` is an aggregated sweep (every swept layer, proxy and test samples); `gradients` the per-sample gradient
     table (`gradients.COLUMNS`) of those samples, `factors` `evidence.load_factors(...)`, `effects` the per-sample
@@ -71,8 +82,7 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
         absent = sorted(set(layers) - {int(x) for x in grads["layer"].unique()})
         if absent:
             raise ValueError(f"swept layers {absent} are not in the gradient table")
-        ev["lga"] = _matrix(grads, "dot_old_new", samples, layers)
-        ev["lga_kprime"] = np.sqrt(_matrix(grads, "sq_norm_new", samples, layers))
+        ev["gradients"] = grads[grads["sample_id"].isin(samples)].reset_index(drop=True)
     if factors is not None:
         missing = sorted(set(samples) - set(factors["sample_ids"]))
         if missing:
@@ -80,10 +90,11 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
         ev["factors"] = factors
     if effects is not None:
         eff = effects.assign(sample_id=effects["sample_id"].astype(str))
-        traced = eff.groupby("sample_id")["correct"].first().reindex(samples)
-        ev["cma"] = _matrix(eff, "indirect_effect", samples, layers)
-        ev["cma_traced"] = traced.notna().to_numpy()
-        ev["cma_correct"] = traced.fillna(False).astype(bool).to_numpy()
+        ev["effects"] = eff[eff["sample_id"].isin(samples)].reset_index(drop=True)
+    # BF's sweep: every swept sample's row, its split set per draw; only the columns BF reads (failures are applied
+    # already), so the per-draw copy stays small
+    columns = ["sample_id", "layer", metric] + [c for c in ("status",) if c in df.columns]
+    ev["sweep"] = df[columns].assign(sample_id=df["sample_id"].astype(str))
     return ev
 
 
@@ -119,25 +130,42 @@ def _first_best(scores: np.ndarray) -> int | None:
     return int(np.flatnonzero(scores >= best - analysis.TIE_TOL)[0])
 
 
-def choose(ev: dict, proxy: np.ndarray, tukey_k: float = 1.0, rng: np.random.Generator | None = None) -> dict:
-    """Each available selector's chosen layer (an index into ev["layers"], or None) for one proxy mask [S]."""
-    layers = ev["layers"]
-    out: dict[str, int | None] = {}
-    for name in ("lga", "lga_kprime"):
-        if name in ev:
-            scores = proxy.astype(np.float64) @ ev[name]
-            out[name] = layers.index(selection.select_layer(scores, k=tukey_k, layers=layers)["chosen_layer"])
+def draw_evidence(ev: dict, proxy: np.ndarray) -> dict:
+    """The registry's evidence ({need: table}) over one draw's proxy samples: the per-sample tables restricted to
+    them, SaLEM's saliency rebuilt from their gradient factors, the sweep with them as its proxy split."""
+    ids = [s for s, keep in zip(ev["samples"], proxy) if keep]
+    wanted = set(ids)
+    out: dict[str, Any] = {}
+    if "gradients" in ev:
+        out["gradients"] = ev["gradients"][ev["gradients"]["sample_id"].isin(wanted)]
     if "factors" in ev:
-        ids = [s for s, keep in zip(ev["samples"], proxy) if keep]
-        out["salem"] = _first_best(evidence.salem_saliency(ev["factors"], ids, layers)["saliency"].to_numpy())
-    if "cma" in ev:
-        traced = proxy & ev["cma_traced"]
-        used = traced & ev["cma_correct"]
-        used = used if used.any() else traced  # no proxy sample the clean model gets right: every traced one
-        out["cma"] = _first_best(_means(used, ev["cma"])) if used.any() else None
-    out["bf"] = _first_best(_means(proxy, ev["values"][ev["metric"]]))
-    if rng is not None:
-        out["random"] = int(rng.integers(len(layers)))
+        out["saliency"] = evidence.salem_saliency(ev["factors"], ids, ev["layers"])
+    if "effects" in ev:
+        out["effects"] = ev["effects"][ev["effects"]["sample_id"].isin(wanted)]
+    sweep = ev["sweep"]
+    out["sweep"] = sweep.assign(split=np.where(sweep["sample_id"].isin(wanted), "proxy", "test"))
+    return out
+
+
+def choose(ev: dict, proxy: np.ndarray, tukey_k: float = TUKEY_K, rng: np.random.Generator | None = None) -> dict:
+    """Each available selector's chosen layer (an index into ev["layers"], or None) for one proxy mask [S]: the
+    registry's `select` on the draw's evidence (a selector whose evidence is missing is left out; one with no
+    evidence draws one layer from `rng`, and is left out without it)."""
+    layers = ev["layers"]
+    available = draw_evidence(ev, proxy)
+    params = {"tukey_k": tukey_k, "metric": ev["metric"], "n_layers": 1, "rng": rng}
+    out: dict[str, int | None] = {}
+    for name in draw_order():
+        spec = REGISTRY[name]
+        if not all(need in available for need in spec.needs) or (not spec.needs and rng is None):
+            continue
+        try:
+            record = spec.select({need: available[need] for need in spec.needs}, layers, params)
+        except NoEvidence:  # e.g. no proxy sample of this draw was traced
+            out[name] = None
+            continue
+        chosen = record["chosen_layer"] if record.get("chosen_layers") is None else record["chosen_layers"][0]
+        out[name] = layers.index(int(chosen))
     return out
 
 
@@ -167,7 +195,7 @@ def _hit(golden: np.ndarray, chosen: np.ndarray, same: bool) -> tuple[bool, floa
     return (p is None or p >= analysis.ALPHA), p
 
 
-def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, tukey_k: float = 1.0,
+def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, tukey_k: float = TUKEY_K,
              with_tests: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(draws, verdicts) over `n_draws` seeded re-splits with `n_proxy` proxy samples.
 
@@ -222,7 +250,8 @@ def proxy_sizes(requested: Sequence[int], n_samples: int, min_test: int = 2) -> 
     return sorted({int(n) for n in requested if 1 <= int(n) <= n_samples - min_test})
 
 
-def proxy_size_curve(ev: dict, sizes: Sequence[int], n_draws: int, seed: int, tukey_k: float = 1.0) -> pd.DataFrame:
+def proxy_size_curve(ev: dict, sizes: Sequence[int], n_draws: int, seed: int,
+                     tukey_k: float = TUKEY_K) -> pd.DataFrame:
     """`resample` draws (regret only, no tests) for every proxy size, concatenated."""
     frames = [resample(ev, n, n_draws, seed, tukey_k=tukey_k, with_tests=False)[0] for n in sizes]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS)
@@ -254,7 +283,7 @@ def summarise_draws(draws: pd.DataFrame, metrics: Sequence[str], seed: int = 0) 
     """Table 16's rows for one (model, dataset, editor): per selector and metric, over the draws,
     mean regret with its 95 % bootstrap CI, hit rate, the most frequent chosen layer and its share, draws used."""
     rows = []
-    for name in [s for s in SELECTORS if s in set(draws["selector"])]:
+    for name in [s for s in draw_order() if s in set(draws["selector"])]:
         for m in metrics:
             part = draws[(draws["selector"] == name) & (draws["metric"] == m) & draws["regret"].notna()]
             if part.empty:
@@ -294,7 +323,7 @@ def layer_frequencies(draws: pd.DataFrame, verdicts: pd.DataFrame, metric: str, 
     layers = [int(x) for x in layers]
     part = draws[draws["metric"] == metric]
     out = {}
-    for name in [s for s in SELECTORS if s in set(part["selector"])]:
+    for name in [s for s in draw_order() if s in set(part["selector"])]:
         chosen = part.loc[part["selector"] == name, "layer"].dropna().astype(int)
         n = int(part.loc[part["selector"] == name, "draw"].nunique())
         out[name] = [float((chosen == layer).sum() / n) if n else math.nan for layer in layers]

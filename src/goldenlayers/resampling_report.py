@@ -21,25 +21,29 @@ import pandas as pd  # noqa: E402
 
 from goldenlayers import analysis, resampling  # noqa: E402
 from goldenlayers.io import read_json, save_figure, write_json, write_parquet, write_text  # noqa: E402
-from goldenlayers.plots import OKABE_ITO  # noqa: E402
+from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
 
-SELECTOR_LABELS = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA", "bf": "BF",
-                   "random": "Random (1 layer)", "test golden": "test golden"}
-SELECTOR_STYLE = {
-    "lga": dict(color=OKABE_ITO["blue"], marker="o", linestyle="-"),
-    "lga_kprime": dict(color=OKABE_ITO["sky_blue"], marker="s", linestyle="--"),
-    "salem": dict(color=OKABE_ITO["orange"], marker="^", linestyle="-."),
-    "cma": dict(color=OKABE_ITO["bluish_green"], marker="D", linestyle=":"),
-    "bf": dict(color=OKABE_ITO["reddish_purple"], marker="P", linestyle="-"),
-    "random": dict(color="#777777", marker="x", linestyle="--"),
-}
 # the metrics Table 16 and the figures report: the config's metric and overall
 REPORT_METRICS = ("rewrite", "overall")
 
 
+def _label(name: str) -> str:
+    """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
+    other rows (Figure 5's "test golden") keep their name."""
+    spec = SELECTORS.get(name)
+    if spec is None:
+        return name
+    return f"{spec.label} (1 layer)" if spec.multi_layer else spec.label
+
+
+def _style(name: str) -> dict:
+    spec = SELECTORS[name]
+    return dict(color=spec.color, marker=spec.marker, linestyle=spec.linestyle)
+
+
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
                    factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
-                   tukey_k: float = 1.0, n_draws: int = 200, curve_draws: int = 50,
+                   tukey_k: float = TUKEY_K, n_draws: int = 200, curve_draws: int = 50,
                    sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42) -> dict:
     from goldenlayers.evidence import load_factors
 
@@ -100,7 +104,7 @@ def table16(runs: dict) -> pd.DataFrame:
         frame = resampling.summarise_draws(run["draws"], _metrics(run["summary"]), seed=run["summary"]["seed"])
         for r in frame.to_dict("records"):
             rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
-                         "Selector": SELECTOR_LABELS.get(r["selector"], r["selector"]), "Metric": r["metric"],
+                         "Selector": _label(r["selector"]), "Metric": r["metric"],
                          "Mean regret": r["mean_regret"], "CI low": r["ci_low"], "CI high": r["ci_high"],
                          "Hit rate": r["hit_rate"], "Most frequent layer": r["top_layer"],
                          "Its share": r["top_layer_share"], "Draws": r["n_draws"],
@@ -147,7 +151,7 @@ def plot_layer_distribution(runs: dict, out_prefix) -> dict:
                              squeeze=False)
     for ax, ((model, dataset, m), freq) in zip(axes[:, 0], panels.items()):
         image = ax.imshow(freq.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set_yticks(range(len(freq)), [SELECTOR_LABELS.get(i, i) for i in freq.index])
+        ax.set_yticks(range(len(freq)), [_label(i) for i in freq.index])
         ax.set_xticks(range(len(freq.columns)), [str(c) for c in freq.columns])
         ax.axhline(len(freq) - 1.5, color="white", linewidth=2)
         for (i, j), v in np.ndenumerate(freq.to_numpy(dtype=float)):
@@ -185,13 +189,13 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
         for j, m in enumerate(metrics):
             ax = axes[i, j]
             part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
-            names = [s for s in resampling.SELECTORS if s in set(part["selector"])]
+            names = [s for s in resampling.draw_order() if s in set(part["selector"])]
             for k, name in enumerate(names):
                 line = part[part["selector"] == name].sort_values("n_proxy")
-                style = SELECTOR_STYLE[name]
+                style = _style(name)
                 # a small multiplicative dodge (log axis) keeps overlapping selectors' markers apart
                 x = line["n_proxy"].to_numpy(dtype=float) * 1.025 ** (k - (len(names) - 1) / 2)
-                ax.plot(x, line["mean_regret"], label=SELECTOR_LABELS[name], **style)
+                ax.plot(x, line["mean_regret"], label=_label(name), **style)
                 ax.fill_between(x, line["ci_low"], line["ci_high"], color=style["color"], alpha=0.12)
             ax.set_xscale("log")
             sizes = sorted(set(part["n_proxy"]))

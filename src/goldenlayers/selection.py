@@ -1,15 +1,17 @@
-"""Layer selectors (SPEC §2): from cached measurements to a chosen layer, as JSON-ready records.
+"""Layer selectors' math (paper §5.1 and Appendix A; docs/methods.md, "Layer selectors"): from cached measurements
+to a chosen layer, as JSON-ready records. The registry that names them, and their one
+`select(evidence, layers, params)`, is `goldenlayers.selectors`.
 
 Every selector returns a dict with at least ``method``, ``layers`` (the candidate layers, sorted), ``scores`` (one
 per candidate layer, or None), ``chosen_layer`` (or ``chosen_layers`` for Random) and ``params`` (the rule's
-parameters); the CLI adds the wall time. Candidate layers default to every layer in the measurement; the pipeline
-passes the swept layers, so every choice has test metrics.
+parameters); `goldenlayers.walltime` adds the wall time. Candidate layers default to every layer in the
+measurement; the pipeline passes the swept layers, so every choice has test metrics.
 
 * LGA / LGA(K'): per-layer sums over the proxy samples of <g_old, g_new> resp. ||g_new||_2, read from the table
   that `goldenlayers.gradients.extract_layer_gradients` writes (one row per sample and layer). Layers whose score
-  lies outside Tukey's fences [Q1 - k IQR, Q3 + k IQR] are dropped (outlying gradient scores; k = 1 by default, 0.5
-  in the paper's composite/unstructured editing), and the chosen layer is the argmax of the rest (the lowest layer
-  on ties). Quartiles are numpy's default linear-interpolation percentiles.
+  lies outside Tukey's fences [Q1 - k IQR, Q3 + k IQR] are dropped (outlying gradient scores; k = `TUKEY_K` = 1 by
+  default, 0.5 in the paper's composite/unstructured editing), and the chosen layer is the argmax of the rest (the
+  lowest layer on ties). Quartiles are numpy's default linear-interpolation percentiles.
 * SaLEM: argmax of the per-layer saliency (mean |entry| of the summed new-knowledge gradient), no fences.
 * CMA: argmax of the mean causal-tracing indirect effect over the proxy samples the clean model gets right.
 * Random: `n` distinct candidate layers drawn with a seeded generator; reported as the mean of their metrics.
@@ -22,7 +24,6 @@ plain argmax and record `fallback: true`.
 
 from __future__ import annotations
 
-import csv
 import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from goldenlayers import analysis
+from goldenlayers.selectors import TUKEY_K
 
 
 def _as_scores(scores) -> np.ndarray:
@@ -41,7 +43,7 @@ def _as_scores(scores) -> np.ndarray:
     return arr
 
 
-def tukey_fences(scores, k: float = 1.0) -> tuple[float, float]:
+def tukey_fences(scores, k: float = TUKEY_K) -> tuple[float, float]:
     """(Q1 - k IQR, Q3 + k IQR) with numpy's linear-interpolation quartiles."""
     if k < 0:
         raise ValueError(f"Tukey constant k must be >= 0, got {k}")
@@ -50,14 +52,7 @@ def tukey_fences(scores, k: float = 1.0) -> tuple[float, float]:
     return float(q1 - k * iqr), float(q3 + k * iqr)
 
 
-def tukey_keep(scores, k: float = 1.0) -> np.ndarray:
-    """Boolean mask of the scores inside Tukey's fences (bounds included)."""
-    arr = _as_scores(scores)
-    lo, hi = tukey_fences(arr, k)
-    return (arr >= lo) & (arr <= hi)
-
-
-def select_layer(scores, k: float = 1.0, layers: Sequence[int] | None = None) -> dict:
+def select_layer(scores, k: float = TUKEY_K, layers: Sequence[int] | None = None) -> dict:
     """Tukey-fenced argmax. `layers` names the layer of each score (default 0..n-1).
 
     Returns {layers, scores, kept, fences, chosen_layer, k, fallback}; plain Python types, ready for JSON.
@@ -141,7 +136,7 @@ def _candidate_rows(frame: pd.DataFrame, layers: Sequence[int] | None, what: str
 def run_lga(
     grads_df: pd.DataFrame,
     sample_ids: Sequence[str],
-    k: float = 1.0,
+    k: float = TUKEY_K,
     method: str = "lga",
     layers: Sequence[int] | None = None,
 ) -> dict:
@@ -222,21 +217,25 @@ def run_cma(effects: pd.DataFrame, layers: Sequence[int] | None = None,
     )
 
 
-def run_random(layers: Sequence[int], n: int = 3, seed: int = 42) -> dict:
-    """Random: `n` distinct candidate layers (all of them if there are fewer), drawn by numpy's seeded generator."""
+def run_random(layers: Sequence[int], n: int = 3, seed: int | None = 42,
+               rng: np.random.Generator | None = None) -> dict:
+    """Random: `n` distinct candidate layers (all of them if there are fewer), drawn by numpy's generator seeded
+    with `seed`, or from `rng` when given (a stream the caller owns, e.g. one draw per resampled split)."""
     candidates = sorted({int(layer) for layer in layers})
     if not candidates:
         raise ValueError("no candidate layers")
     if n < 1:
         raise ValueError("n must be >= 1")
-    drawn = np.random.default_rng(seed).choice(candidates, size=min(n, len(candidates)), replace=False)
+    generator = np.random.default_rng(seed) if rng is None else rng
+    drawn = generator.choice(candidates, size=min(n, len(candidates)), replace=False)
     return {
         "method": "random",
         "layers": candidates,
         "scores": None,
         "chosen_layer": None,
         "chosen_layers": sorted(int(x) for x in drawn),
-        "params": {"n_layers": int(n), "seed": int(seed), "rule": "uniform without replacement; mean of metrics"},
+        "params": {"n_layers": int(n), "seed": None if rng is not None or seed is None else int(seed),
+                   "rule": "uniform without replacement; mean of metrics"},
     }
 
 
@@ -303,71 +302,6 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
                                              "unswept candidate layers at the linear interpolation of its swept "
                                              "neighbours")
     return record
-
-
-# ----------------------------------------------------------------------------------------------------------
-# plumbing shared by the CLI: benchmark files, Random's mean, Figure 3's table
-# ----------------------------------------------------------------------------------------------------------
-def read_benchmark_seconds(path) -> float:
-    """Wall time (column `s`) of a Snakemake benchmark file; the mean if the job was repeated."""
-    with open(path) as f:
-        values = [float(row["s"]) for row in csv.DictReader(f, delimiter="\t")]
-    if not values:
-        raise ValueError(f"benchmark file {path} has no rows")
-    return float(np.mean(values))
-
-
-def mean_of_selected(selected: Mapping[str, dict], name: str, keys: Sequence[str]) -> dict:
-    """Replace the `summarise_sweep` entries `keys` (one per layer of a multi-layer selector such as Random) by one
-    entry `name` = {layer: None, layers, test: {metric: mean over the layers}}, at the position of the first key.
-
-    A metric is None only when no layer has it (a layer that was not swept has None and is left out of the mean).
-    """
-    entries = [selected[k] for k in keys]
-    metrics = list(entries[0]["test"]) if entries else []
-    test = {}
-    for m in metrics:
-        values = [e["test"].get(m) for e in entries if e["test"].get(m) is not None]
-        test[m] = float(np.mean(values)) if values else None
-    merged = {"layer": None, "layers": [e["layer"] for e in entries], "test": test}
-    out: dict[str, dict] = {}
-    for key, value in selected.items():
-        if key in keys:
-            if name not in out:
-                out[name] = merged
-        else:
-            out[key] = value
-    return out
-
-
-FIGURE3_METHODS = ("lga", "lga_kprime", "salem", "cma")
-
-
-def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> pd.DataFrame:
-    """Figure 3's data: per (model, dataset) and selector, wall time and speed-up over BF (bf_seconds / seconds).
-
-    BF's time is its `candidate_wall_seconds` (brute force over every candidate layer) where `run_bf` had the
-    model's layer count, else its measured time over the swept layers.
-
-    `selections` yields (model, dataset, selection record); the BF record of the same (model, dataset) gives the
-    reference time. Rows for `FIGURE3_METHODS` only, in that order; speed-up is NaN where a time is missing.
-    """
-    by_key: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for model, dataset, record in selections:
-        by_key.setdefault((model, dataset), {})[record["method"]] = record
-    rows = []
-    for (model, dataset), records in by_key.items():
-        # BF over the same candidates the selectors choose from (every layer) when known, else over the swept ones
-        bf_record = records.get("bf") or {}
-        bf = bf_record.get("candidate_wall_seconds", bf_record.get("wall_seconds"))
-        for method in FIGURE3_METHODS:
-            if method not in records:
-                continue
-            seconds = records[method].get("wall_seconds")
-            ok = seconds is not None and bf is not None and seconds > 0
-            rows.append({"model": model, "dataset": dataset, "method": method, "wall_seconds": seconds,
-                         "bf_seconds": bf, "speedup": (bf / seconds) if ok else math.nan})
-    return pd.DataFrame(rows, columns=["model", "dataset", "method", "wall_seconds", "bf_seconds", "speedup"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,15 +1,44 @@
-"""Every layer selector the project knows, as data: one `SelectorSpec` per entry of `SELECTORS`.
+"""Every layer selector the project knows: one `SelectorSpec` per entry of `SELECTORS`, each with one `select`.
 
-The library (reports, plots, resampling, `suggest`), the CLI and the workflow read this registry; nothing else lists
-selector names. Adding a selector is one function plus one entry here.
+The library (reports, plots, resampling, `suggest`), the CLI (`goldenlayers select --method NAME`) and the workflow
+(`workflow/rules/selectors.smk` makes one `score_<name>` rule per measured selector) read this registry; nothing else
+lists selector names. Adding a selector is one function with the signature below plus one entry here (see
+docs/architecture.md, "Adding a selector").
 
-(Skeleton: the metadata. The `select` functions with one signature are being moved here from `selection.py`.)
+    select(evidence, layers, params) -> dict
+
+* `evidence`: {need: table} for the selector's `needs`, over the proxy samples only (`proxy_evidence` restricts the
+  per-sample tables; SaLEM's saliency is already summed over them; BF's sweep keeps its `split` column and reads
+  the proxy rows, because its wall time is the proxy share of each sweep job). BF alone may also get
+  "sweep_job_seconds" ({layer: seconds}).
+* `layers`: the candidate layers (None: every layer in the evidence).
+* `params`: the selector's parameters by name (`spec.params`); absent ones take the defaults below.
+* returns the JSON-ready selection record (`method`, `layers`, `scores`, `chosen_layer` or `chosen_layers`,
+  `params`, ...), as written to results/<model>/<dataset>/selection/<name>.json. The math lives in
+  `goldenlayers.selection`.
+
+The pipeline (one proxy split) and the resampling draws (`resampling.choose`, many re-splits) call the same
+`select`, so a re-scored subset gives the pipeline's record.
+
+Plugins: a module named in the environment variable GOLDENLAYERS_SELECTOR_PLUGINS (comma-separated) is imported
+after the built-in entries and may `register` more; the workflow imports this module, so its rules and targets see
+them too (the test of the registry adds a toy selector this way).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
+
+# stdlib only at import: the CLI's parser and Snakemake read this registry at every start; the math
+# (goldenlayers.selection: numpy, pandas, scipy) loads when a selector runs
+
+# LGA's Tukey fence constant when none is given (the paper's; 0.5 in its composite/unstructured settings). The
+# workflow reads config/config.yaml's explicit `lga.tukey_k` instead.
+TUKEY_K = 1.0
+PLUGINS_ENV = "GOLDENLAYERS_SELECTOR_PLUGINS"
 
 # Okabe-Ito, a palette that colour-blind readers can tell apart; kept apart from the metric colours of Figure 1
 OKABE_ITO = {
@@ -23,6 +52,29 @@ OKABE_ITO = {
     "reddish_purple": "#CC79A7",
 }
 
+# What each evidence name is, and the measuring stage whose job time a selector reading it is charged (its wall
+# time: docs/methods.md). "sweep" is BF's: the per-layer sweep jobs, timed one by one.
+EVIDENCE = {
+    "gradients": "per-sample gradient scalars (gradients.COLUMNS)",
+    "saliency": "SaLEM's per-layer saliency summed over the proxy samples (gradients.SALIENCY_COLUMNS)",
+    "effects": "per-sample causal-trace effects (causal_trace.EFFECT_COLUMNS)",
+    "sweep": "the first editor's per-layer sweep rows (proxy and test)",
+}
+STAGE = {"gradients": "gradient", "saliency": "gradient", "effects": "trace", "sweep": "sweep"}
+# Every selector parameter: (type, what it is); the CLI's `select` takes each as --<name> and the workflow fills
+# them from the config (common.smk, SELECTOR_PARAMS).
+PARAMS = {
+    "tukey_k": (float, f"Tukey fence constant k (default {TUKEY_K:g})"),
+    "n_layers": (int, "number of random candidate layers"),
+    "seed": (int, "seed of the random draw"),
+    "metric": (str, "BF's metric"),
+    "num_layers": (int, "the model's layer count: BF also estimates its time over every candidate layer"),
+}
+
+
+class NoEvidence(ValueError):
+    """The evidence has no row for the selector to choose from (e.g. no proxy sample was traced)."""
+
 
 @dataclass(frozen=True)
 class SelectorSpec:
@@ -33,7 +85,7 @@ class SelectorSpec:
     marker: str
     linestyle: str
     hatch: str
-    # evidence files it reads ("gradients", "factors", "effects", "sweep"); none for Random
+    # evidence it reads (keys of EVIDENCE); none for Random
     needs: tuple[str, ...]
     # Figure 3 times it against BF
     timed: bool
@@ -43,26 +95,220 @@ class SelectorSpec:
     multi_layer: bool
     # paper tables that show it (table2, table11, table14, table15)
     tables: tuple[str, ...]
-    select: Callable | None = None
+    select: Callable[[Mapping[str, Any], Sequence[int] | None, Mapping[str, Any]], dict]
+    # names of its parameters (CLI flags --<name>, filled by the workflow from the config)
+    params: tuple[str, ...] = ()
+
+    @property
+    def stage(self) -> str | None:
+        """The measuring stage its wall time includes (that of its first evidence), None without evidence."""
+        return STAGE[self.needs[0]] if self.needs else None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the select functions: one signature
+# ----------------------------------------------------------------------------------------------------------
+def _sample_ids(frame) -> list[str]:
+    ids = list(dict.fromkeys(frame["sample_id"].astype(str)))
+    if not ids:
+        raise NoEvidence("no proxy sample in the gradient table")
+    return ids
+
+
+def select_lga(evidence, layers, params) -> dict:
+    """LGA: sum over the proxy samples of <g_old, g_new> per layer, argmax inside Tukey's fences."""
+    from goldenlayers import selection
+
+    grads = evidence["gradients"]
+    return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method="lga",
+                             layers=layers)
+
+
+def select_lga_kprime(evidence, layers, params) -> dict:
+    """LGA(K'): sum over the proxy samples of ||g_new||_2 per layer, the same fences."""
+    from goldenlayers import selection
+
+    grads = evidence["gradients"]
+    return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method="lga_kprime",
+                             layers=layers)
+
+
+def select_salem(evidence, layers, params) -> dict:
+    """SaLEM: the layer of greatest saliency (no fences)."""
+    from goldenlayers import selection
+
+    return selection.run_salem(evidence["saliency"], layers=layers)
+
+
+def select_cma(evidence, layers, params) -> dict:
+    """CMA: the layer of largest mean indirect effect over the proxy samples the clean model gets right."""
+    from goldenlayers import selection
+
+    effects = evidence["effects"]
+    if effects.empty:
+        raise NoEvidence("no proxy sample in the causal-trace table")
+    return selection.run_cma(effects, layers=layers)
+
+
+def select_random(evidence, layers, params) -> dict:
+    """Random: `n_layers` seeded candidate layers (`selection.run_random`'s defaults where not given); `rng` (a
+    numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
+    from goldenlayers import selection
+
+    if layers is None:
+        raise ValueError("random: give the candidate layers")
+    given = {"n": params.get("n_layers"), "seed": params.get("seed"), "rng": params.get("rng")}
+    return selection.run_random(layers, **{k: v for k, v in given.items() if v is not None})
+
+
+def select_bf(evidence, layers, params) -> dict:
+    """BF: the proxy golden layer of the sweep, with the proxy share of the sweep jobs' time."""
+    from goldenlayers import selection
+
+    sweep = evidence["sweep"]
+    if layers is not None:
+        sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
+    metric = {"metric": params["metric"]} if params.get("metric") else {}
+    return selection.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"), num_layers=params.get("num_layers"),
+                            **metric)
 
 
 SELECTORS: dict[str, SelectorSpec] = {
     s.name: s
     for s in (
         SelectorSpec("lga", "LGA", OKABE_ITO["blue"], "o", "-", "", ("gradients",), True, True, False,
-                     ("table2", "table11", "table14", "table15")),
+                     ("table2", "table11", "table14", "table15"), select_lga, ("tukey_k",)),
         SelectorSpec("lga_kprime", "LGA(K')", OKABE_ITO["sky_blue"], "s", "--", "//", ("gradients",), True, True,
-                     False, ("table15",)),
-        SelectorSpec("salem", "SaLEM", OKABE_ITO["orange"], "^", "-.", "\\\\", ("factors",), True, True, False,
-                     ("table2", "table11")),
+                     False, ("table15",), select_lga_kprime, ("tukey_k",)),
+        SelectorSpec("salem", "SaLEM", OKABE_ITO["orange"], "^", "-.", "\\\\", ("saliency",), True, True, False,
+                     ("table2", "table11"), select_salem),
         SelectorSpec("cma", "CMA", OKABE_ITO["bluish_green"], "D", ":", "..", ("effects",), True, True, False,
-                     ("table2", "table11")),
-        SelectorSpec("random", "Random", "#777777", "x", "--", "xx", (), False, False, True, ("table14",)),
-        SelectorSpec("bf", "BF", OKABE_ITO["reddish_purple"], "P", "-", "", ("sweep",), False, False, False, ()),
+                     ("table2", "table11"), select_cma),
+        SelectorSpec("random", "Random", "#777777", "x", "--", "xx", (), False, False, True, ("table14",),
+                     select_random, ("n_layers", "seed")),
+        SelectorSpec("bf", "BF", OKABE_ITO["reddish_purple"], "P", "-", "", ("sweep",), False, False, False, (),
+                     select_bf, ("metric", "num_layers")),
     )
 }
+
+
+def register(spec: SelectorSpec) -> None:
+    """Add a selector (a plugin's); its name must be new and its evidence known."""
+    if spec.name in SELECTORS:
+        raise ValueError(f"selector {spec.name!r} is already registered")
+    unknown = sorted(set(spec.needs) - set(EVIDENCE))
+    if unknown:
+        raise ValueError(f"selector {spec.name!r} needs unknown evidence {unknown}; known: {', '.join(EVIDENCE)}")
+    unknown = sorted(set(spec.params) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"selector {spec.name!r} takes unknown parameters {unknown}; known: {', '.join(PARAMS)}")
+    SELECTORS[spec.name] = spec
 
 
 def selectors_in(table: str) -> list[str]:
     """Names of the selectors a paper table compares, in registry order."""
     return [name for name, spec in SELECTORS.items() if table in spec.tables]
+
+
+def timed() -> list[str]:
+    """Selectors Figure 3 times against BF, in registry order."""
+    return [name for name, spec in SELECTORS.items() if spec.timed]
+
+
+def planned() -> list[str]:
+    """Selectors whose chosen layer joins the sweep plan, in registry order."""
+    return [name for name, spec in SELECTORS.items() if spec.planned]
+
+
+def measured() -> list[str]:
+    """Selectors that score the per-sample measurements of one (model, dataset) (the workflow's score_<name>
+    rules): those whose evidence is all gradients / saliency / effects."""
+    return [name for name, spec in SELECTORS.items()
+            if spec.needs and all(STAGE[need] in ("gradient", "trace") for need in spec.needs)]
+
+
+def proxy_evidence(tables: Mapping[str, Any], sample_ids: Sequence[str] | None) -> dict:
+    """`tables` ({need: table}) restricted to the proxy `sample_ids` (None: as given). Every proxy sample must have
+    gradient scalars; one without a causal trace (no subject in its prompt) is skipped; SaLEM's saliency is
+    already over the proxy samples and BF's sweep marks them itself, so both pass unchanged."""
+    if sample_ids is None:
+        return dict(tables)
+    ids = [str(s) for s in sample_ids]
+    wanted = set(ids)
+    out = dict(tables)
+    if "gradients" in tables:
+        grads = tables["gradients"]
+        have = set(grads["sample_id"].astype(str))
+        missing = sorted(wanted - have)
+        if missing:
+            raise KeyError(f"{len(missing)} sample ids are not in the gradient table, e.g. {missing[:3]}")
+        if len(wanted) != len(ids):
+            raise ValueError("sample_ids contains duplicates")
+        out["gradients"] = grads[grads["sample_id"].astype(str).isin(wanted)]
+    if "effects" in tables:
+        effects = tables["effects"]
+        out["effects"] = effects[effects["sample_id"].astype(str).isin(wanted)]
+    return out
+
+
+def run(name: str, evidence: Mapping[str, Any], layers: Sequence[int] | None = None,
+        params: Mapping[str, Any] | None = None) -> dict:
+    """`SELECTORS[name].select(evidence, layers, params)`, with a clear error for an unknown name or missing
+    evidence."""
+    if name not in SELECTORS:
+        raise ValueError(f"unknown selector {name!r}; choose from {', '.join(SELECTORS)}")
+    spec = SELECTORS[name]
+    missing = [need for need in spec.needs if need not in evidence]
+    if missing:
+        raise ValueError(f"selector {name!r} needs {', '.join(missing)}")
+    return spec.select(evidence, None if layers is None else [int(x) for x in layers], dict(params or {}))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reporting: a multi-layer selector (Random) as the mean of its layers' metrics
+# ----------------------------------------------------------------------------------------------------------
+def selected_layers(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, int | None], dict[str, list[str]]]:
+    """From selection records: ({key: layer} for `analysis.summarise_sweep`, {name: keys} of the multi-layer
+    selectors). A multi-layer record's layers get the keys "<name>#0", "<name>#1", ... for `mean_of_selected`."""
+    selected, multi = {}, {}
+    for record in records:
+        if record.get("chosen_layers") is not None:
+            keys = [f"{record['method']}#{i}" for i in range(len(record["chosen_layers"]))]
+            selected.update(zip(keys, record["chosen_layers"]))
+            multi[record["method"]] = keys
+        else:
+            selected[record["method"]] = record["chosen_layer"]
+    return selected, multi
+
+
+def mean_of_selected(selected: Mapping[str, dict], name: str, keys: Sequence[str]) -> dict:
+    """Replace the `summarise_sweep` entries `keys` (one per layer of a multi-layer selector such as Random) by one
+    entry `name` = {layer: None, layers, test: {metric: mean over the layers}}, at the position of the first key.
+
+    A metric is None only when no layer has it (a layer that was not swept has None and is left out of the mean).
+    """
+    import numpy as np
+
+    entries = [selected[k] for k in keys]
+    metrics = list(entries[0]["test"]) if entries else []
+    test = {}
+    for m in metrics:
+        values = [e["test"].get(m) for e in entries if e["test"].get(m) is not None]
+        test[m] = float(np.mean(values)) if values else None
+    merged = {"layer": None, "layers": [e["layer"] for e in entries], "test": test}
+    out: dict[str, dict] = {}
+    for key, value in selected.items():
+        if key in keys:
+            if name not in out:
+                out[name] = merged
+        else:
+            out[key] = value
+    return out
+
+
+def _load_plugins() -> None:
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        importlib.import_module(module)
+
+
+_load_plugins()

@@ -1,8 +1,9 @@
 """`goldenlayers suggest`: which layer to edit, for your model and your edit requests, without a config or a sweep.
 
 The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at
-once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax (`selection.run_lga`), and optionally
-LGA(K'), SaLEM (same pass) and CMA (causal tracing, a separate and slower pass, only when asked). The answer is
+once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, and optionally LGA(K'), SaLEM (same
+pass) and CMA (causal tracing, a separate and slower pass, only when asked), each through the registry's `select`
+(`goldenlayers.selectors`). The answer is
 a `Suggestion`: the chosen layer, every layer's score and whether it is inside the fences, the other selectors'
 picks, and the caveats a user should read before trusting it.
 
@@ -19,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SELECTORS = ("lga", "lga_kprime", "salem", "cma")
-SELECTOR_LABELS = {"lga": "LGA", "lga_kprime": "LGA(K')", "salem": "SaLEM", "cma": "CMA"}
+from goldenlayers.selectors import SELECTORS, TUKEY_K, measured
+
 # Below this many requests the choice is noisy; the paper's proxy sets are 10 % of datasets of thousands.
 SMALL_PROXY = 20
 CACHE_ENV = "GOLDENLAYERS_CACHE"
@@ -139,7 +140,7 @@ class Suggestion:
     def table(self) -> str:
         """The ranked table printed by `goldenlayers suggest` (best LGA score first)."""
         others = [m for m in self.picks if m != "lga"]
-        header = ["rank", "layer", "LGA score", "fences", *(SELECTOR_LABELS[m] for m in others)]
+        header = ["rank", "layer", "LGA score", "fences", *(SELECTORS[m].label for m in others)]
         order = sorted(range(len(self.layers)), key=lambda i: (not self.kept[i], -self.scores[i], self.layers[i]))
         rows = []
         for rank, i in enumerate(order, 1):
@@ -155,7 +156,7 @@ class Suggestion:
 
     def summary(self) -> str:
         """Recommendation and caveats, for the terminal."""
-        picks = ", ".join(f"{SELECTOR_LABELS[m]} {layer}" for m, layer in self.picks.items() if m != "lga")
+        picks = ", ".join(f"{SELECTORS[m].label} {layer}" for m, layer in self.picks.items() if m != "lga")
         lines = [f"Recommended layer: {self.layer} (LGA over {self.n_requests} request"
                  f"{'s' if self.n_requests != 1 else ''}; Tukey k = {self.tukey_k:g}, fences "
                  f"[{self.fences[0]:.4g}, {self.fences[1]:.4g}])"]
@@ -191,10 +192,11 @@ def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int
     return caveats
 
 
-def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = 1.0,
+def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = TUKEY_K,
                   selectors=("lga",), layers=None, seed: int = 42, progress: bool = True,
                   trace_settings=None) -> "Suggestion":
-    """LGA's golden-layer choice for `requests` on `model` (plus any of `SELECTORS` asked for).
+    """LGA's golden-layer choice for `requests` on `model` (plus any other selector that scores a model's
+    measurements, `selectors.measured()`, asked for).
 
     requests: raw request dicts in any format the pipeline reads (e.g. {prompt, subject, target_new[,
     ground_truth]}) or normalised records. proxy: score a seeded subsample of this many requests (default: all).
@@ -203,12 +205,12 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     from goldenlayers.data import filter_known
     from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.models import num_layers
-    from goldenlayers.selection import run_lga, run_salem
+    from goldenlayers.selectors import run
 
     selectors = list(dict.fromkeys(["lga", *selectors]))
-    unknown = sorted(set(selectors) - set(SELECTORS))
+    unknown = sorted(set(selectors) - set(measured()))
     if unknown:
-        raise ValueError(f"unknown selector(s) {', '.join(unknown)}; choose from {', '.join(SELECTORS)}")
+        raise ValueError(f"unknown selector(s) {', '.join(unknown)}; choose from {', '.join(measured())}")
     if tukey_k < 0:
         raise ValueError(f"--tukey-k must be >= 0, got {tukey_k}")
     records = as_records(requests)
@@ -221,20 +223,24 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
             records = [r for i, r in enumerate(records) if i in keep]  # file order kept
     seconds = {}
     started = time.perf_counter()
-    summed = NewGradientSum() if "salem" in selectors else None
+    needs = {need for m in selectors for need in SELECTORS[m].needs}
+    # SaLEM's summed gradient rides on the same pass as LGA's scalars
+    summed = NewGradientSum() if "saliency" in needs else None
     grads = extract_layer_gradients(model, tokenizer, records, layers=layers, progress=progress,
                                     new_gradient_sum=summed)
     ids = [r["id"] for r in records]
-    selections = {}
-    for method in ("lga", "lga_kprime"):
-        if method in selectors:
-            selections[method] = run_lga(grads, ids, k=tukey_k, method=method)
+    evidence = {"gradients": grads}
     if summed is not None:
-        selections["salem"] = run_salem(summed.saliency_frame())
+        evidence["saliency"] = summed.saliency_frame()
+    params = {"tukey_k": tukey_k}
+    selections = {m: run(m, evidence, params=params) for m in selectors if "effects" not in SELECTORS[m].needs}
     seconds["gradients_and_scoring"] = time.perf_counter() - started
-    if "cma" in selectors:
+    traced = [m for m in selectors if "effects" in SELECTORS[m].needs]
+    if traced:
         started = time.perf_counter()
-        selections["cma"] = _run_cma(model, tokenizer, records, layers, trace_settings, progress)
+        evidence["effects"] = _trace(model, tokenizer, records, trace_settings, progress)
+        for m in traced:
+            selections[m] = run(m, evidence, layers=layers, params=params)
         seconds["cma"] = time.perf_counter() - started
     started = time.perf_counter()
     with_truth = [r for r in records if r["ground_truth"] is not None]
@@ -256,16 +262,15 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     )
 
 
-def _run_cma(model, tok, records, layers, settings, progress) -> dict:
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
-    from goldenlayers.selection import run_cma
+def _trace(model, tok, records, settings, progress):
+    """Causal-trace effects of the requests whose subject is in the prompt (CMA's evidence)."""
+    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
 
     settings = settings or TraceSettings()
-    traceable = [r for r in records if r["subject"] in r["prompt"]]
-    sigma = subject_embedding_std(model, tok, traceable)
-    effects = trace_records(model, tok, traceable, settings.noise_multiplier * sigma, settings=settings,
-                            progress=progress)
-    return run_cma(effects, layers=layers)
+    usable = traceable(records)
+    sigma = subject_embedding_std(model, tok, usable)
+    return trace_records(model, tok, usable, settings.noise_multiplier * sigma, settings=settings,
+                         progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+import goldenlayers.selectors as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
 from goldenlayers.io import read_yaml
@@ -258,19 +259,79 @@ def get_final_outputs():
     ]
 
 
-# Layer selectors (workflow/rules/selectors.smk). Each writes results/{model}/{dataset}/selection/{method}.json.
-SELECTORS = ["lga", "lga_kprime", "salem", "cma", "random", "bf"]
+# Layer selectors (workflow/rules/selectors.smk): every name, flag and input below is read from the registry
+# goldenlayers.selectors.SELECTORS. Each selector writes results/{model}/{dataset}/selection/{method}.json.
+SELECTORS = list(selector_registry.SELECTORS)
 # Figure 3 compares the selectors that measure something against BF's wall time.
-TIMED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
+TIMED_SELECTORS = selector_registry.timed()
+# Selectors that score every layer of the model; checkpoint plan_sweep adds their chosen layers to the sweep grid.
+PLANNED_SELECTORS = selector_registry.planned()
+# Selectors that score one (model, dataset)'s measurements: one score_<method> rule each (selectors.smk).
+MEASURED_SELECTORS = selector_registry.measured()
+
+# The file of each piece of evidence a measured selector reads ...
+EVIDENCE_FILES = {
+    "gradients": "results/{model}/{dataset}/gradients/samples.parquet",
+    "saliency": "results/{model}/{dataset}/gradients/proxy_saliency.parquet",
+    "effects": "results/{model}/{dataset}/causal_trace/samples.parquet",
+}
+# ... and the benchmark and timing files of the job that measured it (the selector's wall time: docs/methods.md).
+STAGE_FILES = {
+    "gradient": {
+        "benchmark": "results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
+        "timing": "results/{model}/{dataset}/gradients/timing.json",
+    },
+    "trace": {
+        "benchmark": "results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv",
+        "timing": "results/{model}/{dataset}/causal_trace/timing.json",
+    },
+}
+# Where each selector parameter (selector_registry.PARAMS) comes from in the config.
+SELECTOR_PARAMS = {
+    "tukey_k": get_tukey_k,
+    "n_layers": lambda wildcards: config["random"]["n_layers"],
+    "seed": lambda wildcards: config["random"]["seed"],
+    "metric": lambda wildcards: config["metric"],
+    "num_layers": lambda wildcards: config["models"][wildcards.model]["num_layers"],
+}
+
+
+def get_selector_inputs(method):
+    """A measured selector's inputs: its evidence files, the split, and its measuring job's benchmark and timing."""
+    spec = selector_registry.SELECTORS[method]
+    return {
+        **{need: EVIDENCE_FILES[need] for need in spec.needs},
+        "split": "results/{model}/{dataset}/split.json",
+        **STAGE_FILES[spec.stage],
+    }
+
+
+def get_selector_evidence_opts(method):
+    """`goldenlayers select` flags naming a selector's evidence files (--gradients ..., --effects ...)."""
+    needs = selector_registry.SELECTORS[method].needs
+
+    def opts(wildcards, input):
+        return " ".join(f"--{need} {input[need]}" for need in needs)
+
+    return opts
+
+
+def get_selector_opts(method):
+    """`goldenlayers select` flags of a selector's parameters, from the config (--tukey-k 1.0, ...)."""
+    names = selector_registry.SELECTORS[method].params
+
+    def opts(wildcards):
+        return " ".join(
+            f"--{name.replace('_', '-')} {SELECTOR_PARAMS[name](wildcards)}"
+            for name in names
+        )
+
+    return opts
 
 
 def get_candidate_layers(wildcards):
     """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
     return " ".join(str(layer) for layer in model_layers(wildcards.model))
-
-
-# Selectors that score every layer of the model; checkpoint plan_sweep adds their chosen layers to the sweep grid.
-PLANNED_SELECTORS = ["lga", "lga_kprime", "salem", "cma"]
 
 
 def get_planned_selections(wildcards):
@@ -292,8 +353,9 @@ def swept_layers(wildcards):
 
 
 def get_selections(wildcards):
-    """Selection files an aggregate reports. BF is the first editor's proxy golden layer, so only that editor's
-    aggregate gets bf.json (the others report their own proxy golden layer as BF)."""
+    """Selection files an aggregate reports (every selector). BF is the first editor's proxy golden layer, so only
+    that editor's aggregate gets bf.json (the others report their own proxy golden layer as BF).
+    """
     methods = [m for m in SELECTORS if m != "bf" or wildcards.editor == EDITORS[0]]
     return expand(
         "results/{model}/{dataset}/selection/{method}.json",

@@ -1,48 +1,40 @@
+# Layer selection: measure (gradients, causal traces), score every selector of the registry
+# (goldenlayers.selectors.SELECTORS), plan the sweep, BF from the sweep, Figure 3. A selector added to the registry
+# gets its score_<method> rule, inputs and flags from there (common.smk, selector section).
 localrules:
-    plan_sweep,
-    score_lga_kprime,
-    score_salem,
-    score_cma,
     select_random_layers,
+    plan_sweep,
     select_bf,
+    plot_causal_trace,
     plot_figure3,
     figure3,
 
 
-rule score_lga_kprime:
+rule extract_gradients:
     input:
-        gradients="results/{model}/{dataset}/gradients/samples.parquet",
+        model="results/models/{model}/model.json",
+        records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
-        benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
-        timing="results/{model}/{dataset}/gradients/timing.json",
     output:
-        selection="results/{model}/{dataset}/selection/lga_kprime.json",
+        gradients=EVIDENCE_FILES["gradients"],
+        saliency=EVIDENCE_FILES["saliency"],
+        factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
+        timing=STAGE_FILES["gradient"]["timing"],
     log:
-        "results/logs/score_lga_kprime/{model}/{dataset}.log",
+        "results/logs/extract_gradients/{model}/{dataset}.log",
+    benchmark:
+        STAGE_FILES["gradient"]["benchmark"]
     conda:
         "../../environment.yml"
+    threads: 2
+    resources:
+        gpu=get_gpu,
     params:
-        k=get_tukey_k,
+        model=model_opts,
     shell:
-        "goldenlayers lga --gradients {input.gradients} --split {input.split} --method lga_kprime "
-        "--tukey-k {params.k} --gradients-benchmark {input.benchmark} --gradients-timing {input.timing} "
-        "--out {output.selection} > {log} 2>&1"
-
-
-rule score_salem:
-    input:
-        saliency="results/{model}/{dataset}/gradients/proxy_saliency.parquet",
-        benchmark="results/benchmarks/extract_gradients/{model}/{dataset}.tsv",
-        timing="results/{model}/{dataset}/gradients/timing.json",
-    output:
-        selection="results/{model}/{dataset}/selection/salem.json",
-    log:
-        "results/logs/score_salem/{model}/{dataset}.log",
-    conda:
-        "../../environment.yml"
-    shell:
-        "goldenlayers salem --saliency {input.saliency} --gradients-benchmark {input.benchmark} "
-        "--gradients-timing {input.timing} --out {output.selection} > {log} 2>&1"
+        "goldenlayers -q gradients {params.model} --threads {threads} --records {input.records} "
+        "--split {input.split} --subset all --out {output.gradients} --out-saliency {output.saliency} "
+        "--out-factors {output.factors} --out-timing {output.timing} > {log} 2>&1"
 
 
 rule trace_causal_effects:
@@ -51,12 +43,12 @@ rule trace_causal_effects:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
     output:
-        effects="results/{model}/{dataset}/causal_trace/samples.parquet",
-        timing="results/{model}/{dataset}/causal_trace/timing.json",
+        effects=EVIDENCE_FILES["effects"],
+        timing=STAGE_FILES["trace"]["timing"],
     log:
         "results/logs/trace_causal_effects/{model}/{dataset}.log",
     benchmark:
-        "results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv"
+        STAGE_FILES["trace"]["benchmark"]
     conda:
         "../../environment.yml"
     # one thread: it traces every sample now and runs beside a sweep job instead of holding both cores
@@ -72,14 +64,42 @@ rule trace_causal_effects:
         "> {log} 2>&1"
 
 
-rule score_cma:
+# One score_<method> rule per selector that scores the measurements above (LGA, LGA(K'), SaLEM, CMA, and any
+# selector registered later); the loop variable is bound through the helpers' arguments, not read lazily.
+for _method in MEASURED_SELECTORS:
+
+    rule:
+        name:
+            f"score_{_method}"
+        input:
+            **get_selector_inputs(_method),
+        output:
+            selection=f"results/{{model}}/{{dataset}}/selection/{_method}.json",
+        log:
+            f"results/logs/score_{_method}/{{model}}/{{dataset}}.log",
+        benchmark:
+            f"results/benchmarks/score_{_method}/{{model}}/{{dataset}}.tsv"
+        localrule: True
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        params:
+            method=_method,
+            evidence=get_selector_evidence_opts(_method),
+            opts=get_selector_opts(_method),
+        shell:
+            "goldenlayers select --method {params.method} {params.evidence} --split {input.split} "
+            "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --out {output.selection} "
+            "> {log} 2>&1"
+
+
+rule plot_causal_trace:
     input:
-        effects="results/{model}/{dataset}/causal_trace/samples.parquet",
+        effects=EVIDENCE_FILES["effects"],
         split="results/{model}/{dataset}/split.json",
-        benchmark="results/benchmarks/trace_causal_effects/{model}/{dataset}.tsv",
-        timing="results/{model}/{dataset}/causal_trace/timing.json",
     output:
-        selection="results/{model}/{dataset}/selection/cma.json",
         plot=report(
             "results/{model}/{dataset}/causal_trace/trace.png",
             caption="../report/causal_trace.rst",
@@ -88,14 +108,19 @@ rule score_cma:
         ),
         plot_pdf="results/{model}/{dataset}/causal_trace/trace.pdf",
     log:
-        "results/logs/score_cma/{model}/{dataset}.log",
+        "results/logs/plot_causal_trace/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/plot_causal_trace/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
-        plot_prefix=lambda wildcards, output: output.plot[: -len(".png")],
+        prefix=lambda wildcards, output: output.plot[: -len(".png")],
     shell:
-        "goldenlayers cma --effects {input.effects} --split {input.split} --trace-benchmark {input.benchmark} "
-        "--trace-timing {input.timing} --out {output.selection} --out-plot {params.plot_prefix} > {log} 2>&1"
+        "goldenlayers plot-causal-trace --effects {input.effects} --split {input.split} "
+        "--out-prefix {params.prefix} > {log} 2>&1"
 
 
 rule select_random_layers:
@@ -105,12 +130,14 @@ rule select_random_layers:
         "results/logs/select_random_layers/{model}/{dataset}.log",
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
     params:
         layers=get_candidate_layers,
-        n=config["random"]["n_layers"],
-        seed=config["random"]["seed"],
+        opts=get_selector_opts("random"),
     shell:
-        "goldenlayers random-layers --layers {params.layers} --n {params.n} --seed {params.seed} "
+        "goldenlayers select --method random --layers {params.layers} {params.opts} "
         "--out {output.selection} > {log} 2>&1"
 
 
@@ -123,6 +150,9 @@ checkpoint plan_sweep:
         "results/logs/plan_sweep/{model}/{dataset}.log",
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
     params:
         grid=get_candidate_layers,
     shell:
@@ -138,14 +168,18 @@ rule select_bf:
         selection="results/{model}/{dataset}/selection/bf.json",
     log:
         "results/logs/select_bf/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/select_bf/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
-        metric=config["metric"],
-        num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
+        opts=get_selector_opts("bf"),
     shell:
-        "goldenlayers bf --sweeps {input.sweeps} --benchmarks {input.benchmarks} --metric {params.metric} "
-        "--num-layers {params.num_layers} --out {output.selection} > {log} 2>&1"
+        "goldenlayers select --method bf --sweep {input.sweeps} --benchmarks {input.benchmarks} {params.opts} "
+        "--out {output.selection} > {log} 2>&1"
 
 
 rule plot_figure3:
@@ -166,8 +200,13 @@ rule plot_figure3:
         table_md=f"{REPORT}/figure3.md",
     log:
         "results/logs/plot_figure3.log",
+    benchmark:
+        "results/benchmarks/plot_figure3.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         config_file=CONFIG_FILE,
         out_prefix=lambda wildcards, output: str(Path(output.figure).with_suffix("")),

@@ -1,0 +1,180 @@
+"""Adding a selector is one function plus one registry entry: a toy selector registered through the registry shows
+up in the workflow's DAG, in Table 2 and in the resampling draws; and the pipeline's selection record equals the
+registry's `select` on the same proxy subset (the code the resampling draws run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from goldenlayers import resampling, selectors
+from goldenlayers.report import build_selector_tables
+from goldenlayers.selectors import SELECTORS, SelectorSpec
+
+REPO = Path(__file__).resolve().parents[1]
+
+TOY_MODULE = '''
+from goldenlayers.selectors import SelectorSpec, register
+
+
+def select_toy(evidence, layers, params):
+    """The first candidate layer."""
+    grads = evidence["gradients"]
+    candidates = sorted(int(x) for x in (grads["layer"].unique() if layers is None else layers))
+    return {"method": "toy", "layers": candidates, "scores": None, "chosen_layer": candidates[0],
+            "params": {"rule": "first candidate layer"}}
+
+
+register(SelectorSpec("toy", "Toy", "#000000", "v", ":", "", ("gradients",), False, True, False, ("table2",),
+                      select_toy))
+'''
+
+
+def toy_spec() -> SelectorSpec:
+    namespace = {}
+    exec(TOY_MODULE.replace("register(", "spec = ("), namespace)  # the same entry, not registered globally
+    return namespace["spec"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (a) the workflow: a plugin module named in GOLDENLAYERS_SELECTOR_PLUGINS adds score_toy to the DAG
+# ----------------------------------------------------------------------------------------------------------
+def dry_run(root: Path, config: Path, plugins: str | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != selectors.PLUGINS_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(REPO / "src"), env.get("PYTHONPATH", "")])
+    if plugins:
+        env[selectors.PLUGINS_ENV] = plugins
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
+           "--configfile", str(config), "--cores", "1", "-n", "-p"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout + run.stderr
+
+
+def test_a_registered_selector_is_a_job_of_the_workflow(tmp_path):
+    from test_workflow import write_tiny_project
+
+    config = write_tiny_project(tmp_path)
+    (tmp_path / "toy_selector.py").write_text(TOY_MODULE)
+    without = dry_run(tmp_path, config, None)
+    assert "score_toy" not in without
+    plan = dry_run(tmp_path, config, "toy_selector")
+    rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", plan, flags=re.M))
+    assert "score_toy" in rules and {"score_lga", "score_cma"} <= rules
+    # its inputs and command come from the registry's needs: the gradient stage, the proxy split
+    assert "goldenlayers select --method toy --gradients results/tiny/toy/gradients/samples.parquet" in plan
+    assert "results/tiny/toy/selection/toy.json" in plan
+    # planned: an input of the sweep plan
+    plan_job = plan[plan.index("checkpoint plan_sweep:"):]
+    assert "selection/toy.json" in plan_job[:plan_job.index("\n\n")]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (b) Table 2: rows for every registered selector whose `tables` name it
+# ----------------------------------------------------------------------------------------------------------
+def write_summary(root: Path, model: str, dataset: str, editor: str, selected: dict) -> str:
+    path = root / "results" / model / dataset / "aggregate" / editor / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"selected": selected}))
+    return str(path)
+
+
+def test_a_registered_selector_gets_rows_in_table2(tmp_path, monkeypatch):
+    selected = {name: {"layer": layer, "test": {"rewrite": value, "overall": value / 2}}
+                for name, layer, value in (("lga", 2, 0.9), ("salem", 1, 0.5), ("cma", 0, 0.25), ("toy", 0, 0.125))}
+    files = [write_summary(tmp_path, "m", d, "r-rome", selected) for d in ("d1", "d2")]
+
+    before = build_selector_tables(files, str(tmp_path / "before"), names=("table2",))["table2"]
+    assert list(before["Selector"]) == ["LGA", "SaLEM", "CMA"] * 2  # not registered: not in the table
+
+    monkeypatch.setitem(SELECTORS, "toy", toy_spec())
+    table = build_selector_tables(files, str(tmp_path / "after"), names=("table2",))["table2"]
+    assert list(table["Selector"]) == ["LGA", "SaLEM", "CMA", "Toy"] * 2
+    toy = table[table["Selector"] == "Toy"]
+    assert list(toy["Layer"]) == [0, 0] and list(toy["rewrite"]) == [0.125, 0.125]
+    written = pd.read_csv(tmp_path / "after" / "table2.csv")
+    assert list(written["Selector"]) == list(table["Selector"])
+    assert (tmp_path / "after" / "figure4.png").stat().st_size > 0  # Figure 4 draws it with its registry style
+    # Table 14 does not name it
+    other = build_selector_tables(files, str(tmp_path / "t14"), names=("table14",))["table14"]
+    assert "Toy" not in set(other["Selector"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (c) one code: the pipeline's record == the registry's select on a resampling draw's evidence
+# ----------------------------------------------------------------------------------------------------------
+def evidence_tables(n: int = 12, layers=(0, 1, 2, 3), seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = [f"r{i}" for i in range(n)]
+    sweep = pd.DataFrame([{"sample_id": s, "split": "test", "layer": layer, "editor": "r-rome",
+                           "rewrite": float(rng.random() < 0.6), "status": "ok"} for s in ids for layer in layers])
+    grads = pd.DataFrame([{"sample_id": s, "layer": layer, "dot_old_new": rng.normal(), "sq_norm_old": rng.random(),
+                           "sq_norm_new": rng.random()} for s in ids for layer in layers])
+    effects = pd.DataFrame([{"sample_id": s, "layer": layer, "correct": bool(i % 3), "indirect_effect": rng.random()}
+                            for i, s in enumerate(ids) for layer in layers])
+    return ids, sweep, grads, effects
+
+
+def test_pipeline_records_equal_the_registry_on_a_draw(tmp_path):
+    from goldenlayers.cli import main
+
+    ids, sweep, grads, effects = evidence_tables()
+    grads.to_parquet(tmp_path / "g.parquet")
+    effects.to_parquet(tmp_path / "e.parquet")
+    ev = resampling.build_evidence(sweep, grads, effects=effects)
+    for r, proxy in enumerate(resampling.draw_masks(len(ids), 5, 4, seed=1)):
+        subset = [s for s, keep in zip(ev["samples"], proxy) if keep]
+        (tmp_path / "split.json").write_text(json.dumps({"proxy": subset, "test": []}))
+        drawn = resampling.draw_evidence(ev, proxy)
+        chosen = resampling.choose(ev, proxy, tukey_k=0.5)
+        for method, flag, path in (("lga", "--gradients", "g.parquet"), ("lga_kprime", "--gradients", "g.parquet"),
+                                   ("cma", "--effects", "e.parquet")):
+            out = tmp_path / f"{method}_{r}.json"
+            params = ["--tukey-k", "0.5"] if "tukey_k" in SELECTORS[method].params else []
+            assert main(["-q", "select", "--method", method, flag, str(tmp_path / path), "--split",
+                         str(tmp_path / "split.json"), *params, "--out", str(out)]) == 0
+            pipeline = json.loads(out.read_text())
+            pipeline.pop("scoring_seconds")
+            registry = selectors.run(method, drawn, ev["layers"], {"tukey_k": 0.5})
+            assert json.loads(json.dumps(registry)) == pipeline, method
+            assert ev["layers"][chosen[method]] == pipeline["chosen_layer"]
+
+
+def test_random_draws_one_layer_from_the_callers_stream():
+    # Table 16's Random is one uniform layer per draw from the resampling's own stream
+    _, sweep, grads, _ = evidence_tables()
+    ev = resampling.build_evidence(sweep, grads)
+    proxy = resampling.draw_masks(len(ev["samples"]), 5, 1, seed=0)[0]
+    for seed in range(20):
+        got = resampling.choose(ev, proxy, rng=np.random.default_rng(seed))["random"]
+        assert got == int(np.random.default_rng(seed).integers(len(ev["layers"])))
+    assert "random" not in resampling.choose(ev, proxy)  # no stream, no random draw
+
+
+def test_a_registered_selector_joins_the_resampling_draws(monkeypatch):
+    _, sweep, grads, _ = evidence_tables()
+    ev = resampling.build_evidence(sweep, grads)
+    assert "toy" not in resampling.choose(ev, resampling.draw_masks(12, 5, 1, seed=0)[0])
+    monkeypatch.setitem(SELECTORS, "toy", toy_spec())
+    draws, _ = resampling.resample(ev, n_proxy=5, n_draws=3, seed=0)
+    toy = draws[draws["selector"] == "toy"]
+    assert len(toy) and (toy["layer"] == 0).all()  # the first candidate layer, in every draw
+    assert resampling.draw_order()[-1] == "random"  # selectors that read evidence first, then the random ones
+
+
+def test_register_refuses_a_duplicate_or_unknown_evidence():
+    with pytest.raises(ValueError, match="already registered"):
+        selectors.register(SELECTORS["lga"])
+    spec = toy_spec()
+    bad = SelectorSpec(**{**spec.__dict__, "name": "toy2", "needs": ("tea leaves",)})
+    with pytest.raises(ValueError, match="unknown evidence"):
+        selectors.register(bad)
+    assert "toy2" not in SELECTORS
