@@ -13,7 +13,8 @@ docs/methods.md, "The default data"):
   subject somewhere else; one pair of pooled answers per record keeps them apart from the prompt.
 - portability: a one-hop question whose answer follows from the new target (the new capital's country, the new
   instrument's player), and where the subject has one, the same prompt under another name of the subject
-  (surname, official country name): KnowEdit's Reasoning and Subject_Aliasing.
+  (surname, official country name, an epithet where the surname is ambiguous): KnowEdit's Reasoning and
+  Subject_Aliasing.
 - locality: the unrelated fact plus a neighbour (another subject of the same relation), which an edit that leaks
   from its subject changes.
 """
@@ -419,6 +420,9 @@ COUNTRY_ALIASES = {
     "South Africa": "the Republic of South Africa", "Philippines": "the Republic of the Philippines",
     "Indonesia": "the Republic of Indonesia",
 }
+# Surnames that are common words or names: alone they would not name the person, so these get the epithet too.
+AMBIGUOUS_SURNAMES = {"King", "May", "Page", "Young", "Berry", "Harrison", "Richards", "Davis", "Parker", "Armstrong",
+                      "Johnson", "Woods", "James", "Jordan", "Manning", "Brady", "Tesla"}
 COUNTRY_RELATIONS = {"capital", "official_language", "continent", "currency"}
 PERSON_RELATIONS = {"instrument", "sport", "occupation"}
 
@@ -443,8 +447,11 @@ def alias_prompt(relation: str, subject: str, prompt: str) -> str | None:
         alias = COUNTRY_ALIASES.get(subject)
     elif relation in PERSON_RELATIONS:
         words = subject.split()
-        # a surname names the same person; a one-word name gets an epithet instead
-        alias = words[-1] if len(words) > 1 else f"the great {subject}"
+        # a surname names the same person ("van Gogh" with its particle); a one-word name gets an epithet instead
+        first_particle = next((i for i, w in enumerate(words[1:-1], 1) if w.islower()), len(words) - 1)
+        alias = " ".join(words[first_particle:]) if len(words) > 1 else None
+        if alias is None or alias in AMBIGUOUS_SURNAMES:
+            alias = f"the great {subject}"
     else:
         return None
     if alias is None:
