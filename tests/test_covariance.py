@@ -15,8 +15,10 @@ from goldenlayers.editing.covariance import (
     load_corpus,
     load_or_compute_layer_stats,
 )
-from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.models import blocks, edited_module
+
+R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
 
 from test_editing import REQUEST, TEMPLATES, keys_and_values, strong_hparams
 
@@ -115,10 +117,10 @@ def test_solve_uses_one_factorisation_and_matches_a_dense_solve():
 def test_rome_with_identity_covariance_equals_no_adjustment(tiny_llama, tiny_tokenizer):
     model, tok = tiny_llama, tiny_tokenizer
     d_in = edited_module(model, 1).weight.shape[1]
-    off = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10), 1, TEMPLATES)
+    off = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10), 1, TEMPLATES)
     with pytest.raises(ValueError, match="covariance"):
-        compute_rome_edit(model, tok, REQUEST, strong_hparams(mom2_adjustment=True), 1, TEMPLATES)
-    on = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10, mom2_adjustment=True), 1,
+        R_ROME.edit(model, tok, REQUEST, strong_hparams(mom2_adjustment=True), 1, TEMPLATES)
+    on = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10, mom2_adjustment=True), 1,
                            TEMPLATES, covariance=KeyCovariance(torch.eye(d_in)))
     assert torch.allclose(on.delta(), off.delta(), rtol=1e-6, atol=1e-9)
 
@@ -126,7 +128,7 @@ def test_rome_with_identity_covariance_equals_no_adjustment(tiny_llama, tiny_tok
 @pytest.mark.parametrize("editor", ["r-rome", "rome"])
 def test_rome_with_a_covariance_equals_the_closed_form(editor, tiny_llama, tiny_tokenizer):
     model, tok = tiny_llama, tiny_tokenizer
-    _, compute = get_editor(editor)
+    compute = get_editor(editor).edit
     hp = strong_hparams(v_num_grad_steps=10)
     keys, values = keys_and_values(model, tok, 1, TEMPLATES)
     keys, values = keys.double(), values.double()
