@@ -13,7 +13,7 @@ from goldenlayers.editing.covariance import (
     KeyCovariance,
     collect_key_second_moment,
     load_corpus,
-    load_or_compute_layer_stats,
+    load_or_compute_key_covariance,
 )
 from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.models import blocks, edited_module
@@ -53,23 +53,23 @@ def test_second_moment_equals_a_direct_computation(family, request, tiny_tokeniz
     assert torch.allclose(mom2_64, expected, rtol=1e-5, atol=1e-10)
 
 
-def test_layer_stats_are_cached_with_their_metadata(tiny_llama, tiny_tokenizer, tmp_path):
+def test_key_covariance_is_cached_with_its_metadata(tiny_llama, tiny_tokenizer, tmp_path):
     model, tok = tiny_llama, tiny_tokenizer
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(TEXTS))
     forwards = []
     handle = blocks(model)[0].register_forward_pre_hook(lambda m, i: forwards.append(1))
     path = tmp_path / "stats" / "layer_1.safetensors"
-    first = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
+    first = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
     assert forwards and path.exists()
     assert first.metadata["n_texts"] == "3" and int(first.metadata["n_tokens"]) == first.n_tokens > 0
     assert first.corpus.startswith(str(corpus)) and "sha256:" in first.corpus
     forwards.clear()
-    second = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
+    second = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
     assert not forwards, "the cached statistics must be reused without a forward pass"
     assert torch.equal(first.mom2, second.mom2)
     # other settings (fewer texts) mean other statistics: recomputed
-    third = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=2, progress=False)
+    third = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=2, progress=False)
     assert forwards and third.metadata["n_texts"] == "2"
     handle.remove()
     assert not list(path.parent.glob("*.tmp")), "written atomically"

@@ -122,8 +122,8 @@ def test_sweep_writes_the_table_and_keeps_failures_as_data(tiny_llama, tiny_toke
     assert param_hash(model) == before
 
 
-def test_cli_layer_stats_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenizer):
-    """The CLI wiring of the rules: layer-stats -> sweep --layer-stats and sequential, on a saved tiny model."""
+def test_cli_key_covariance_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenizer):
+    """The CLI wiring of the rules: key-covariance -> sweep --key-covariance and sequential, on a saved tiny model."""
     import yaml
 
     from conftest import build_tiny_llama
@@ -145,15 +145,15 @@ def test_cli_layer_stats_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenize
               "--templates", str(tmp_path / "templates.json"), "--editor", "emmet",
               "--hparams", str(tmp_path / "emmet.yaml"), "--layer", "1"]
     stats = tmp_path / "layer_1.safetensors"
-    assert main(["-q", "layer-stats", *model, "--layer", "1", "--corpus", str(tmp_path / "corpus.txt"),
+    assert main(["-q", "key-covariance", *model, "--layer", "1", "--corpus", str(tmp_path / "corpus.txt"),
                  "--out", str(stats)]) == 0
     # EMMET without the covariance: a clear input error, nothing written
     assert main(["-q", "sweep", *common, "--out", str(tmp_path / "sweep.parquet")]) == 2
     assert not (tmp_path / "sweep.parquet").exists()
-    assert main(["-q", "sweep", *common, "--layer-stats", str(stats), "--out", str(tmp_path / "sweep.parquet")]) == 0
+    assert main(["-q", "sweep", *common, "--key-covariance", str(stats), "--out", str(tmp_path / "sweep.parquet")]) == 0
     sweep = pd.read_parquet(tmp_path / "sweep.parquet")
     assert len(sweep) == 4 and set(sweep["editor"]) == {"emmet"} and (sweep["status"] == "ok").all()
-    assert main(["-q", "sequential", *common, "--layer-stats", str(stats), "--n-edits", "2",
+    assert main(["-q", "sequential", *common, "--key-covariance", str(stats), "--n-edits", "2",
                  "--out", str(tmp_path / "seq.parquet")]) == 0
     seq = pd.read_parquet(tmp_path / "seq.parquet")
     assert list(seq["edit_index"]) == [0, 1] and set(seq["sample_id"]) <= {"s1", "s2", "s3"}

@@ -109,7 +109,7 @@ def _covariance(model, tok, editor, hp, layer, covariance, progress):
     if corpus is None:
         raise ValueError(f"{editor} needs the key covariance of layer {layer}, and mom2_dataset "
                          f"{hp.mom2_dataset!r} is neither {DEFAULT_CORPUS} nor a local file: pass a covariance "
-                         "(`goldenlayers layer-stats`, then --layer-stats) or set mom2_dataset")
+                         "(`goldenlayers key-covariance`, then --key-covariance) or set mom2_dataset")
     texts, corpus_id = load_corpus(corpus, hp.mom2_n_samples)
     mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, dtype=hp.mom2_dtype, progress=progress)
     return KeyCovariance(mom2, n_tokens=n_tokens, corpus=corpus_id)

@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from goldenlayers.config import check_config
+from goldenlayers.editing import needs_covariance
 from goldenlayers.io import read_yaml
 
 
@@ -127,8 +128,12 @@ def get_gpu(wildcards):
     return 0 if config["models"][wildcards.model]["device"] == "cpu" else 1
 
 
+def hparams_path(model, editor):
+    return f"{config['hparams_dir']}/{editor}/{model}.yaml"
+
+
 def get_hparams(wildcards):
-    return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
+    return hparams_path(wildcards.model, wildcards.editor)
 
 
 def get_dataset_opts(wildcards):
@@ -338,30 +343,29 @@ def get_figure3_selections(wildcards=None):
     )
 
 
-# Editors (workflow/rules/editing.smk): key covariance statistics and sequential editing.
-def needs_layer_stats(model, editor):
-    """EMMET always uses the layer's key covariance; ROME/R-ROME only when their hparams set mom2_adjustment."""
-    if editor == "emmet":
-        return True
-    path = Path(f"{config['hparams_dir']}/{editor}/{model}.yaml")
+# Editors (workflow/rules/editing.smk: templates and key covariance; sweep.smk: the sweeps). What an editor needs is
+# read from its entry in goldenlayers.editing.EDITORS (a registry that imports no torch).
+def needs_key_covariance(model, editor):
+    """Whether `editor`, with its hparams file for `model`, uses the layer's key covariance (its EDITORS entry
+    says: EMMET always, ROME/R-ROME when the file sets mom2_adjustment)."""
+    path = Path(hparams_path(model, editor))
     values = (read_yaml(path) or {}) if path.exists() else {}
-    return bool(values.get("mom2_adjustment", False))
+    return needs_covariance(editor, values)
 
 
-def get_layer_stats(wildcards):
-    """The layer's covariance file for editors that use it, nothing otherwise."""
-    if not needs_layer_stats(wildcards.model, wildcards.editor):
+def get_key_covariance(wildcards):
+    """The layer's key covariance file for editors that use it, nothing otherwise."""
+    if not needs_key_covariance(wildcards.model, wildcards.editor):
         return []
-    model, layer = wildcards.model, wildcards.layer
-    return f"results/{model}/layer_stats/layer_{layer}.safetensors"
+    return f"results/{wildcards.model}/key_covariance/layer_{wildcards.layer}.safetensors"
 
 
-def get_layer_stats_opt(wildcards, input):
-    return f"--layer-stats {input.stats}" if input.stats else ""
+def get_key_covariance_opt(wildcards, input):
+    return f"--key-covariance {input.covariance}" if input.covariance else ""
 
 
-def get_layer_stats_opts(wildcards):
-    s = config["layer_stats"]
+def get_key_covariance_opts(wildcards):
+    s = config["key_covariance"]
     opts = f"--corpus {s['corpus']} --n-samples {s['n_samples']} --precision {s['precision']}"
     return opts + (f" --max-length {s['max_length']}" if s.get("max_length") else "")
 
