@@ -73,6 +73,14 @@ def test_key_covariance_is_cached_with_its_metadata(tiny_llama, tiny_tokenizer, 
     assert forwards and third.metadata["n_texts"] == "2"
     handle.remove()
     assert not list(path.parent.glob("*.tmp")), "written atomically"
+    # the hparams' EasyEdit names for these settings are compared with the file, not silently ignored
+    from goldenlayers.editing.covariance import mom2_disagreements
+
+    same = RomeHparams(mom2_dataset=str(corpus), mom2_n_samples=2, mom2_dtype="float32")
+    assert mom2_disagreements(same, KeyCovariance.load(path)) == []
+    (difference,) = mom2_disagreements(replace(same, mom2_n_samples=100000), KeyCovariance.load(path))
+    assert difference.startswith("mom2_n_samples 100000") and "'2'" in difference
+    assert len(mom2_disagreements(RomeHparams(mom2_dtype="float64"), KeyCovariance.load(path))) == 3
 
 
 def test_corpora_from_files_and_the_offline_default(tmp_path):
