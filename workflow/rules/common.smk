@@ -364,6 +364,12 @@ def get_key_covariance_opt(wildcards, input):
     return f"--key-covariance {input.covariance}" if input.covariance else ""
 
 
+def get_key_covariance_corpus(wildcards):
+    """The corpus file when the config names a local one (an embedded corpus or a hub id is not a workflow file)."""
+    corpus = config["key_covariance"]["corpus"]
+    return corpus if Path(corpus).is_file() else []
+
+
 def get_key_covariance_opts(wildcards):
     s = config["key_covariance"]
     opts = f"--corpus {s['corpus']} --n-samples {s['n_samples']} --precision {s['precision']}"

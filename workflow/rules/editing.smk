@@ -28,6 +28,7 @@ rule generate_templates:
 rule key_covariance:
     input:
         model="results/models/{model}/model.json",
+        corpus=get_key_covariance_corpus,
     output:
         covariance="results/{model}/key_covariance/layer_{layer}.safetensors",
     log:
