@@ -357,7 +357,9 @@ def get_key_covariance(wildcards):
     """The layer's key covariance file for editors that use it, nothing otherwise."""
     if not needs_key_covariance(wildcards.model, wildcards.editor):
         return []
-    return f"results/{wildcards.model}/key_covariance/layer_{wildcards.layer}.safetensors"
+    return (
+        f"results/{wildcards.model}/key_covariance/layer_{wildcards.layer}.safetensors"
+    )
 
 
 def get_key_covariance_opt(wildcards, input):

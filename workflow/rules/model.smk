@@ -16,4 +16,3 @@ rule prepare_model:
     shell:
         "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
         "--out-dir results/models/{wildcards.model} > {log} 2>&1"
-
