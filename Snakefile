@@ -14,11 +14,10 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/model.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/selectors.smk"
-include: "workflow/rules/sweep.smk"
 include: "workflow/rules/editing.smk"
+include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/resampling.smk"
 include: "workflow/rules/appendix_common.smk"

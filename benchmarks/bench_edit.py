@@ -31,10 +31,8 @@ from pathlib import Path
 
 import torch
 
-from goldenlayers.editing import KeyCovariance, apply_edit, edit_applied, load_hparams, restore_weight
+from goldenlayers.editing import KeyCovariance, apply_edit, get_editor, load_hparams, restore_weight
 from goldenlayers.editing.covariance import collect_key_second_moment, load_corpus
-from goldenlayers.editing.emmet import compute_emmet_edit
-from goldenlayers.editing.rome import compute_rome_edit
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.evaluation import evaluate_record, score_predictions
 from goldenlayers.io import write_json
@@ -86,7 +84,7 @@ def evaluate_reference(model, tok, record: dict) -> dict:
 
 def timed_edit(model, tok, record, hparams, layer, templates, evaluate):
     started = time.perf_counter()
-    edit = compute_rome_edit(model, tok, record, hparams, layer, templates)
+    edit = get_editor("r-rome").edit(model, tok, record, hparams, layer, templates)
     edit_seconds = time.perf_counter() - started
     original = apply_edit(model, edit)
     started = time.perf_counter()
@@ -105,10 +103,11 @@ def emmet_weight_check(model, tok, layer, covariance, records, weights) -> list[
         for record in records:
             hp = replace(hparams, mom2_update_weight=weight)
             started = time.perf_counter()
-            edit = compute_emmet_edit(model, tok, [record], hp, layer, templates, covariance)
+            edit = get_editor("emmet").edit(model, tok, [record], hp, layer, templates, covariance)
             seconds = time.perf_counter() - started
-            with edit_applied(model, edit):
-                rewrite = evaluate_record(model, tok, record)["rewrite"]
+            original = apply_edit(model, edit)
+            rewrite = evaluate_record(model, tok, record)["rewrite"]
+            restore_weight(model, layer, original)
             rows.append({"mom2_update_weight": weight, "id": record["id"], "rewrite": rewrite, "seconds": seconds,
                          "update_to_weight_norm": float(edit.delta().norm() / edited_weight(model, layer).norm())})
             print(f"EMMET layer {layer}, w={weight:g}, {record['id']}: rewrite {rewrite:.2f}, {seconds:.2f} s")

@@ -4,7 +4,7 @@ Builds GPT-2 XL, LLaMA-2-7B and Gemma-3-12B from their published shapes with *ra
 downloaded; compute does not depend on the weight values) and runs the pipeline's own code on requests shaped like
 the paper's datasets (token counts of a typical KnowEdit/Counterfact record and of a WikiBio record):
 
-  edit      goldenlayers.editing.rome.compute_rome_edit with config/hparams/r-rome/<model>.yaml (21 context
+  edit      R-ROME's update (editing.EDITORS["r-rome"].edit) with config/hparams/r-rome/<model>.yaml (21 context
             templates, 20/25 v* steps; random weights never reach the early-stopping loss, so every step runs:
             an upper bound) + apply_edit + restore_weight
   eval      goldenlayers.evaluation.evaluate_record (rewrite, rephrase, locality, portability prompts)
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from goldenlayers.editing import load_hparams
-from goldenlayers.editing.rome import apply_edit, compute_rome_edit, restore_weight
+from goldenlayers.editing import apply_edit, get_editor, restore_weight
 from goldenlayers.evaluation import evaluate_fluency, evaluate_record
 from goldenlayers.gradients import extract_layer_gradients
 from goldenlayers.io import write_json
@@ -168,7 +168,7 @@ def measure_model(name: str, device: str, depth: int | None, steps: int | None, 
         meter(lambda: evaluate_record(model, tok, record))  # warm-up (kernels, allocator)
         edit_costs, eval_costs = [], []
         for layer in layers:
-            edit, cost = meter(lambda: compute_rome_edit(model, tok, record, hparams, layer, templates))
+            edit, cost = meter(lambda: get_editor("r-rome").edit(model, tok, record, hparams, layer, templates))
             original = apply_edit(model, edit)
             metrics, eval_cost = meter(lambda: evaluate_record(model, tok, record))
             restore_weight(model, layer, original)

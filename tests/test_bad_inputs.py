@@ -187,7 +187,7 @@ def test_hparams_with_unknown_keys(sweep_files, capsys, tiny_model_json):
 def test_nan_or_corrupt_covariance_is_refused_and_recomputed(tmp_path, tiny_llama, tiny_tokenizer):
     import torch
 
-    from goldenlayers.editing.covariance import KeyCovariance, load_or_compute_layer_stats
+    from goldenlayers.editing.covariance import KeyCovariance, load_or_compute_key_covariance
 
     bad = torch.eye(64)
     bad[3, 3] = float("nan")
@@ -198,6 +198,6 @@ def test_nan_or_corrupt_covariance_is_refused_and_recomputed(tmp_path, tiny_llam
     with pytest.raises(ValueError, match="not a usable covariance file"):
         KeyCovariance.load(corrupt)
     # the cache loader warns and recomputes instead of failing
-    stats = load_or_compute_layer_stats(tiny_llama, tiny_tokenizer, 1, corrupt, progress=False)
+    stats = load_or_compute_key_covariance(tiny_llama, tiny_tokenizer, 1, corrupt, progress=False)
     assert torch.isfinite(stats.mom2).all() and stats.mom2.shape == (64, 64)
     assert KeyCovariance.load(corrupt).n_tokens == stats.n_tokens

@@ -108,3 +108,21 @@ def test_hparams_yaml_syntax_error_names_file_and_line(tmp_path):
     hp.write_text("v_num_grad_steps: 2\nv_lr: [0.5\n")
     with pytest.raises(ValueError, match=r"hp.yaml: YAML syntax error at line 3.*flow sequence at line 2"):
         load_hparams("r-rome", hp)
+
+
+def test_an_old_layer_stats_section_is_named_as_renamed():
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config["layer_stats"] = config.pop("key_covariance")
+    (problem,) = config_problems(config, SCHEMA)
+    assert "'layer_stats' was renamed to 'key_covariance'" in problem
+
+
+def test_editors_are_checked_against_the_registry():
+    from goldenlayers.editing import EDITORS
+
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    config["editors"] = ["r-rome", "memit"]
+    (problem,) = config_problems(config, SCHEMA)
+    assert "'memit'" in problem and all(name in problem for name in EDITORS)
+    config["editors"] = list(EDITORS)
+    assert config_problems(config, SCHEMA) == []

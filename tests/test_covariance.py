@@ -13,10 +13,12 @@ from goldenlayers.editing.covariance import (
     KeyCovariance,
     collect_key_second_moment,
     load_corpus,
-    load_or_compute_layer_stats,
+    load_or_compute_key_covariance,
 )
-from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.models import blocks, edited_module
+
+R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
 
 from test_editing import REQUEST, TEMPLATES, keys_and_values, strong_hparams
 
@@ -51,26 +53,34 @@ def test_second_moment_equals_a_direct_computation(family, request, tiny_tokeniz
     assert torch.allclose(mom2_64, expected, rtol=1e-5, atol=1e-10)
 
 
-def test_layer_stats_are_cached_with_their_metadata(tiny_llama, tiny_tokenizer, tmp_path):
+def test_key_covariance_is_cached_with_its_metadata(tiny_llama, tiny_tokenizer, tmp_path):
     model, tok = tiny_llama, tiny_tokenizer
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(TEXTS))
     forwards = []
     handle = blocks(model)[0].register_forward_pre_hook(lambda m, i: forwards.append(1))
     path = tmp_path / "stats" / "layer_1.safetensors"
-    first = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
+    first = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
     assert forwards and path.exists()
     assert first.metadata["n_texts"] == "3" and int(first.metadata["n_tokens"]) == first.n_tokens > 0
     assert first.corpus.startswith(str(corpus)) and "sha256:" in first.corpus
     forwards.clear()
-    second = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
+    second = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=10, progress=False)
     assert not forwards, "the cached statistics must be reused without a forward pass"
     assert torch.equal(first.mom2, second.mom2)
     # other settings (fewer texts) mean other statistics: recomputed
-    third = load_or_compute_layer_stats(model, tok, 1, path, corpus=str(corpus), n_samples=2, progress=False)
+    third = load_or_compute_key_covariance(model, tok, 1, path, corpus=str(corpus), n_samples=2, progress=False)
     assert forwards and third.metadata["n_texts"] == "2"
     handle.remove()
     assert not list(path.parent.glob("*.tmp")), "written atomically"
+    # the hparams' EasyEdit names for these settings are compared with the file, not silently ignored
+    from goldenlayers.editing.covariance import mom2_disagreements
+
+    same = RomeHparams(mom2_dataset=str(corpus), mom2_n_samples=2, mom2_dtype="float32")
+    assert mom2_disagreements(same, KeyCovariance.load(path)) == []
+    (difference,) = mom2_disagreements(replace(same, mom2_n_samples=100000), KeyCovariance.load(path))
+    assert difference.startswith("mom2_n_samples 100000") and "'2'" in difference
+    assert len(mom2_disagreements(RomeHparams(mom2_dtype="float64"), KeyCovariance.load(path))) == 3
 
 
 def test_corpora_from_files_and_the_offline_default(tmp_path):
@@ -115,10 +125,10 @@ def test_solve_uses_one_factorisation_and_matches_a_dense_solve():
 def test_rome_with_identity_covariance_equals_no_adjustment(tiny_llama, tiny_tokenizer):
     model, tok = tiny_llama, tiny_tokenizer
     d_in = edited_module(model, 1).weight.shape[1]
-    off = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10), 1, TEMPLATES)
+    off = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10), 1, TEMPLATES)
     with pytest.raises(ValueError, match="covariance"):
-        compute_rome_edit(model, tok, REQUEST, strong_hparams(mom2_adjustment=True), 1, TEMPLATES)
-    on = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10, mom2_adjustment=True), 1,
+        R_ROME.edit(model, tok, REQUEST, strong_hparams(mom2_adjustment=True), 1, TEMPLATES)
+    on = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=10, mom2_adjustment=True), 1,
                            TEMPLATES, covariance=KeyCovariance(torch.eye(d_in)))
     assert torch.allclose(on.delta(), off.delta(), rtol=1e-6, atol=1e-9)
 
@@ -126,7 +136,7 @@ def test_rome_with_identity_covariance_equals_no_adjustment(tiny_llama, tiny_tok
 @pytest.mark.parametrize("editor", ["r-rome", "rome"])
 def test_rome_with_a_covariance_equals_the_closed_form(editor, tiny_llama, tiny_tokenizer):
     model, tok = tiny_llama, tiny_tokenizer
-    _, compute = get_editor(editor)
+    compute = get_editor(editor).edit
     hp = strong_hparams(v_num_grad_steps=10)
     keys, values = keys_and_values(model, tok, 1, TEMPLATES)
     keys, values = keys.double(), values.double()

@@ -12,10 +12,13 @@ import torch
 
 from conftest import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
 from goldenlayers.data import filter_known
-from goldenlayers.editing.rome import RomeHparams, apply_edit, compute_rome_edit, restore_weight
+from goldenlayers.editing import get_editor
+from goldenlayers.editing.rome import RomeHparams, apply_edit, restore_weight
 from goldenlayers.evaluation import evaluate_record
 from goldenlayers.gradients import extract_layer_gradients
 from goldenlayers.models import arch_spec, edited_module_name, edited_weight, load_model, logits_at, num_layers
+
+R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
 
 LOW_PRECISION = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 # Largest relative error (|x - x_fp32| / max|x_fp32|) accepted for gradient scalars and logits. bfloat16 keeps 8
@@ -71,7 +74,7 @@ def run_everything(model, tok):
     records, _ = filter_known(model, tok, RECORDS, keep_unknown=True, progress=False)  # pre-edit locality ids
     grads = extract_layer_gradients(model, tok, records, progress=False)
     before = hashlib.sha256(edited_weight(model, LAYER).detach().float().cpu().numpy().tobytes()).hexdigest()
-    edit = compute_rome_edit(model, tok, records[0], HPARAMS, LAYER, TEMPLATES)
+    edit = R_ROME.edit(model, tok, records[0], HPARAMS, LAYER, TEMPLATES)
     weight_before = edited_weight(model, LAYER).detach().clone()
     original = apply_edit(model, edit)
     realised = (edited_weight(model, LAYER).detach().double() - weight_before.double()).cpu()

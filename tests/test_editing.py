@@ -4,10 +4,12 @@ import pytest
 import torch
 
 from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_weight
-from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.evaluation import evaluate_record
 from goldenlayers.models import blocks, edited_module
+
+R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
 
 # The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
 # barely routes information between positions, and the test is about the edit math, not about attention.
@@ -56,7 +58,7 @@ def keys_and_values(model, tok, layer, templates):
 def test_r_rome_edit_makes_target_the_argmax_and_restores_bit_exactly(family, request, tiny_tokenizer):
     model, tok = request.getfixturevalue(family), tiny_tokenizer
     before = param_hash(model)
-    edit = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
+    edit = R_ROME.edit(model, tok, REQUEST, strong_hparams(), 1, TEMPLATES)
     assert torch.linalg.matrix_rank(edit.delta().double(), rtol=1e-5) == 1
     original = apply_edit(model, edit)
     assert evaluate_record(model, tok, {**REQUEST})["rewrite"] == 1.0
@@ -68,8 +70,8 @@ def test_rome_and_r_rome_agree_with_a_single_template(tiny_llama, tiny_tokenizer
     # with the bare prompt only, the averaged key/value are the bare ones, so the two updates coincide
     # (agreement with EasyEdit's own formulas is tests/test_vstar_reference.py's job)
     model, tok = tiny_llama, tiny_tokenizer
-    _, rome = get_editor("rome")
-    r_rome_single = compute_rome_edit(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
+    rome = get_editor("rome").edit
+    r_rome_single = R_ROME.edit(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
     rome_single = rome(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
     assert torch.allclose(r_rome_single.delta(), rome_single.delta(), atol=1e-6)
 
@@ -96,8 +98,8 @@ def test_context_templates_are_seeded(tiny_llama, tiny_tokenizer):
 @pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2", "tiny_gemma3"])
 def test_replaying_the_prefix_changes_speed_not_numbers(family, request, tiny_tokenizer):
     model, tok = request.getfixturevalue(family), tiny_tokenizer
-    fast = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8), 2, TEMPLATES)
-    plain = compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, replay_prefix=False), 2,
+    fast = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8), 2, TEMPLATES)
+    plain = R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, replay_prefix=False), 2,
                               TEMPLATES)
     assert fast.info["steps"] == plain.info["steps"] == 8
     assert torch.allclose(fast.delta(), plain.delta(), rtol=1e-4, atol=1e-7)
@@ -118,7 +120,7 @@ def test_fast_paths_match_the_reference_forward(family, layer, request, tiny_tok
         "prefix states": {"replay_prefix": False},
         "both": {},
     }
-    edits = {name: compute_rome_edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, **kw), layer, templates)
+    edits = {name: R_ROME.edit(model, tok, REQUEST, strong_hparams(v_num_grad_steps=8, **kw), layer, templates)
              for name, kw in modes.items()}
     reference = edits.pop("reference")
     for name, edit in edits.items():

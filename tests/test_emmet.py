@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from goldenlayers.editing import EDITORS, HparamsError, apply_edit, edit_applied, load_hparams, restore_weight
+from goldenlayers.editing import EDITORS, HparamsError, apply_edit, get_editor, load_hparams, restore_weight
 from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.emmet import EmmetHparams, compute_emmet_edit, emmet_update
+from goldenlayers.editing.emmet import EmmetHparams, emmet_update
 from goldenlayers.models import edited_module, edited_weight
 from goldenlayers.text import prompt_ids, subject_last_index
+
+EMMET = get_editor("emmet")
 
 from test_covariance import random_spd
 from test_editing import REQUEST, TEMPLATES, param_hash
@@ -52,7 +54,7 @@ def covariance(tiny_llama):
 def test_batch_satisfies_every_constraint_exactly_without_ridge(tiny_llama, tiny_tokenizer, covariance):
     model, tok = tiny_llama, tiny_tokenizer
     before = param_hash(model)
-    edit = compute_emmet_edit(model, tok, REQUESTS, emmet_hparams(emmet_lambda=0.0, mom2_update_weight=50.0), 1,
+    edit = EMMET.edit(model, tok, REQUESTS, emmet_hparams(emmet_lambda=0.0, mom2_update_weight=50.0), 1,
                               TEMPLATES, covariance)
     assert param_hash(model) == before, "computing an edit leaves the model as it was"
     keys = emmet_keys(model, tok, 1, REQUESTS, TEMPLATES)
@@ -65,7 +67,7 @@ def test_batch_satisfies_every_constraint_exactly_without_ridge(tiny_llama, tiny
 def test_ridge_term_is_the_only_slack(tiny_llama, tiny_tokenizer, covariance):
     model, tok = tiny_llama, tiny_tokenizer
     w, lam = 50.0, 0.1
-    edit = compute_emmet_edit(model, tok, REQUESTS, emmet_hparams(emmet_lambda=lam, mom2_update_weight=w), 1,
+    edit = EMMET.edit(model, tok, REQUESTS, emmet_hparams(emmet_lambda=lam, mom2_update_weight=w), 1,
                               TEMPLATES, covariance)
     keys, residuals = emmet_keys(model, tok, 1, REQUESTS, TEMPLATES), edit.right.double()
     c = covariance.mom2.double() * w
@@ -78,7 +80,7 @@ def test_ridge_term_is_the_only_slack(tiny_llama, tiny_tokenizer, covariance):
 
 def test_single_edit_is_rank_one_along_the_rome_direction(tiny_llama, tiny_tokenizer, covariance):
     model, tok = tiny_llama, tiny_tokenizer
-    edit = compute_emmet_edit(model, tok, [REQUEST], emmet_hparams(mom2_update_weight=1e4), 1, TEMPLATES,
+    edit = EMMET.edit(model, tok, [REQUEST], emmet_hparams(mom2_update_weight=1e4), 1, TEMPLATES,
                               covariance)
     key = emmet_keys(model, tok, 1, [REQUEST], TEMPLATES)[:, 0]
     direction = torch.linalg.solve(covariance.mom2.double(), key)
@@ -88,7 +90,7 @@ def test_single_edit_is_rank_one_along_the_rome_direction(tiny_llama, tiny_token
 
 
 def test_closed_form_matches_the_spec_form():
-    """R (KᵀC⁻¹K + λI)⁻¹KᵀC⁻¹ with C = w·C₀ equals R (KᵀC₀⁻¹K + λ·w·I)⁻¹KᵀC₀⁻¹ (SPEC §7)."""
+    """R (KᵀC⁻¹K + λI)⁻¹KᵀC⁻¹ with C = w·C₀ equals R (KᵀC₀⁻¹K + λ·w·I)⁻¹KᵀC₀⁻¹ (EasyEdit's emmet_main.py form)."""
     g = torch.Generator().manual_seed(0)
     c0 = random_spd(12, seed=4)
     keys = torch.randn(12, 4, generator=g, dtype=torch.float64)
@@ -108,23 +110,21 @@ def test_applied_update_changes_the_module_by_delta_w_and_restores_bit_exactly(f
     d_in = edited_weight(model, 1).shape[1]
     covariance = KeyCovariance(random_spd(d_in, seed=5).float())
     before = param_hash(model)
-    edit = compute_emmet_edit(model, tok, REQUESTS[:2], emmet_hparams(), 1, TEMPLATES, covariance)
+    edit = EMMET.edit(model, tok, REQUESTS[:2], emmet_hparams(), 1, TEMPLATES, covariance)
     probe = torch.randn(5, d_in)
     with torch.no_grad():
         out_before = module(probe)
-        with edit_applied(model, edit):
-            change = module(probe) - out_before
+        original = apply_edit(model, edit)
+        assert param_hash(model) != before
+        change = module(probe) - out_before
     assert torch.allclose(change, probe @ edit.delta().T, rtol=1e-4, atol=1e-5)
-    assert param_hash(model) == before
-    original = apply_edit(model, edit)
-    assert param_hash(model) != before
     restore_weight(model, 1, original)
     assert param_hash(model) == before
 
 
 def test_needs_a_covariance(tiny_llama, tiny_tokenizer):
     with pytest.raises(ValueError, match="covariance"):
-        compute_emmet_edit(tiny_llama, tiny_tokenizer, [REQUEST], emmet_hparams(), 1, TEMPLATES)
+        EMMET.edit(tiny_llama, tiny_tokenizer, [REQUEST], emmet_hparams(), 1, TEMPLATES)
 
 
 EASYEDIT_GPT2_XL = """layers: [17]
@@ -162,13 +162,13 @@ def test_easyedit_emmet_yaml_loads_as_it_is(tmp_path, tiny_llama, tiny_tokenizer
     path = tmp_path / "emmet.yaml"
     path.write_text(EASYEDIT_GPT2_XL)
     hp = load_hparams("emmet", path)
-    assert isinstance(hp, EmmetHparams) and EDITORS["emmet"][0] is EmmetHparams
+    assert isinstance(hp, EmmetHparams) and EDITORS["emmet"].hparams_class is EmmetHparams
     assert hp.v_lr == 0.5 and hp.mom2_update_weight == 10000.0 and hp.emmet_lambda == 0.1
     assert hp.clamp_norm_factor == 0.75 and hp.v_loss_layer == 47 and hp.update_norm_lambda == 0.0
     assert hp.context_template_length_params == [[10, 5]]
     # v_loss_layer 47 is GPT-2 XL's last layer, not the tiny model's: refused rather than silently ignored
     with pytest.raises(HparamsError, match="v_loss_layer"):
-        compute_emmet_edit(tiny_llama, tiny_tokenizer, [REQUEST], hp, 1, TEMPLATES,
+        EMMET.edit(tiny_llama, tiny_tokenizer, [REQUEST], hp, 1, TEMPLATES,
                            KeyCovariance(torch.eye(edited_weight(tiny_llama, 1).shape[1])))
     path.write_text(EASYEDIT_GPT2_XL + "emmet_lamda: 0.2\n")
     with pytest.raises(HparamsError, match="emmet_lamda"):

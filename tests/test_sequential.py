@@ -8,13 +8,8 @@ import torch
 
 from goldenlayers.editing import EDITORS, LowRankEdit
 from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.sequential import (
-    choose_sequence,
-    edit_sequentially,
-    run_sequential_sweep,
-    sequential_columns,
-)
 from goldenlayers.models import edited_weight
+from goldenlayers.sequential import SEQUENTIAL_COLUMNS, choose_sequence, edit_sequentially, run_sequential_sweep
 
 from test_editing import TEMPLATES, param_hash
 from test_editing import strong_hparams as _strong_hparams
@@ -93,7 +88,7 @@ def test_sweep_writes_the_table_and_keeps_failures_as_data(tiny_llama, tiny_toke
     out = tmp_path / "layer_1.parquet"
     frame = run_sequential_sweep(model, tok, recs, split, "r-rome", strong_hparams(v_num_grad_steps=3), 1, TEMPLATES,
                                  out, n_edits=5, seed=7, progress=False)
-    assert list(frame.columns) == sequential_columns() and "edit_index" in frame.columns
+    assert list(frame.columns) == SEQUENTIAL_COLUMNS and "edit_index" in frame.columns
     assert frame.equals(pd.read_parquet(out))
     assert list(frame["sample_id"]) == choose_sequence(split["test"], 5, seed=7)
     assert set(frame["split"]) == {"test"} and (frame["status"] == "ok").all()
@@ -107,17 +102,19 @@ def test_sweep_writes_the_table_and_keeps_failures_as_data(tiny_llama, tiny_toke
     assert frame["rewrite"].isna().all() and param_hash(model) == before
 
     # a diverging editor (NaN update) is data too, and the sequence goes on after it
-    hparams_cls, compute = EDITORS["r-rome"]
+    from goldenlayers.editing import rome
+
+    compute = EDITORS["r-rome"].compute
     calls = []
 
-    def sometimes_nan(model, tok, requests, hparams, layer, templates, covariance=None):
-        edit = compute(model, tok, requests, hparams, layer, templates, covariance)
+    def sometimes_nan(model, tok, requests, hparams, layer, templates, covariance=None, *, site):
+        edit = compute(model, tok, requests, hparams, layer, templates, covariance, site=site)
         calls.append(1)
         if len(calls) == 2:
             edit.right = torch.full_like(edit.right, float("nan"))
         return edit
 
-    monkeypatch.setitem(EDITORS, "r-rome", (hparams_cls, sometimes_nan))
+    monkeypatch.setattr(rome, EDITORS["r-rome"].compute_name, sometimes_nan)  # the entry names its function
     frame = run_sequential_sweep(model, tok, recs, split, "r-rome", strong_hparams(v_num_grad_steps=3), 1, TEMPLATES,
                                  out, n_edits=3, progress=False)
     assert list(frame["status"]) == ["ok", "failed", "ok"]
@@ -125,8 +122,8 @@ def test_sweep_writes_the_table_and_keeps_failures_as_data(tiny_llama, tiny_toke
     assert param_hash(model) == before
 
 
-def test_cli_layer_stats_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenizer):
-    """The CLI wiring of the rules: layer-stats -> sweep --layer-stats and sequential, on a saved tiny model."""
+def test_cli_key_covariance_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenizer):
+    """The CLI wiring of the rules: key-covariance -> sweep --key-covariance and sequential, on a saved tiny model."""
     import yaml
 
     from conftest import build_tiny_llama
@@ -148,15 +145,15 @@ def test_cli_layer_stats_sweep_and_sequential_with_emmet(tmp_path, tiny_tokenize
               "--templates", str(tmp_path / "templates.json"), "--editor", "emmet",
               "--hparams", str(tmp_path / "emmet.yaml"), "--layer", "1"]
     stats = tmp_path / "layer_1.safetensors"
-    assert main(["-q", "layer-stats", *model, "--layer", "1", "--corpus", str(tmp_path / "corpus.txt"),
+    assert main(["-q", "key-covariance", *model, "--layer", "1", "--corpus", str(tmp_path / "corpus.txt"),
                  "--out", str(stats)]) == 0
     # EMMET without the covariance: a clear input error, nothing written
     assert main(["-q", "sweep", *common, "--out", str(tmp_path / "sweep.parquet")]) == 2
     assert not (tmp_path / "sweep.parquet").exists()
-    assert main(["-q", "sweep", *common, "--layer-stats", str(stats), "--out", str(tmp_path / "sweep.parquet")]) == 0
+    assert main(["-q", "sweep", *common, "--key-covariance", str(stats), "--out", str(tmp_path / "sweep.parquet")]) == 0
     sweep = pd.read_parquet(tmp_path / "sweep.parquet")
     assert len(sweep) == 4 and set(sweep["editor"]) == {"emmet"} and (sweep["status"] == "ok").all()
-    assert main(["-q", "sequential", *common, "--layer-stats", str(stats), "--n-edits", "2",
+    assert main(["-q", "sequential", *common, "--key-covariance", str(stats), "--n-edits", "2",
                  "--out", str(tmp_path / "seq.parquet")]) == 0
     seq = pd.read_parquet(tmp_path / "seq.parquet")
     assert list(seq["edit_index"]) == [0, 1] and set(seq["sample_id"]) <= {"s1", "s2", "s3"}

@@ -14,10 +14,14 @@ import pytest
 import torch
 
 from conftest import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
+from goldenlayers.editing import get_editor
 from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.emmet import EmmetHparams, compute_emmet_edit
-from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
+from goldenlayers.editing.emmet import EmmetHparams
+from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.editing.vstar import optimise_vstar
+
+R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
+EMMET = get_editor("emmet")
 
 BUILDERS = {"gpt2": build_tiny_gpt2, "llama": build_tiny_llama, "gemma3": build_tiny_gemma3}
 
@@ -230,7 +234,7 @@ def test_rome_update_matches_easyedit(family, variant, tok):
         hp = with_clamp(model, tok, request, emmet=False)
         hparams = RomeHparams(**hp, averaged_keys_in_update=r_rome, averaged_key_direction=True)
         expected = reference_rome_update(model, tok, request, hp, LAYER, TEMPLATES, random_prefix_keys=r_rome)
-        edit = compute_rome_edit(model, tok, request, hparams, LAYER, TEMPLATES)
+        edit = R_ROME.edit(model, tok, request, hparams, LAYER, TEMPLATES)
         assert relative_error(edit.delta(), expected) < REL
 
 
@@ -253,5 +257,5 @@ def test_emmet_update_matches_easyedit(family, tok):
     k, r = torch.stack(keys, 1), torch.stack(residuals, 1)
     c_inv_k = torch.linalg.solve(2.0 * c0, k)
     expected = r @ torch.linalg.solve(k.T @ c_inv_k + 0.1 * torch.eye(2, dtype=torch.float64), c_inv_k.T)
-    edit = compute_emmet_edit(model, tok, REQUESTS, hparams, LAYER, TEMPLATES, KeyCovariance(c0))
+    edit = EMMET.edit(model, tok, REQUESTS, hparams, LAYER, TEMPLATES, KeyCovariance(c0))
     assert relative_error(edit.delta(), expected) < REL

@@ -1,8 +1,8 @@
 """`goldenlayers edit`: write your edit requests into a model at one layer and save the edited model.
 
 R-ROME and ROME write the requests one after another (each edit is computed on the weights the previous ones
-left), EMMET writes them in one batch; both through `editing.sequential.edit_sequentially`, the code of the
-pipeline's sequential-editing table. Every request is evaluated before the first edit and after the last one
+left), an editor that batches (EMMET) writes them in one update; both through `sequential.edit_sequentially`, the
+code of the pipeline's sequential-editing table. Every request is evaluated before the first edit and after the last one
 (rewrite, rephrase, locality, portability with the pipeline's metrics; locality compares with the unedited
 model's predictions). `layer="auto"` asks `suggest.suggest_layer` (LGA) first.
 
@@ -86,7 +86,7 @@ def _cell(text: str) -> str:
 def _hparams(editor: str, hparams):
     from goldenlayers.editing import get_editor, load_hparams
 
-    hparams_cls, _ = get_editor(editor)
+    hparams_cls = get_editor(editor).hparams_class
     if hparams is None:
         return hparams_cls.from_dict({})
     if isinstance(hparams, (str, os.PathLike)):
@@ -109,7 +109,7 @@ def _covariance(model, tok, editor, hp, layer, covariance, progress):
     if corpus is None:
         raise ValueError(f"{editor} needs the key covariance of layer {layer}, and mom2_dataset "
                          f"{hp.mom2_dataset!r} is neither {DEFAULT_CORPUS} nor a local file: pass a covariance "
-                         "(`goldenlayers layer-stats`, then --layer-stats) or set mom2_dataset")
+                         "(`goldenlayers key-covariance`, then --key-covariance) or set mom2_dataset")
     texts, corpus_id = load_corpus(corpus, hp.mom2_n_samples)
     mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, dtype=hp.mom2_dtype, progress=progress)
     return KeyCovariance(mom2, n_tokens=n_tokens, corpus=corpus_id)
@@ -126,13 +126,13 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
     """
     from goldenlayers.data import filter_known
     from goldenlayers.editing import get_editor
-    from goldenlayers.editing.sequential import edit_sequentially
+    from goldenlayers.sequential import edit_sequentially
     from goldenlayers.editing.templates import generate_context_templates
     from goldenlayers.evaluation import evaluate_record
     from goldenlayers.models import edited_module_name, num_layers
     from goldenlayers.suggest import as_records, suggest_layer
 
-    get_editor(editor)  # unknown editor: fail before any work
+    spec = get_editor(editor)  # unknown editor: fail before any work
     hp = _hparams(editor, hparams)
     records = as_records(requests)
     seconds, suggestion = {}, None
@@ -149,7 +149,7 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
             layer = int(layer)
     edited_module_name(model, layer)  # range check
     hp.check_loss_layer(num_layers(model))
-    if editor == "emmet":  # EMMET writes every request in one update
+    if spec.batches:  # every request in one update
         hp = replace(hp, batch_size=len(records))
     started = time.perf_counter()
     if templates is None:

@@ -306,28 +306,33 @@ def cmd_sweep(args):
 
 
 def _layer_covariance(args, hparams):
-    """The layer's key covariance from --layer-stats when the editor uses it (EMMET; ROME with mom2_adjustment)."""
+    """The layer's key covariance from --key-covariance when the editor uses it (`editing.needs_covariance`)."""
     from goldenlayers.editing import KeyCovariance, needs_covariance
+    from goldenlayers.editing.covariance import mom2_disagreements
 
     if not needs_covariance(args.editor, hparams):
         return None
-    if not args.layer_stats:
-        raise ValueError(f"{args.editor} with {args.hparams} needs the layer's key covariance: pass --layer-stats "
-                         "(a file written by `goldenlayers layer-stats`)")
-    stats = KeyCovariance.load(args.layer_stats)
+    if not args.key_covariance:
+        raise ValueError(f"{args.editor} with {args.hparams} needs the layer's key covariance: pass "
+                         "--key-covariance (a file written by `goldenlayers key-covariance`)")
+    stats = KeyCovariance.load(args.key_covariance)
     if stats.metadata.get("layer", str(args.layer)) != str(args.layer):
-        raise ValueError(f"{args.layer_stats} holds layer {stats.metadata['layer']}, not layer {args.layer}")
+        raise ValueError(f"{args.key_covariance} holds layer {stats.metadata['layer']}, not layer {args.layer}")
     log.info("key covariance of layer %d: %d tokens of %s", args.layer, stats.n_tokens, stats.corpus)
+    for difference in mom2_disagreements(hparams, stats):
+        # one covariance per (model, layer) serves every editor (config key_covariance), so it wins; say so
+        log.warning("%s sets %s; the config's key_covariance section decides the covariance", args.hparams,
+                    difference)
     return stats
 
 
-def cmd_layer_stats(args):
-    from goldenlayers.editing.covariance import load_or_compute_layer_stats
+def cmd_key_covariance(args):
+    from goldenlayers.editing.covariance import load_or_compute_key_covariance
     from goldenlayers.models import edited_module_name
 
     model, tok = _load_model(args)
     edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is computed
-    stats = load_or_compute_layer_stats(model, tok, args.layer, args.out, corpus=args.corpus,
+    stats = load_or_compute_key_covariance(model, tok, args.layer, args.out, corpus=args.corpus,
                                         n_samples=args.n_samples, dtype=args.precision, max_length=args.max_length,
                                         progress=not args.quiet)
     log.info("layer %d: E[kk^T] over %d tokens of %s -> %s", args.layer, stats.n_tokens, stats.corpus, args.out)
@@ -335,7 +340,7 @@ def cmd_layer_stats(args):
 
 def cmd_sequential(args):
     from goldenlayers.editing import load_hparams
-    from goldenlayers.editing.sequential import run_sequential_sweep
+    from goldenlayers.sequential import run_sequential_sweep
     from goldenlayers.io import read_json
     from goldenlayers.models import edited_module_name
 
@@ -467,7 +472,7 @@ def cmd_edit(args):
         load_hparams(args.editor, args.hparams)
     model, tok = _open_user_model(args)
     covariance = None
-    if args.layer_stats:
+    if args.key_covariance:
         covariance = _edit_covariance(args, model, tok)
     report = edit(model, tok, requests, layer=args.layer, editor=args.editor, hparams=args.hparams,
                   covariance=covariance, seed=args.seed, tukey_k=args.tukey_k, progress=not args.quiet)
@@ -482,23 +487,23 @@ def cmd_edit(args):
 
 
 def _edit_covariance(args, model, tok):
-    """--layer-stats FILE: the covariance cached there (computed and written when missing or made otherwise)."""
-    from goldenlayers.editing import load_hparams
-    from goldenlayers.editing.covariance import load_or_compute_layer_stats
+    """--key-covariance FILE: the covariance cached there (computed and written when missing or made otherwise),
+    from the hparams' mom2_dataset / mom2_n_samples / mom2_dtype (the editor's defaults without --hparams)."""
+    from goldenlayers.editing import get_editor, load_hparams
+    from goldenlayers.editing.covariance import load_or_compute_key_covariance
 
     if args.layer == "auto":
-        raise ValueError("--layer-stats holds one layer's covariance: give --layer N with it")
-    hp = load_hparams(args.editor, args.hparams) if args.hparams else None
-    n_samples = hp.mom2_n_samples if hp else 100000
-    corpus = hp.mom2_dataset if hp and hp.mom2_dataset != "wikipedia" else "embedded:mom2_corpus"
-    return load_or_compute_layer_stats(model, tok, int(args.layer), args.layer_stats, corpus=corpus,
-                                       n_samples=n_samples, progress=not args.quiet)
+        raise ValueError("--key-covariance holds one layer's covariance: give --layer N with it")
+    hp = load_hparams(args.editor, args.hparams) if args.hparams else get_editor(args.editor).hparams_class()
+    return load_or_compute_key_covariance(model, tok, int(args.layer), args.key_covariance, corpus=hp.mom2_dataset,
+                                          n_samples=hp.mom2_n_samples, dtype=hp.mom2_dtype, progress=not args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from goldenlayers.data import ON_INVALID  # no torch: the data package imports it only for the known-fact filter
     from goldenlayers.selectors import EVIDENCE, SELECTORS, TUKEY_K
     from goldenlayers.selectors import PARAMS as SELECTOR_PARAMS
+    from goldenlayers.editing import EDITORS  # the registry imports no torch, so --help stays fast
 
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -556,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("templates", help="generate the context templates of a model (seeded, cached)")
     model_args(p)
-    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
     p.add_argument("--hparams", required=True)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True)
@@ -629,17 +634,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--templates", required=True)
-    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
     p.add_argument("--hparams", required=True)
     p.add_argument("--layer", type=int, required=True)
     p.add_argument("--fluency", action="store_true", help="also measure fluency (a 100-token generation per edit)")
     p.add_argument("--chunk", type=_chunk, default=(0, 1), metavar="K/N",
                    help="edit only the K-th (0-based) of N contiguous slices of the samples")
-    p.add_argument("--layer-stats", help="the layer's key covariance (layer-stats output), for editors that use it")
+    p.add_argument("--key-covariance", help="the layer's key covariance (key-covariance output), for editors that "
+                                            "use it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("layer-stats", help="key covariance E[kk^T] of one layer's edited module (cached)")
+    p = sub.add_parser("key-covariance", help="key covariance E[kk^T] of one layer's edited module (cached)")
     model_args(p)
     p.add_argument("--layer", type=int, required=True)
     p.add_argument("--corpus", default="embedded:mom2_corpus",
@@ -649,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="float32", choices=["float32", "float64"], help="accumulation dtype")
     p.add_argument("--max-length", type=int, default=None, help="tokens per text (default: the model's context)")
     p.add_argument("--out", required=True, help="safetensors file")
-    p.set_defaults(func=cmd_layer_stats)
+    p.set_defaults(func=cmd_key_covariance)
 
     p = sub.add_parser("sequential", help="N edits one after another at one layer, then evaluate all N")
     model_args(p)
@@ -657,13 +663,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True)
     p.add_argument("--subset", default="test", choices=["proxy", "test"], help="split the samples are drawn from")
     p.add_argument("--templates", required=True)
-    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
     p.add_argument("--hparams", required=True)
     p.add_argument("--layer", type=int, required=True)
     p.add_argument("--n-edits", type=int, default=10)
     p.add_argument("--seed", type=int, default=42, help="seed of the sample choice (same for every layer/editor)")
     p.add_argument("--fluency", action="store_true")
-    p.add_argument("--layer-stats", help="the layer's key covariance, for editors that use it")
+    p.add_argument("--key-covariance", help="the layer's key covariance, for editors that use it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sequential)
 
@@ -734,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="JSON file of edit requests: KnowEdit, Counterfact, ZsRE-MEND, ... or a plain list of "
                             "{prompt, subject, target_new[, ground_truth]}")
         p.add_argument("--format", help="format of the requests file (default: detected)")
-        p.add_argument("--editor", default="r-rome", choices=["r-rome", "rome", "emmet"])
+        p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
         p.add_argument("--hparams", help="EasyEdit hparams YAML to take the editor's numbers from "
                                          "(default: the editor's defaults)")
         p.add_argument("--tukey-k", type=float, default=TUKEY_K, help="Tukey fence constant of LGA")
@@ -757,8 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("edit", help="apply your edit requests at one layer and save the edited model")
     user_model_args(p)
     p.add_argument("--layer", default="auto", help="auto (LGA's choice) or a layer number")
-    p.add_argument("--layer-stats", help="key covariance file for EMMET / mom2_adjustment (computed there if "
-                                         "missing; default: computed in memory from the hparams' mom2 corpus)")
+    p.add_argument("--key-covariance", help="key covariance file for EMMET / mom2_adjustment (computed there from "
+                                            "the hparams' mom2_* if missing; default: computed in memory)")
     p.add_argument("--out", required=True, help="directory for the edited model (must be empty or new)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=cmd_edit)

@@ -18,6 +18,8 @@ from goldenlayers.io import read_yaml
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 # The schema in a source checkout; the workflow passes its own path.
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# Keys an older config may still use (full dotted path -> the new name): named as renamed, not as unknown.
+RENAMED_KEYS = {"layer_stats": "key_covariance"}
 
 
 def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
@@ -33,6 +35,8 @@ def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
             problems += unknown_keys(value, properties[key], path)
         elif isinstance(extra, dict):  # a map of names (models, datasets): each value follows one schema
             problems += unknown_keys(value, extra, path)
+        elif path in RENAMED_KEYS:
+            problems.append(f"key {path!r} was renamed to {RENAMED_KEYS[path]!r}; rename it in your config")
         elif extra is False:
             near = difflib.get_close_matches(str(key), list(properties), n=1, cutoff=0.5)
             hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(properties)}"
@@ -48,6 +52,14 @@ def config_problems(config: dict, schema: dict) -> list[str]:
             if not re.match(NAME_PATTERN, str(name)):
                 problems.append(f"{section} name {name!r} may only contain letters, digits, '_' and '-' (it becomes "
                                 "a path part and a Snakemake wildcard)")
+    editors = config.get("editors")
+    if isinstance(editors, list):
+        from goldenlayers.editing import EDITORS  # the registry of editors (imports no torch)
+
+        unknown = [e for e in editors if e not in EDITORS]
+        if unknown:
+            problems.append(f"editors: unknown editor(s) {', '.join(map(repr, unknown))}; known editors: "
+                            f"{', '.join(EDITORS)}")
     if config.get("metric") == "fluency" and not config.get("fluency", False):
         problems.append("metric: fluency needs fluency: true (fluency is only measured when it is switched on); "
                         "set fluency: true or choose another metric")

@@ -318,18 +318,18 @@ def hparams_for_layer(model, editor: str, layer: int, model_name: str, base=None
     `base`: a hparams file (or a loaded hparams object) whose numbers to keep; default: the editor's defaults
     (EasyEdit's values). `v_loss_layer` is the model's last layer, as in EasyEdit's shipped files.
     """
-    from goldenlayers.editing import ALG_NAMES, get_editor, load_hparams
+    from goldenlayers.editing import get_editor, load_hparams
     from goldenlayers.models import edited_module_name, num_layers
 
-    hparams_cls, _ = get_editor(editor)
+    spec = get_editor(editor)
     edited_module_name(model, layer)  # range check with the model's layer count
     if base is None:
-        hp = hparams_cls.from_dict({})
+        hp = spec.hparams_class.from_dict({})
     elif isinstance(base, (str, os.PathLike)):
         hp = load_hparams(editor, base)
     else:
         hp = base
-    values = {"alg_name": ALG_NAMES[editor], "model_name": model_name, "device": 0, "layers": [int(layer)]}
+    values = {"alg_name": spec.alg_name, "model_name": model_name, "device": 0, "layers": [int(layer)]}
     for key in _EASYEDIT_KEYS[editor]:
         values[key] = getattr(hp, key)
     values["v_loss_layer"] = num_layers(model) - 1

@@ -117,31 +117,49 @@ def _finished_output(out_path: Path, fingerprint: dict):
     return frame if frame.attrs.get("sweep_fingerprint") == fingerprint else None
 
 
+def edit_once(model, tok, records: list[dict], editor: str, hparams, layer: int, templates,
+              covariance=None) -> tuple:
+    """One checked update writing `records` (one sample; an EMMET batch when editing sequentially), not applied:
+    (the edit to apply, or None when it failed; one row per record).
+
+    The rows carry everything but the evaluation: a failed edit's rows are final (metrics NaN, status "failed",
+    the reason), an edit that may be applied leaves its rows to `evaluate_row` once the caller has applied it.
+    Failed = the editor raised EditError, or the update is non-finite or over the hparams' norm bound
+    (`editing.edit_failure`). `covariance` is the layer's KeyCovariance for editors that use it
+    (`editing.needs_covariance`)."""
+    started = time.perf_counter()
+    edit, reason = try_edit(model, tok, records, editor, hparams, layer, templates, covariance=covariance)
+    seconds = (time.perf_counter() - started) / len(records)  # a batch's time, shared by its requests
+    steps = edit.info["steps"] if edit is not None else 0
+    rows = []
+    for record in records:
+        row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
+               "fluency": math.nan, "fluency_raw": math.nan, "edit_seconds": seconds, "steps": steps}
+        if reason is not None:
+            row.update({m: math.nan for m in METRICS}, status="failed", reason=reason, eval_seconds=0.0)
+        rows.append(row)
+    return (edit if reason is None else None), rows
+
+
+def evaluate_row(model, tok, record: dict, row: dict, fluency: bool = False) -> dict:
+    """Fill `row` with the metrics of `record` on the model as it is now (and fluency when asked)."""
+    started = time.perf_counter()
+    row.update(evaluate_record(model, tok, record))
+    if fluency:
+        row.update(evaluate_fluency(model, tok, record))
+    row["eval_seconds"] = time.perf_counter() - started
+    return row
+
+
 def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates, fluency: bool = False,
                       covariance=None) -> dict:
-    """Edit one sample, evaluate, restore. A diverging edit is recorded as failed, not raised.
-
-    Failed = the editor raised EditError, or the update is non-finite or over the hparams' norm bound
-    (`editing.edit_failure`); a failed edit is not applied. `covariance` is the layer's KeyCovariance for
-    editors that need it (EMMET; ROME/R-ROME with mom2_adjustment).
-    """
-    row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
-           "fluency": math.nan, "fluency_raw": math.nan}
-    started = time.perf_counter()
-    edit, reason = try_edit(model, tok, record, editor, hparams, layer, templates, covariance=covariance)
-    if reason is not None:
-        row.update({m: math.nan for m in METRICS}, status="failed", reason=reason)
-        row.update(edit_seconds=time.perf_counter() - started, eval_seconds=0.0,
-                   steps=edit.info["steps"] if edit is not None else 0)
+    """Edit one sample, evaluate, restore: its sweep row. A diverging edit is a failed row, not an exception."""
+    edit, (row,) = edit_once(model, tok, [record], editor, hparams, layer, templates, covariance=covariance)
+    if edit is None:
         return row
     original = apply_edit(model, edit)
-    edit_seconds = time.perf_counter() - started
     try:
-        started = time.perf_counter()
-        row.update(evaluate_record(model, tok, record))
-        if fluency:
-            row.update(evaluate_fluency(model, tok, record))
-        row.update(edit_seconds=edit_seconds, eval_seconds=time.perf_counter() - started, steps=edit.info["steps"])
+        evaluate_row(model, tok, record, row, fluency=fluency)
     finally:
         restore_weight(model, layer, original)
     return row

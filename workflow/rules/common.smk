@@ -9,6 +9,7 @@ from snakemake.utils import validate
 import goldenlayers.selectors as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
+from goldenlayers.editing import needs_covariance
 from goldenlayers.io import read_yaml
 
 
@@ -129,8 +130,12 @@ def get_gpu(wildcards):
     return 0 if config["models"][wildcards.model]["device"] == "cpu" else 1
 
 
+def hparams_path(model, editor):
+    return f"{config['hparams_dir']}/{editor}/{model}.yaml"
+
+
 def get_hparams(wildcards):
-    return f"{config['hparams_dir']}/{wildcards.editor}/{wildcards.model}.yaml"
+    return hparams_path(wildcards.model, wildcards.editor)
 
 
 # The input stage (workflow/rules/data.smk): models, datasets, the known-fact filter and the split.
@@ -423,30 +428,37 @@ def get_figure3_selections(wildcards=None):
     )
 
 
-# Editors (workflow/rules/editing.smk): key covariance statistics and sequential editing.
-def needs_layer_stats(model, editor):
-    """EMMET always uses the layer's key covariance; ROME/R-ROME only when their hparams set mom2_adjustment."""
-    if editor == "emmet":
-        return True
-    path = Path(f"{config['hparams_dir']}/{editor}/{model}.yaml")
+# Editors (workflow/rules/editing.smk: templates and key covariance; sweep.smk: the sweeps). What an editor needs is
+# read from its entry in goldenlayers.editing.EDITORS (a registry that imports no torch).
+def needs_key_covariance(model, editor):
+    """Whether `editor`, with its hparams file for `model`, uses the layer's key covariance (its EDITORS entry
+    says: EMMET always, ROME/R-ROME when the file sets mom2_adjustment)."""
+    path = Path(hparams_path(model, editor))
     values = (read_yaml(path) or {}) if path.exists() else {}
-    return bool(values.get("mom2_adjustment", False))
+    return needs_covariance(editor, values)
 
 
-def get_layer_stats(wildcards):
-    """The layer's covariance file for editors that use it, nothing otherwise."""
-    if not needs_layer_stats(wildcards.model, wildcards.editor):
+def get_key_covariance(wildcards):
+    """The layer's key covariance file for editors that use it, nothing otherwise."""
+    if not needs_key_covariance(wildcards.model, wildcards.editor):
         return []
-    model, layer = wildcards.model, wildcards.layer
-    return f"results/{model}/layer_stats/layer_{layer}.safetensors"
+    return (
+        f"results/{wildcards.model}/key_covariance/layer_{wildcards.layer}.safetensors"
+    )
 
 
-def get_layer_stats_opt(wildcards, input):
-    return f"--layer-stats {input.stats}" if input.stats else ""
+def get_key_covariance_opt(wildcards, input):
+    return f"--key-covariance {input.covariance}" if input.covariance else ""
 
 
-def get_layer_stats_opts(wildcards):
-    s = config["layer_stats"]
+def get_key_covariance_corpus(wildcards):
+    """The corpus file when the config names a local one (an embedded corpus or a hub id is not a workflow file)."""
+    corpus = config["key_covariance"]["corpus"]
+    return corpus if Path(corpus).is_file() else []
+
+
+def get_key_covariance_opts(wildcards):
+    s = config["key_covariance"]
     opts = f"--corpus {s['corpus']} --n-samples {s['n_samples']} --precision {s['precision']}"
     return opts + (f" --max-length {s['max_length']}" if s.get("max_length") else "")
 

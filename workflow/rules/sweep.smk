@@ -1,10 +1,15 @@
+# Edit and evaluate: the single-edit sweep (one job per model, dataset, editor and layer, or per chunk of a layer's
+# samples), the sequential-editing sweep (Table 11), and their per-editor aggregates.
+
+
 rule sweep_layer:
     input:
         model="results/models/{model}/model.json",
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
         templates="results/{model}/context_templates/{editor}.json",
-        stats=get_layer_stats,
+        hparams=get_hparams,
+        covariance=get_key_covariance,
     output:
         sweep=SWEEP_OUTPUT,
     log:
@@ -19,14 +24,13 @@ rule sweep_layer:
         mem_mb=4000,
     params:
         model=model_opts,
-        hparams=get_hparams,
         fluency="--fluency" if config["fluency"] else "",
-        stats=get_layer_stats_opt,
+        covariance=get_key_covariance_opt,
         chunk=get_chunk_opt,
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
-        "--hparams {params.hparams} --layer {wildcards.layer} {params.fluency} {params.stats} "
+        "--hparams {input.hparams} --layer {wildcards.layer} {params.fluency} {params.covariance} "
         "{params.chunk} --out {output.sweep} > {log} 2>&1"
 
 
@@ -46,6 +50,9 @@ if SWEEP_CHUNKS > 1:
             "results/logs/merge_layer_chunks/{model}/{dataset}/{editor}/layer_{layer}.log",
         conda:
             "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=1000,
         shell:
             "goldenlayers merge-chunks --chunks {input.chunks} --benchmarks {input.benchmarks} "
             "--out {output.sweep} --out-benchmark {output.benchmark} > {log} 2>&1"
@@ -61,8 +68,70 @@ rule aggregate_sweep:
         summary="results/{model}/{dataset}/aggregate/{editor}/summary.json",
     log:
         "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
+    benchmark:
+        "results/benchmarks/aggregate_sweep/{model}/{dataset}/{editor}.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        metric=config["metric"],
+    shell:
+        "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"
+
+
+rule sweep_sequential:
+    input:
+        model="results/models/{model}/model.json",
+        records="results/{model}/{dataset}/records.json",
+        split="results/{model}/{dataset}/split.json",
+        templates="results/{model}/context_templates/{editor}.json",
+        hparams=get_hparams,
+        covariance=get_key_covariance,
+    output:
+        sweep="results/{model}/{dataset}/sequential/{editor}/layer_{layer}.parquet",
+    log:
+        "results/logs/sweep_sequential/{model}/{dataset}/{editor}/layer_{layer}.log",
+    benchmark:
+        "results/benchmarks/sweep_sequential/{model}/{dataset}/{editor}/layer_{layer}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        gpu=get_gpu,
+        mem_mb=4000,
+    params:
+        model=model_opts,
+        covariance=get_key_covariance_opt,
+        n_edits=config["sequential"]["n_edits"],
+        seed=config["sequential"]["seed"],
+        fluency="--fluency" if config["fluency"] else "",
+    shell:
+        "goldenlayers -q sequential {params.model} --threads {threads} --records {input.records} "
+        "--split {input.split} --subset test --templates {input.templates} --editor {wildcards.editor} "
+        "--hparams {input.hparams} --layer {wildcards.layer} --n-edits {params.n_edits} --seed {params.seed} "
+        "{params.covariance} {params.fluency} --out {output.sweep} > {log} 2>&1"
+
+
+rule aggregate_sequential:
+    input:
+        sweeps=get_sequential_sweeps,
+        selection=get_sequential_selections,
+    output:
+        sweep="results/{model}/{dataset}/aggregate_sequential/{editor}/sweep.parquet",
+        stats="results/{model}/{dataset}/aggregate_sequential/{editor}/layer_stats.parquet",
+        summary="results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
+    log:
+        "results/logs/aggregate_sequential/{model}/{dataset}/{editor}.log",
+    benchmark:
+        "results/benchmarks/aggregate_sequential/{model}/{dataset}/{editor}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         metric=config["metric"],
     shell:

@@ -1,100 +1,117 @@
-"""Editors: a dispatch table from name to (hparams class, compute function).
+"""Editors, as data: one `EditorSpec` per entry of `EDITORS`.
+
+What an editor needs is read from its entry by the sweep drivers (`goldenlayers.sweep`, `goldenlayers.sequential`),
+`goldenlayers edit` (apply_edits.py), the CLI and the workflow (common.smk); nothing else lists editor names or
+tests for one by name. Adding an editor is one module (its hparams class and compute function) plus one entry.
 
 Every compute function has the signature
 
-    compute(model, tok, requests, hparams, layer, templates, covariance=None) -> LowRankEdit
+    compute(model, tok, requests, hparams, layer, templates, covariance=None, *, site) -> LowRankEdit
 
 `requests` is a list of request dicts {prompt, subject, target_new} (a single dict is taken as a list of one);
-ROME and R-ROME write one request per edit, EMMET any number. `covariance` is the layer's KeyCovariance, needed
-by EMMET always and by ROME/R-ROME when `mom2_adjustment` is true (`needs_covariance`). Computing an edit leaves
-the model unchanged; `apply_edit` adds it and `restore_weight` undoes it bit-exactly (or use `edit_applied`).
+ROME and R-ROME write one request per update, EMMET any number (`batches`). `covariance` is the layer's
+KeyCovariance (`needs_covariance`). `site` is where v* is optimised (the entry's `site`); call `spec.edit(...)`,
+which passes it. Computing an edit leaves the model unchanged; `apply_edit` adds it and `restore_weight` undoes it
+bit-exactly.
+
+This module imports no torch (the CLI's `--help` and the workflow read the registry): the editor modules, and the
+torch-side names re-exported here (`apply_edit`, `KeyCovariance`, ...), are imported on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.edits import (
-    EditError,
-    LowRankEdit,
-    RankOneEdit,
-    apply_edit,
-    edit_applied,
-    edit_failure,
-    restore_weight,
-)
-from goldenlayers.editing.emmet import EmmetHparams, compute_emmet_edit
 from goldenlayers.editing.hparams import HparamsError
-from goldenlayers.editing.long_targets import capped_requests
-from goldenlayers.editing.rome import RomeHparams, compute_rome_edit
 from goldenlayers.io import read_yaml
 
-
-def _as_requests(requests) -> list[dict]:
-    return [requests] if isinstance(requests, dict) else list(requests)
-
-
-def _one_request(requests, editor: str, tok, hparams) -> dict:
-    requests = capped_requests(tok, _as_requests(requests), hparams)
-    if len(requests) != 1:
-        raise ValueError(f"{editor} writes one request per edit, got {len(requests)}; "
-                         "use emmet for batches, or sequential editing")
-    return requests[0]
+# when an editor uses the layer's key covariance: always, or when its hparams set mom2_adjustment
+COVARIANCE_ALWAYS = "always"
+COVARIANCE_IF_MOM2_ADJUSTMENT = "mom2_adjustment"
 
 
-def edit_r_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
-                covariance: KeyCovariance | None = None) -> RankOneEdit:
-    request = _one_request(requests, "r-rome", tok, hparams)
-    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
+@dataclass(frozen=True)
+class EditorSpec:
+    name: str
+    # EasyEdit's alg_name; a hparams file naming another algorithm is refused
+    alg_name: str
+    # the module holding the hparams class and the compute function (imported on first use)
+    module: str
+    hparams_name: str
+    compute_name: str
+    # COVARIANCE_ALWAYS or COVARIANCE_IF_MOM2_ADJUSTMENT
+    covariance: str
+    # writes several requests in one update (its hparams' batch_size when editing sequentially); else one
+    batches: bool
+    # where v* is optimised: "mlp_output" (the edited projection's output) or "block_output" (the residual stream)
+    site: str
+
+    @property
+    def hparams_class(self):
+        return getattr(importlib.import_module(self.module), self.hparams_name)
+
+    @property
+    def compute(self):
+        return getattr(importlib.import_module(self.module), self.compute_name)
+
+    def edit(self, model, tok, requests, hparams, layer: int, templates: list[str], covariance=None):
+        """Compute (not apply) this editor's update of `layer` for `requests`."""
+        return self.compute(model, tok, requests, hparams, layer, templates, covariance=covariance, site=self.site)
+
+    def needs_covariance(self, hparams) -> bool:
+        """Whether edits with these hparams (an hparams object, or the mapping of a hparams YAML) use the key
+        covariance."""
+        if self.covariance == COVARIANCE_ALWAYS:
+            return True
+        values = hparams if isinstance(hparams, dict) else vars(hparams) if hparams is not None else {}
+        return bool(values.get("mom2_adjustment", False))
+
+    def batch_size(self, hparams) -> int:
+        """Requests written per update when editing sequentially."""
+        return int(getattr(hparams, "batch_size", 1)) if self.batches else 1
 
 
-def edit_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
-              covariance: KeyCovariance | None = None) -> RankOneEdit:
-    # original ROME: the bare prompt's key and value in the update, the averaged key only in u
-    hparams = replace(hparams, averaged_keys_in_update=False, averaged_key_direction=True)
-    request = _one_request(requests, "rome", tok, hparams)
-    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance)
-
-
-def edit_emmet(model, tok, requests, hparams: EmmetHparams, layer: int, templates: list[str],
-               covariance: KeyCovariance | None = None) -> LowRankEdit:
-    requests = capped_requests(tok, _as_requests(requests), hparams)
-    return compute_emmet_edit(model, tok, requests, hparams, layer, templates, covariance)
-
-
-EDITORS = {
-    "r-rome": (RomeHparams, edit_r_rome),
-    "rome": (RomeHparams, edit_rome),
-    "emmet": (EmmetHparams, edit_emmet),
+EDITORS: dict[str, EditorSpec] = {
+    s.name: s
+    for s in (
+        EditorSpec("r-rome", "R-ROME", "goldenlayers.editing.rome", "RomeHparams", "edit_r_rome",
+                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output"),
+        EditorSpec("rome", "ROME", "goldenlayers.editing.rome", "RomeHparams", "edit_rome",
+                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output"),
+        # EasyEdit's EMMET uses the covariance whatever its mom2_adjustment flag says; so do we
+        EditorSpec("emmet", "EMMET", "goldenlayers.editing.emmet", "EmmetHparams", "edit_emmet",
+                   covariance=COVARIANCE_ALWAYS, batches=True, site="block_output"),
+    )
 }
-# EasyEdit's alg_name for each editor; a hparams file naming another algorithm is refused
-ALG_NAMES = {"r-rome": "R-ROME", "rome": "ROME", "emmet": "EMMET"}
 
 
-def get_editor(name: str):
+def get_editor(name: str) -> EditorSpec:
     if name not in EDITORS:
         raise ValueError(f"unknown editor {name!r}; known editors: {', '.join(sorted(EDITORS))}")
     return EDITORS[name]
 
 
-def try_edit(model, tok, record: dict, editor: str, hparams, layer: int, templates: list[str], covariance=None):
-    """One sample's edit, checked: (edit, None) when it may be applied, else (edit or None, why not).
+def needs_covariance(editor: str, hparams) -> bool:
+    """Whether `editor` with `hparams` (an hparams object or a hparams YAML's mapping) uses the key covariance."""
+    return get_editor(editor).needs_covariance(hparams)
 
-    Not applied here; the sweep and the appendix evaluation apply it, evaluate and restore (a failed edit is a
-    recorded row, not an exception: EditError, a non-finite update or one over the hparams' norm bound)."""
-    _, compute = get_editor(editor)
+
+def try_edit(model, tok, requests, editor: str, hparams, layer: int, templates: list[str], covariance=None):
+    """One checked update for `requests` (a record, or a list of them for an editor that batches): (edit, None)
+    when it may be applied, else (edit or None, why not).
+
+    Not applied here; the sweep drivers and the appendix evaluation apply it, evaluate and restore (a failed edit
+    is a recorded row, not an exception: EditError, a non-finite update or one over the hparams' norm bound)."""
+    from goldenlayers.editing.edits import EditError, edit_failure
+
     try:
-        edit = compute(model, tok, [record], hparams, layer, templates, covariance=covariance)
+        edit = get_editor(editor).edit(model, tok, requests, hparams, layer, templates, covariance=covariance)
     except EditError as err:
         return None, str(err)
     return edit, edit_failure(model, edit, getattr(hparams, "max_update_norm_ratio", None))
-
-
-def needs_covariance(editor: str, hparams) -> bool:
-    return editor == "emmet" or bool(getattr(hparams, "mom2_adjustment", False))
 
 
 def _read_yaml(path: str) -> dict:
@@ -110,17 +127,34 @@ def _alg_key(name) -> str:
 
 def load_hparams(editor: str, path: str | Path):
     """Read an EasyEdit-style hparams YAML for `editor` (its `layers` entry is ignored: the pipeline picks layers)."""
-    hparams_cls, _ = get_editor(editor)
+    spec = get_editor(editor)
     if not Path(path).exists():
         raise FileNotFoundError(f"hparams file not found: {path}")
     values = dict(_read_yaml(str(path)))
     alg_name = values.get("alg_name")
-    if alg_name is not None and _alg_key(alg_name) != _alg_key(ALG_NAMES[editor]):
-        raise HparamsError(f"{path}: alg_name {alg_name!r} is not {ALG_NAMES[editor]} (editor {editor!r})")
-    return hparams_cls.from_dict(values, source=str(path))
+    if alg_name is not None and _alg_key(alg_name) != _alg_key(spec.alg_name):
+        raise HparamsError(f"{path}: alg_name {alg_name!r} is not {spec.alg_name} (editor {editor!r})")
+    return spec.hparams_class.from_dict(values, source=str(path))
+
+
+# torch-side names, imported from their modules on first use (so importing this package stays torch-free)
+_LAZY = {
+    "apply_edit": "goldenlayers.editing.edits",
+    "restore_weight": "goldenlayers.editing.edits",
+    "edit_failure": "goldenlayers.editing.edits",
+    "EditError": "goldenlayers.editing.edits",
+    "LowRankEdit": "goldenlayers.editing.edits",
+    "RankOneEdit": "goldenlayers.editing.edits",
+    "KeyCovariance": "goldenlayers.editing.covariance",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "EDITORS", "ALG_NAMES", "get_editor", "needs_covariance", "load_hparams", "apply_edit", "restore_weight",
-    "edit_applied", "edit_failure", "try_edit", "EditError", "HparamsError", "KeyCovariance", "LowRankEdit", "RankOneEdit",
+    "EditorSpec", "EDITORS", "get_editor", "needs_covariance", "load_hparams", "try_edit", "HparamsError", *_LAZY,
 ]

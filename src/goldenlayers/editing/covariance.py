@@ -30,12 +30,12 @@ import torch
 from tqdm import tqdm
 
 from goldenlayers.editing.edits import EditError
+from goldenlayers.editing.hparams import DEFAULT_CORPUS
 from goldenlayers.io import atomic_path
 from goldenlayers.models import edited_module, edited_module_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CORPUS = "embedded:mom2_corpus"
 EASYEDIT_DATASETS = {
     "wikipedia": ("wikimedia/wikipedia", "20231101.en"),
     "wikitext": ("Salesforce/wikitext", "wikitext-103-raw-v1"),
@@ -284,7 +284,7 @@ class KeyCovariance:
             raise ValueError(f"{path}: not a usable covariance file ({err}); delete it to recompute") from None
 
 
-def load_or_compute_layer_stats(model, tok, layer: int, path, corpus: str = DEFAULT_CORPUS,
+def load_or_compute_key_covariance(model, tok, layer: int, path, corpus: str = DEFAULT_CORPUS,
                                 n_samples: int = 100000, dtype: str = "float32", max_length: int | None = None,
                                 progress: bool = True) -> KeyCovariance:
     """The cached covariance at `path` if it was made with the same settings; otherwise compute and cache it."""
@@ -317,3 +317,13 @@ def load_or_compute_layer_stats(model, tok, layer: int, path, corpus: str = DEFA
     log.info("layer %d: covariance over %d tokens of %d texts (%s) -> %s", layer, n_tokens, len(texts),
              corpus_id, path)
     return KeyCovariance.load(path)
+
+
+def mom2_disagreements(hparams, covariance: KeyCovariance) -> list[str]:
+    """Where the hparams' EasyEdit covariance settings (mom2_dataset, mom2_n_samples, mom2_dtype) differ from how
+    `covariance` was computed (its file's metadata); empty when they agree or the file does not say."""
+    meta = covariance.metadata
+    corpus = (covariance.corpus or meta.get("corpus", "")).split("#sha256:")[0].removeprefix("hf:")
+    made = {"mom2_dataset": corpus, "mom2_n_samples": meta.get("n_samples"), "mom2_dtype": meta.get("dtype")}
+    return [f"{key} {getattr(hparams, key)!r} (the covariance used was made with {value!r})"
+            for key, value in made.items() if value and str(getattr(hparams, key)) != value]

@@ -7,7 +7,6 @@ the weights are bit-identical afterwards whatever rounding the addition did.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -55,16 +54,6 @@ def restore_weight(model, layer: int, original: torch.Tensor) -> None:
     edited_module(model, layer).weight.copy_(original)
 
 
-@contextlib.contextmanager
-def edit_applied(model, edit: LowRankEdit):
-    """Apply `edit` for the duration of the block, then restore the original weight bit-exactly."""
-    original = apply_edit(model, edit)
-    try:
-        yield model
-    finally:
-        restore_weight(model, edit.layer, original)
-
-
 def edit_failure(model, edit: LowRankEdit, max_update_norm_ratio: float | None) -> str | None:
     """Why `edit` must not be applied (non-finite, or larger than the norm bound), or None if it may be."""
     delta = edit.delta().float()
@@ -77,3 +66,16 @@ def edit_failure(model, edit: LowRankEdit, max_update_norm_ratio: float | None) 
             return (f"update norm {update_norm:.4g} exceeds {max_update_norm_ratio:g} x the weight norm "
                     f"{weight_norm:.4g}")
     return None
+
+
+def as_requests(requests) -> list[dict]:
+    return [requests] if isinstance(requests, dict) else list(requests)
+
+
+def single_request(requests, editor: str) -> dict:
+    """The one request of an editor that writes one request per update."""
+    requests = as_requests(requests)
+    if len(requests) != 1:
+        raise ValueError(f"{editor} writes one request per edit, got {len(requests)}; "
+                         "use emmet for batches, or sequential editing")
+    return requests[0]

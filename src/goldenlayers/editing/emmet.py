@@ -10,7 +10,7 @@ For requests i = 1..n (Gupta et al., "A Unified Framework for Model Editing"; Ea
     μ = update_norm_lambda):
         ΔW = R (Kᵀ C⁻¹ K + λ I)⁻¹ Kᵀ C⁻¹          (λ = emmet_lambda)
     which is the least-change update (in the C metric) with ΔW K = R exactly when λ = 0. With μ = 0 this equals
-    R (Kᵀ C₀⁻¹ K + λ·w·I)⁻¹ Kᵀ C₀⁻¹, the form in SPEC §7. For n = 1 it is rank one along C⁻¹k, ROME's direction.
+    R (Kᵀ C₀⁻¹ K + λ·w·I)⁻¹ Kᵀ C₀⁻¹, the form EasyEdit's emmet_main.py computes (docs/methods.md, EMMET). For n = 1 it is rank one along C⁻¹k, ROME's direction.
 All of it runs in float64. C is factorised once per layer (KeyCovariance) and reused by every edit.
 Unlike EasyEdit's EMMET, the weights are never left modified by computing an edit: the caller applies the
 returned edit and restores it exactly (non-sequential edits do not accumulate).
@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import torch
 
 from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.edits import EditError, LowRankEdit
+from goldenlayers.editing.edits import EditError, LowRankEdit, as_requests
 from goldenlayers.editing.hparams import HparamsError, VStarHparams
+from goldenlayers.editing.long_targets import capped_requests
 from goldenlayers.editing.vstar import optimise_vstar
 
 
@@ -85,16 +86,17 @@ def emmet_update(keys: torch.Tensor, residuals: torch.Tensor, covariance: KeyCov
 
 
 def compute_emmet_edit(model, tok, requests: list[dict], hparams: EmmetHparams, layer: int, templates: list[str],
-                       covariance: KeyCovariance | None = None) -> LowRankEdit:
-    """Compute (not apply) one EMMET update writing every request of `requests` into `layer`."""
+                       covariance: KeyCovariance | None = None, *, site: str) -> LowRankEdit:
+    """Compute (not apply) one EMMET update writing every request of `requests` into `layer`; each v* is optimised
+    at `site` (the editor's entry in editing.EDITORS)."""
     if covariance is None:
         raise ValueError(
-            "EMMET needs the layer's key covariance: compute it with `goldenlayers layer-stats` "
-            "(the compute_layer_stats rule) and pass it (--layer-stats)"
+            "EMMET needs the layer's key covariance: compute it with `goldenlayers key-covariance` "
+            "(the key_covariance rule) and pass it (--key-covariance)"
         )
     started = time.perf_counter()
     # every v* is optimised on the same (unedited-by-this-batch) weights, as EasyEdit does
-    results = [optimise_vstar(model, tok, request, hparams, layer, templates, site="block_output")
+    results = [optimise_vstar(model, tok, request, hparams, layer, templates, site=site)
                for request in requests]
     keys = torch.stack([emmet_key(r.keys) for r in results], 1)
     residuals = torch.stack([r.v_star - r.v_init for r in results], 1)
@@ -110,3 +112,9 @@ def compute_emmet_edit(model, tok, requests: list[dict], hparams: EmmetHparams, 
         "compute_seconds": time.perf_counter() - started,
     }
     return LowRankEdit(layer=layer, left=left.float(), right=right.float(), info=info)
+
+
+def edit_emmet(model, tok, requests, hparams: EmmetHparams, layer: int, templates: list[str],
+               covariance: KeyCovariance | None = None, *, site: str) -> LowRankEdit:
+    requests = capped_requests(tok, as_requests(requests), hparams)
+    return compute_emmet_edit(model, tok, requests, hparams, layer, templates, covariance, site=site)

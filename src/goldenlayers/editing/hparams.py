@@ -21,6 +21,10 @@ IGNORED_EASYEDIT_KEYS = frozenset({
 })
 
 
+# The key covariance's offline default corpus (editing/covariance.py), also the default of `mom2_dataset`.
+DEFAULT_CORPUS = "embedded:mom2_corpus"
+
+
 class HparamsError(ValueError):
     """A hyperparameter file that cannot be used as it is; the message names the key."""
 
@@ -48,7 +52,11 @@ class VStarHparams:
     # time (we do not know the layer count here).
     v_loss_layer: int | None = None
     mom2_adjustment: bool = False
-    mom2_dataset: str = "wikipedia"
+    # EasyEdit's names for the key covariance's corpus, text count and accumulation dtype. `goldenlayers edit`
+    # computes the covariance from them; the pipeline computes one covariance per (model, layer) for every editor
+    # from the config's key_covariance section, and a sweep warns when these disagree with it (docs/methods.md).
+    # EasyEdit's default corpus is wikipedia (online); ours is the offline one, as the config's.
+    mom2_dataset: str = DEFAULT_CORPUS
     mom2_n_samples: int = 100000
     mom2_dtype: str = "float32"
     context_template_length_params: list = field(default_factory=lambda: [[5, 10], [10, 10]])

@@ -15,16 +15,17 @@ hyperparameters so its YAML files load as they are.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from goldenlayers.editing.covariance import KeyCovariance
-from goldenlayers.editing.edits import RankOneEdit, apply_edit, restore_weight
+from goldenlayers.editing.edits import RankOneEdit, apply_edit, as_requests, restore_weight, single_request
 from goldenlayers.editing.hparams import VStarHparams
+from goldenlayers.editing.long_targets import capped_requests
 from goldenlayers.editing.vstar import EARLY_STOP_LOSS, optimise_vstar, replay_prefix
 
-__all__ = ["RomeHparams", "RankOneEdit", "compute_rome_edit", "apply_edit", "restore_weight", "replay_prefix",
+__all__ = ["RomeHparams", "RankOneEdit", "compute_rome_edit", "edit_rome", "edit_r_rome", "apply_edit", "restore_weight", "replay_prefix",
            "EARLY_STOP_LOSS"]
 
 
@@ -51,15 +52,16 @@ class RomeHparams(VStarHparams):
 
 
 def compute_rome_edit(model, tok, request: dict, hparams: RomeHparams, layer: int, templates: list[str],
-                      covariance: KeyCovariance | None = None) -> RankOneEdit:
-    """Compute (not apply) the ROME/R-ROME update for one request {prompt, subject, target_new}."""
+                      covariance: KeyCovariance | None = None, *, site: str) -> RankOneEdit:
+    """Compute (not apply) the ROME/R-ROME update for one request {prompt, subject, target_new}; v* is optimised
+    at `site` (the editor's entry in editing.EDITORS)."""
     if hparams.mom2_adjustment and covariance is None:
         raise ValueError(
             "mom2_adjustment is true, so this edit needs the layer's key covariance: compute it with "
-            "`goldenlayers layer-stats` (the compute_layer_stats rule) and pass it (--layer-stats)"
+            "`goldenlayers key-covariance` (the key_covariance rule) and pass it (--key-covariance)"
         )
     started = time.perf_counter()
-    vstar = optimise_vstar(model, tok, request, hparams, layer, templates, site="mlp_output")
+    vstar = optimise_vstar(model, tok, request, hparams, layer, templates, site=site)
     keys, values, v_star = vstar.keys, vstar.values, vstar.v_star
     k_mean, v_mean = keys.mean(0), values.mean(0)
     direction = k_mean if hparams.averaged_key_direction else keys[0]
@@ -79,3 +81,17 @@ def compute_rome_edit(model, tok, request: dict, hparams: RomeHparams, layer: in
         "compute_seconds": time.perf_counter() - started,
     }
     return RankOneEdit(layer=layer, left=left.float(), right=right.float(), info=info)
+
+
+def edit_r_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
+                covariance: KeyCovariance | None = None, *, site: str) -> RankOneEdit:
+    request = single_request(capped_requests(tok, as_requests(requests), hparams), "r-rome")
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance, site=site)
+
+
+def edit_rome(model, tok, requests, hparams: RomeHparams, layer: int, templates: list[str],
+              covariance: KeyCovariance | None = None, *, site: str) -> RankOneEdit:
+    # original ROME: the bare prompt's key and value in the update, the averaged key only in u
+    hparams = replace(hparams, averaged_keys_in_update=False, averaged_key_direction=True)
+    request = single_request(capped_requests(tok, as_requests(requests), hparams), "rome")
+    return compute_rome_edit(model, tok, request, hparams, layer, templates, covariance, site=site)

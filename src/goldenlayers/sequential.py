@@ -7,32 +7,28 @@ the same order. Each edit is computed on the weights as the previous edits left 
 non-finite or over the norm bound is recorded as failed and skipped (the sequence goes on without it). The
 original weight is restored bit-exactly at the end.
 
-EMMET writes `batch_size` requests per update (1 by default, one update per sample like ROME).
+An editor that batches (EMMET) writes its hparams' `batch_size` requests per update (1 by default, one update per
+sample like ROME). Rows are the single-edit sweep's (`sweep.edit_once` builds them) plus `edit_index`.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from goldenlayers.editing import EditError, LowRankEdit, apply_edit, edit_failure, get_editor, restore_weight
-from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
+from goldenlayers.editing import apply_edit, get_editor, restore_weight
+from goldenlayers.editing.edits import LowRankEdit
 from goldenlayers.io import write_parquet
 from goldenlayers.models import edited_module
+from goldenlayers.sweep import COLUMNS, edit_once, evaluate_row
 
 DEFAULT_N_EDITS = 10
-
-
-def sequential_columns() -> list[str]:
-    from goldenlayers.sweep import COLUMNS  # the single-edit sweep's table, plus the position in the sequence
-
-    return [*COLUMNS, "edit_index"]
+# the single-edit sweep's table, plus the position in the sequence
+SEQUENTIAL_COLUMNS = [*COLUMNS, "edit_index"]
 
 
 def choose_sequence(ids: list[str], n_edits: int = DEFAULT_N_EDITS, seed: int = 42) -> list[str]:
@@ -51,40 +47,25 @@ class SequentialResult:
 def edit_sequentially(model, tok, records: list[dict], editor: str, hparams, layer: int, templates: list[str],
                       covariance=None, fluency: bool = False, progress: bool = False,
                       restore: bool = True) -> SequentialResult:
-    """Apply an edit per record (per batch for EMMET) in order, then evaluate every record on the final model."""
-    _, compute = get_editor(editor)
-    batch_size = getattr(hparams, "batch_size", 1) if editor == "emmet" else 1
+    """Apply an edit per record (per batch for an editor that batches) in order, then evaluate every record on the
+    final model."""
+    batch_size = get_editor(editor).batch_size(hparams)
     original = edited_module(model, layer).weight.detach().clone()
     rows, edits = [], []
     try:
         for start in tqdm(range(0, len(records), batch_size), desc=f"{editor} sequential layer {layer}",
                           disable=not progress):
             chunk = records[start : start + batch_size]
-            started = time.perf_counter()
-            edit, reason = None, None
-            try:
-                edit = compute(model, tok, chunk, hparams, layer, templates, covariance=covariance)
-                reason = edit_failure(model, edit, hparams.max_update_norm_ratio)
-            except EditError as err:
-                reason = str(err)
-            if reason is None:
+            edit, chunk_rows = edit_once(model, tok, chunk, editor, hparams, layer, templates, covariance=covariance)
+            if edit is not None:
                 apply_edit(model, edit)
-            edits.append(edit if reason is None else None)
-            seconds = (time.perf_counter() - started) / len(chunk)
-            for offset, record in enumerate(chunk):
-                rows.append({"sample_id": record["id"], "layer": layer, "editor": editor,
-                             "edit_index": start + offset, "status": "ok" if reason is None else "failed",
-                             "reason": reason or "", "edit_seconds": seconds,
-                             "steps": edit.info["steps"] if edit is not None else 0})
+            edits.append(edit)
+            for offset, row in enumerate(chunk_rows):
+                row["edit_index"] = start + offset
+            rows.extend(chunk_rows)
         for row, record in zip(rows, records):
-            started = time.perf_counter()
             if row["status"] == "ok":
-                row.update(evaluate_record(model, tok, record))
-                row.update(evaluate_fluency(model, tok, record) if fluency
-                           else {"fluency": math.nan, "fluency_raw": math.nan})
-            else:
-                row.update({m: math.nan for m in METRICS}, fluency=math.nan, fluency_raw=math.nan)
-            row["eval_seconds"] = time.perf_counter() - started
+                evaluate_row(model, tok, record, row, fluency=fluency)
     finally:
         if restore:
             restore_weight(model, layer, original)
@@ -105,6 +86,6 @@ def run_sequential_sweep(model, tok, records: list[dict], split: dict, editor: s
                                fluency=fluency, progress=progress)
     for row in result.rows:
         row["split"] = subset
-    frame = pd.DataFrame(result.rows, columns=sequential_columns())
+    frame = pd.DataFrame(result.rows, columns=SEQUENTIAL_COLUMNS)
     write_parquet(Path(out_path), frame)
     return frame
