@@ -286,11 +286,11 @@ def cmd_merge_chunks(args):
         write_text(args.out_benchmark, f"s\n{seconds:.4f}\n")
 
 
-def cmd_sweep(args):
+def _sweep_inputs(args) -> tuple:
+    """What both sweep drivers read: (model, tok, records, split, hparams, templates, covariance)."""
     from goldenlayers.editing import load_hparams
     from goldenlayers.io import read_json
     from goldenlayers.models import edited_module_name
-    from goldenlayers.sweep import run_sweep
 
     hparams = load_hparams(args.editor, args.hparams)
     records = read_json(args.records)
@@ -298,7 +298,14 @@ def cmd_sweep(args):
     templates = read_json(args.templates)["templates"]
     model, tok = _load_model(args)
     edited_module_name(model, args.layer)  # a layer out of range fails here, before anything is written
-    covariance = _layer_covariance(args, hparams)
+    return model, tok, records, split, hparams, templates, _layer_covariance(args, hparams)
+
+
+def cmd_sweep(args):
+    from goldenlayers.io import read_json
+    from goldenlayers.sweep import run_sweep
+
+    model, tok, records, split, hparams, templates, covariance = _sweep_inputs(args)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
                       fluency=args.fluency, progress=not args.quiet, covariance=covariance, chunk=args.chunk,
                       model_ref=read_json(args.model))
@@ -339,18 +346,9 @@ def cmd_key_covariance(args):
 
 
 def cmd_sequential(args):
-    from goldenlayers.editing import load_hparams
     from goldenlayers.sequential import run_sequential_sweep
-    from goldenlayers.io import read_json
-    from goldenlayers.models import edited_module_name
 
-    hparams = load_hparams(args.editor, args.hparams)
-    records = read_json(args.records)
-    split = read_json(args.split)
-    templates = read_json(args.templates)["templates"]
-    model, tok = _load_model(args)
-    edited_module_name(model, args.layer)
-    covariance = _layer_covariance(args, hparams)
+    model, tok, records, split, hparams, templates, covariance = _sweep_inputs(args)
     frame = run_sequential_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
                                  n_edits=args.n_edits, seed=args.seed, subset=args.subset, covariance=covariance,
                                  fluency=args.fluency, progress=not args.quiet)

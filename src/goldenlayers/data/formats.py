@@ -5,7 +5,7 @@ Formats (`FORMATS`; `detect_format` picks one from the first record's keys when 
 
 - `knowedit`: KnowEdit's ZsRE (`ZsRE-test-all.json`), WikiData_counterfact (`test_cf.json`) and WikiData_recent
   (`recent_test.json`): subject, prompt, target_new, ground_truth (absent in WikiData_recent), `rephrase_prompt`
-  (ZsRE) or `rephrase` (WikiData_counterfact), and `locality` / `portability` as {kind: [{prompt, ground_truth}]}
+  (ZsRE) or `rephrase` (WikiDatapartial(_flat, FLAT_FIELDS["counterfact"])), and `locality` / `portability` as {kind: [{prompt, ground_truth}]}
   with the kinds Relation_Specificity, Forgetfulness, Reasoning, Subject_Aliasing, Logical_Generalization. The
   project's own embedded dataset is written in this format too.
 - `wikibio`: KnowEdit's WikiBio (`wikibio-test-all.json`): text -> prompt, labels -> target_new,
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 from goldenlayers.data.sources import DatasetError
@@ -270,19 +271,30 @@ def _flat_locality(f: _Fields, prompt_name: str, answer_name: str) -> list[dict]
     return [_item(prompt, answers)]
 
 
-def _counterfact(f: _Fields) -> dict:
+# The flat formats: one record per object, field names differing only. EasyEdit's counterfact (prompt, target_new,
+# ground_truth, rephrase_prompt, locality_prompt/locality_ground_truth, case_id) and MEND's zsRE (src, alt, answers,
+# rephrase, loc/loc_ans).
+FLAT_FIELDS = {
+    "counterfact": dict(prompt="prompt", target_new="target_new", aliases="ground_truth", rephrase="rephrase_prompt",
+                        loc_prompt="locality_prompt", loc_answer="locality_ground_truth", rid="case_id"),
+    "zsre_mend": dict(prompt="src", target_new="alt", aliases="answers", rephrase="rephrase", loc_prompt="loc",
+                      loc_answer="loc_ans", rid=None),
+}
+
+
+def _flat(fields: dict, f: _Fields) -> dict:
     # locality first: its problem is the one reported when a record has several
-    locality = _flat_locality(f, "locality_prompt", "locality_ground_truth")
+    locality = _flat_locality(f, fields["loc_prompt"], fields["loc_answer"])
     return _record(
         f,
         subject=(f.text("subject"), "subject"),
-        prompt=(f.text("prompt"), "prompt"),
-        target_new=f.text("target_new"),
-        aliases=f.aliases("ground_truth"),
-        rephrase=f.texts("rephrase_prompt"),
+        prompt=(f.text(fields["prompt"]), fields["prompt"]),
+        target_new=f.text(fields["target_new"]),
+        aliases=f.aliases(fields["aliases"]),
+        rephrase=f.texts(fields["rephrase"]),
         locality=locality,
         portability=_new_question_items(f, "portability"),
-        rid=f.get("case_id"),
+        rid=f.get(fields["rid"]) if fields["rid"] else None,
     )
 
 
@@ -314,21 +326,6 @@ def _rome_counterfact(f: _Fields) -> dict:
         portability=_new_question_items(f, "portability"),
         rid=f.get("case_id"),
         relation=f.get(f"{rw}.relation_id") or "",
-    )
-
-
-def _zsre_mend(f: _Fields) -> dict:
-    # locality first: its problem is the one reported when a record has several
-    locality = _flat_locality(f, "loc", "loc_ans")
-    return _record(
-        f,
-        subject=(f.text("subject"), "subject"),
-        prompt=(f.text("src"), "src"),
-        target_new=f.text("alt"),
-        aliases=f.aliases("answers"),
-        rephrase=f.texts("rephrase"),
-        locality=locality,
-        portability=_new_question_items(f, "portability"),
     )
 
 
@@ -474,11 +471,11 @@ FORMATS: dict[str, RecordFormat] = {
         RecordFormat("rome_counterfact", "ROME's counterfact.json (requested_rewrite, paraphrase/neighborhood prompts)",
                      lambda r: "requested_rewrite" in r, _rome_counterfact),
         RecordFormat("zsre_mend", "MEND's zsRE split (subject, src, alt, answers, rephrase, loc, loc_ans)",
-                     lambda r: "src" in r and "alt" in r, _zsre_mend),
+                     lambda r: "src" in r and "alt" in r, partial(_flat, FLAT_FIELDS["zsre_mend"])),
         RecordFormat("wikibio", "KnowEdit WikiBio (text, labels, concept, locality)",
                      lambda r: "text" in r and "labels" in r, _wikibio),
         RecordFormat("counterfact", "EasyEdit's flat Counterfact (prompt, ..., locality_prompt, locality_ground_truth)",
-                     lambda r: "locality_prompt" in r or "locality_ground_truth" in r, _counterfact),
+                     lambda r: "locality_prompt" in r or "locality_ground_truth" in r, partial(_flat, FLAT_FIELDS["counterfact"])),
         RecordFormat("knowedit", "KnowEdit ZsRE / WikiData_counterfact / WikiData_recent (nested locality/portability)",
                      lambda r: "prompt" in r and "target_new" in r, _knowedit),
     ]
