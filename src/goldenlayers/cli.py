@@ -514,6 +514,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
         p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
 
+    def evidence_args(p, what: str):
+        """A measuring stage (gradients, causal-trace): the model, which samples, and how long each part took."""
+        model_args(p)
+        p.add_argument("--records", required=True)
+        p.add_argument("--split", required=True)
+        p.add_argument("--subset", default="proxy", choices=["proxy", "test", "all"],
+                       help=f"samples to {what}; all = proxy then test (the proxy part is timed on its own)")
+        p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
+
     p = sub.add_parser("check-config", help="check config files: YAML syntax (file, line), unknown keys (nearest "
                        "valid one), model/dataset names, settings that contradict each other")
     p.add_argument("configs", nargs="+", help="config files (each may be partial, like config/paper.yaml)")
@@ -566,17 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_templates)
 
     p = sub.add_parser("gradients", help="per-sample, per-layer gradient inner products and norms")
-    model_args(p)
-    p.add_argument("--records", required=True)
-    p.add_argument("--split", required=True)
-    p.add_argument("--subset", default="proxy", choices=["proxy", "test", "all"],
-                   help="samples to measure; all = proxy then test (the proxy pass is timed on its own)")
+    evidence_args(p, "measure")
     p.add_argument("--out", required=True)
     p.add_argument("--out-saliency", help="also write SaLEM's per-layer saliency (summed new-knowledge gradient, "
                                           "over the proxy samples with --subset all)")
     p.add_argument("--out-factors", help="also write every sample's new-knowledge gradient factors (SaLEM on any "
                                          "subset; goldenlayers.evidence)")
-    p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
     p.set_defaults(func=cmd_gradients)
 
     p = sub.add_parser("select", help="choose a layer with one selector of the registry (goldenlayers.selectors)")
@@ -596,12 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("causal-trace", help="indirect effect of restoring each layer's MLP output (ROME's tracing)")
-    model_args(p)
-    p.add_argument("--records", required=True)
-    p.add_argument("--split", required=True)
-    p.add_argument("--subset", default="proxy", choices=["proxy", "test", "all"],
-                   help="samples to trace; all = proxy then test (the proxy part is timed on its own)")
-    p.add_argument("--out-timing", help="JSON with each part's seconds (proxy vs the evidence-only rest)")
+    evidence_args(p, "trace")
     p.add_argument("--noise-multiplier", type=float, default=3.0)
     p.add_argument("--n-noise", type=int, default=10)
     p.add_argument("--window", type=int, default=10)
