@@ -19,10 +19,10 @@ from goldenlayers.selection import (
     run_random,
     run_salem,
     select_layer,
-    speedup_table,
     tukey_fences,
     tukey_keep,
 )
+from goldenlayers.tables import speedup_table
 
 
 def test_fences_use_linear_percentiles():

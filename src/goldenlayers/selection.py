@@ -306,7 +306,7 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
 
 
 # ----------------------------------------------------------------------------------------------------------
-# plumbing shared by the CLI: benchmark files, Random's mean, Figure 3's table
+# plumbing shared by the CLI: benchmark files, Random's mean
 # ----------------------------------------------------------------------------------------------------------
 def read_benchmark_seconds(path) -> float:
     """Wall time (column `s`) of a Snakemake benchmark file; the mean if the job was repeated."""
@@ -338,36 +338,6 @@ def mean_of_selected(selected: Mapping[str, dict], name: str, keys: Sequence[str
         else:
             out[key] = value
     return out
-
-
-FIGURE3_METHODS = ("lga", "lga_kprime", "salem", "cma")
-
-
-def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]]) -> pd.DataFrame:
-    """Figure 3's data: per (model, dataset) and selector, wall time and speed-up over BF (bf_seconds / seconds).
-
-    BF's time is its `candidate_wall_seconds` (brute force over every candidate layer) where `run_bf` had the
-    model's layer count, else its measured time over the swept layers.
-
-    `selections` yields (model, dataset, selection record); the BF record of the same (model, dataset) gives the
-    reference time. Rows for `FIGURE3_METHODS` only, in that order; speed-up is NaN where a time is missing.
-    """
-    by_key: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for model, dataset, record in selections:
-        by_key.setdefault((model, dataset), {})[record["method"]] = record
-    rows = []
-    for (model, dataset), records in by_key.items():
-        # BF over the same candidates the selectors choose from (every layer) when known, else over the swept ones
-        bf_record = records.get("bf") or {}
-        bf = bf_record.get("candidate_wall_seconds", bf_record.get("wall_seconds"))
-        for method in FIGURE3_METHODS:
-            if method not in records:
-                continue
-            seconds = records[method].get("wall_seconds")
-            ok = seconds is not None and bf is not None and seconds > 0
-            rows.append({"model": model, "dataset": dataset, "method": method, "wall_seconds": seconds,
-                         "bf_seconds": bf, "speedup": (bf / seconds) if ok else math.nan})
-    return pd.DataFrame(rows, columns=["model", "dataset", "method", "wall_seconds", "bf_seconds", "speedup"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ rule split_dataset:
         split="results/{model}/{dataset}/split.json",
     log:
         "results/logs/split_dataset/{model}/{dataset}.log",
+    # quick: runs in the main process even on a cluster (was declared local in report.smk)
+    localrule: True
     conda:
         "../../environment.yml"
     params:

@@ -70,5 +70,6 @@ rule aggregate_sequential:
         metric=config["metric"],
     shell:
         "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
         "--out-sweep {output.sweep} "
         "--out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"

@@ -35,6 +35,8 @@ rule score_lga:
         selection="results/{model}/{dataset}/selection/lga.json",
     log:
         "results/logs/score_lga/{model}/{dataset}.log",
+    # quick: runs in the main process even on a cluster (was declared local in report.smk)
+    localrule: True
     conda:
         "../../environment.yml"
     params:

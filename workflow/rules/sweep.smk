@@ -61,10 +61,13 @@ rule aggregate_sweep:
         summary="results/{model}/{dataset}/aggregate/{editor}/summary.json",
     log:
         "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
+    # quick: runs in the main process even on a cluster (was declared local in report.smk)
+    localrule: True
     conda:
         "../../environment.yml"
     params:
         metric=config["metric"],
     shell:
         "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
         "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"
