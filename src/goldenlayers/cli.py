@@ -453,19 +453,12 @@ def cmd_resample(args):
 
 
 def cmd_report(args):
-    from goldenlayers.report import FIGURES, write_figures, write_tables
-    from goldenlayers.tables import PAPER_TABLES
+    from goldenlayers.report import write_report
 
-    if not args.tables and not args.figures:
-        raise ValueError("nothing to build: give --tables and/or --figures")
-    kinds = {PAPER_TABLES[t].reads for t in args.tables} | {FIGURES[f].reads for f in args.figures}
-    if len(kinds) > 1:
-        raise ValueError(f"--tables/--figures read different kinds of inputs ({', '.join(sorted(kinds))}); "
-                         "build them one kind at a time")
-    if args.tables:
-        frames = write_tables(args.tables, args.inputs, args.out_dir, metric=args.metric, config_file=args.config)
-        log.info("%s", ", ".join(f"{name}: {len(frame)} rows" for name, frame in frames.items()))
-    write_figures(args.figures, args.inputs, args.out_dir, metric=args.metric)
+    frames = write_report(args.tables, args.figures, args.inputs, args.out_dir, metric=args.metric,
+                          config_file=args.config)
+    for name, frame in frames.items():
+        log.info("%s: %d rows", name, len(frame))
 
 
 def _open_user_model(args):

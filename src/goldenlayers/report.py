@@ -44,10 +44,7 @@ def write_built(built: Built, out_prefix: Path, provenance: dict) -> None:
 def write_tables(table_ids: list[str], files: list[str], out_dir: str, metric: str = "rewrite",
                  config_file: str | None = None) -> dict[str, pd.DataFrame]:
     """Build each table of `table_ids` from `files` and write <out_dir>/<id>.{csv,md,provenance.json}."""
-    kinds = {PAPER_TABLES[t].reads for t in table_ids}
-    if len(kinds) > 1:
-        raise ValueError(f"tables {', '.join(table_ids)} read different inputs ({', '.join(sorted(kinds))}); "
-                         "build them one kind at a time")
+    _one_kind(table_ids, [])
     sidecar = provenance(config_file, [str(p) for p in files])
     out = {}
     for table_id in table_ids:
@@ -132,9 +129,29 @@ FIGURES = {
 }
 
 
+def _one_kind(table_ids: list[str], figure_ids: list[str]) -> None:
+    """Tables and figures built from one list of files must all read that kind of file."""
+    kinds = {PAPER_TABLES[t].reads for t in table_ids} | {FIGURES[f].reads for f in figure_ids}
+    if len(kinds) > 1:
+        raise ValueError(f"{', '.join([*table_ids, *figure_ids])} read different kinds of inputs "
+                         f"({', '.join(sorted(kinds))}); build them one kind at a time")
+
+
 def write_figures(figure_ids: list[str], files: list[str], out_dir: str, metric: str = "rewrite") -> None:
+    _one_kind([], figure_ids)
     for figure_id in figure_ids:
         FIGURES[figure_id].draw(list(files), Path(out_dir) / figure_id, metric)
+
+
+def write_report(table_ids: list[str], figure_ids: list[str], files: list[str], out_dir: str,
+                 metric: str = "rewrite", config_file: str | None = None) -> dict:
+    """`goldenlayers report`: the tables and figures of `table_ids` and `figure_ids`, all from `files`."""
+    if not table_ids and not figure_ids:
+        raise ValueError("nothing to build: give --tables and/or --figures")
+    _one_kind(table_ids, figure_ids)
+    frames = write_tables(table_ids, files, out_dir, metric=metric, config_file=config_file) if table_ids else {}
+    write_figures(figure_ids, files, out_dir, metric=metric)
+    return frames
 
 
 def build_figure3(selection_files: list[str], out_prefix: str, config_file: str | None = None) -> pd.DataFrame:
