@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from goldenlayers import analysis as A
+from goldenlayers import tables as T
 
 NAN = float("nan")
 
@@ -240,7 +241,7 @@ def test_compare_single_sample_no_test():
     assert res["n"] == 1 and res["t"] is None and res["p"] is None and res["different"] is None
     assert res["paired_different"] is None and "n too small" in res["note"]
     assert res["optimal_std"] == 0.0
-    table = A.table1({("m", "tiny"): {"optimal_vs_golden": res}})
+    table = T.table1({("m", "tiny"): {"optimal_vs_golden": res}})
     assert table.loc[table["Method"] == "Statistical difference", "tiny"].item() == "n too small (n=1)"
 
 
@@ -298,7 +299,7 @@ def _summaries(sweep):
 
 def test_table1(sweep):
     summ = _summaries(sweep)
-    t = A.table1(summ)
+    t = T.table1(summ)
     assert list(t.columns) == ["Model", "Method", "ZSRE", "Counterfact"]
     assert t["Method"].tolist() == ["Sample-wise optimal layer", "Golden layer", "Statistical difference"] * 2
     # ZSRE: optimal [1, 1, .5] at golden layer 1 identical
@@ -314,7 +315,7 @@ def test_table1(sweep):
     ind = stats.ttest_ind([1, 1, 0.5], [1, 0, 0.5])
     assert c["layer"] == 0 and c["p"] == pytest.approx(float(ind.pvalue))
     assert t.iloc[2]["Counterfact"] == ("Yes" if ind.pvalue < 0.05 else "No")
-    md = A.to_markdown(t)
+    md = T.to_markdown(t)
     lines = md.strip().split("\n")
     assert len(lines) == 2 + 6
     assert lines[0].startswith("| Model") and "Counterfact" in lines[0]
@@ -324,7 +325,7 @@ def test_table1(sweep):
 
 
 def test_table_proxy_vs_test(sweep):
-    t = A.table_proxy_vs_test(_summaries(sweep), "rewrite")
+    t = T.table_proxy_vs_test(_summaries(sweep), "rewrite")
     assert list(t.columns) == ["Model", "Set", "ZSRE Layer", "ZSRE Rewrite", "Counterfact Layer",
                                "Counterfact Rewrite"]
     g = t[t.Model == "GPT-2 XL"].set_index("Set")
@@ -332,14 +333,14 @@ def test_table_proxy_vs_test(sweep):
     assert g.loc["Test", "ZSRE Layer"] == 1 and g.loc["Test", "ZSRE Rewrite"] == pytest.approx(2.5 / 3)
     ll = t[t.Model == "LLaMA2-7B"].set_index("Set")
     assert pd.isna(ll.loc["Proxy", "Counterfact Layer"])
-    md = A.to_markdown(t)
+    md = T.to_markdown(t)
     assert "| GPT-2 XL" in md and "0.8333" in md
     # a metric no dataset has → no dataset columns
-    assert list(A.table_proxy_vs_test(_summaries(sweep), "portability").columns) == ["Model", "Set"]
+    assert list(T.table_proxy_vs_test(_summaries(sweep), "portability").columns) == ["Model", "Set"]
 
 
 def test_table_selected_layers(sweep):
-    t = A.table_selected_layers(_summaries(sweep))
+    t = T.table_selected_layers(_summaries(sweep))
     assert list(t.columns) == ["Model", "Dataset", "Selector", "Layer", "Rewrite"]
     z = t[(t.Model == "GPT-2 XL") & (t.Dataset == "ZSRE")].set_index("Selector")
     assert list(z.index) == ["LGA", "BF", "Test golden"]
@@ -350,7 +351,7 @@ def test_table_selected_layers(sweep):
     ll = t[t.Model == "LLaMA2-7B"]
     assert ll["Selector"].tolist() == ["LGA", "bf", "Test golden"]
     # table for another metric reads per_metric
-    tl = A.table_selected_layers(_summaries(sweep), metric="rephrase")
+    tl = T.table_selected_layers(_summaries(sweep), metric="rephrase")
     z = tl[(tl.Model == "GPT-2 XL") & (tl.Dataset == "ZSRE")].set_index("Selector")
     assert z.loc["BF", "Layer"] == 1 and z.loc["BF", "Rephrase"] == pytest.approx(1 / 6)
 
@@ -358,7 +359,7 @@ def test_table_selected_layers(sweep):
 def test_to_markdown_formats():
     df = pd.DataFrame({"name": ["a|b", "c"], "x": [0.123456, NAN], "n": [3, 4],
                        "L": pd.array([1, None], dtype="Int64")})
-    md = A.to_markdown(df)
+    md = T.to_markdown(df)
     lines = md.strip().split("\n")
     assert lines[0].split("|")[1].strip() == "name"
     assert "a\\|b" in lines[2] and "0.1235" in lines[2]

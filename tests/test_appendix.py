@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from goldenlayers.appendix import composite_answers, evaluate_at_layer
-from goldenlayers.appendix_tables import appendix_table, write_appendix_table
+from goldenlayers.appendix_tables import appendix_table
+from goldenlayers.report import write_tables
 from goldenlayers.cli import main as cli_main
 from goldenlayers.data import InvalidRecord, detect_format, load_dataset, load_records, read_raw
 from goldenlayers.editing import load_hparams
@@ -279,7 +280,7 @@ def test_table13_orders_methods_and_marks_skipped_metrics(tmp_path):
     assert list(frame["Method"]) == ["CMA", "SaLEM", "LGA"]
     assert list(frame["Layer"]) == [2, 0, 1]
     assert notes == {"BERTScore": "BERTScore skipped: model x"}
-    write_appendix_table(files, "table13", tmp_path, {"config_hash": None})
+    write_tables(["table13"], files, tmp_path)
     md = (tmp_path / "table13.md").read_text()
     assert md.startswith("Table 13") and "skipped" in md and "- BERTScore: BERTScore skipped: model x" in md
     with pytest.raises(ValueError, match="cannot go into table12"):

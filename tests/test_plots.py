@@ -113,6 +113,19 @@ def test_layer_curves_data(tmp_path):
     np.testing.assert_allclose(out["A"]["mean"]["rewrite"].to_numpy(), [0.5, 2.5 / 3, 0.5])
     assert out["A"]["markers"] == {"proxy golden": 0, "test golden": 1, "LGA": 2}
     assert out["B"]["markers"] == {"proxy golden": 2, "LGA": None}
+    # the strip: one row per selector in registry order, "proxy golden" is BF's row, the oracle is the gold column
+    assert out["A"]["strip"] == {"lga": 2, "bf": 0} and list(out["A"]["strip"]) == ["lga", "bf"]
+    assert out["A"]["test_golden"] == 1
+    assert out["B"]["strip"] == {"bf": 2} and out["B"]["test_golden"] is None
+
+
+def test_layer_curves_draw_bf_once(tmp_path):
+    stats = {"A": A.layer_stats(SWEEP_A)}
+    out = P.plot_layer_curves(stats, {"A": {"proxy golden": 1, "test golden": 1, "bf": 1, "cma": 0, "random": None}},
+                              tmp_path / "bf")
+    assert out["A"]["strip"] == {"cma": 0, "bf": 1}
+    fig_labels = P._strip_rows({"bf": 2, "proxy golden": 2, "lga": 0})
+    assert list(fig_labels) == ["lga", "bf"]
 
 
 def test_layer_curves_proxy_split_and_metric_subset(tmp_path):

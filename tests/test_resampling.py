@@ -183,7 +183,8 @@ def test_sweep_plan_adds_chosen_layers_outside_the_grid():
 
 
 def test_resample_stage_and_report(tmp_path):
-    from goldenlayers.resampling_report import build_resampling_report, run_resampling
+    from goldenlayers.report import write_figures, write_tables
+    from goldenlayers.resampling_report import run_resampling
 
     ids, sweep, grads, effects = random_evidence(n=14)
     run_dir = tmp_path / "results/m/d/resampling/r-rome"
@@ -197,7 +198,9 @@ def test_resample_stage_and_report(tmp_path):
                              n_draws=30, curve_draws=10, sizes=(3, 5, 50))
     assert summary["n_proxy"] == 4 and summary["curve_sizes"] == [3, 5] and summary["swept_layers"] == [0, 2, 3, 5]
     assert set(summary["table1"]) == {"rewrite", "rephrase", "overall"}
-    tables = build_resampling_report([str(run_dir)], str(tmp_path / "report"))
+    runs = [str(run_dir / "summary.json")]
+    tables = write_tables(["table16", "table1_by_metric"], runs, str(tmp_path / "report"))
+    write_figures(["figure5", "figure6"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
     assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
     assert set(t16["Metric"]) == {"rewrite", "overall"}

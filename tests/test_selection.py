@@ -20,7 +20,8 @@ from goldenlayers.selection import (
     tukey_fences,
 )
 from goldenlayers.selectors import mean_of_selected
-from goldenlayers.walltime import read_benchmark_seconds, speedup_table
+from goldenlayers.tables import speedup_table
+from goldenlayers.walltime import read_benchmark_seconds
 
 
 def kept(scores, k):
@@ -267,9 +268,11 @@ def test_aggregate_reports_random_as_the_mean_of_its_layers(tmp_path):
     write_json(tmp_path / "lga.json", {"method": "lga", "chosen_layer": 2})
     out = tmp_path / "out"
     assert main(["aggregate", "--sweeps", *paths, "--selection", str(tmp_path / "lga.json"),
-                 str(tmp_path / "random.json"), "--out-sweep", str(out / "s.parquet"),
+                 str(tmp_path / "random.json"), "--model", "m", "--dataset", "d", "--editor", "r-rome",
+                 "--out-sweep", str(out / "s.parquet"),
                  "--out-stats", str(out / "st.parquet"), "--out-summary", str(out / "summary.json")]) == 0
     summary = read_json(out / "summary.json")
+    assert (summary["model"], summary["dataset"], summary["editor"]) == ("m", "d", "r-rome")
     chosen = read_json(tmp_path / "random.json")["chosen_layers"]
     test_means = {0: 1.0, 1: 0.0, 2: 0.5}
     assert summary["selected"]["random"]["layers"] == chosen

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from goldenlayers import resampling, selectors
-from goldenlayers.report import build_selector_tables
+from goldenlayers.report import write_figures, write_tables
 from goldenlayers.selectors import SELECTORS, SelectorSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def test_a_registered_selector_is_a_job_of_the_workflow(tmp_path):
 def write_summary(root: Path, model: str, dataset: str, editor: str, selected: dict) -> str:
     path = root / "results" / model / dataset / "aggregate" / editor / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"selected": selected}))
+    path.write_text(json.dumps({"model": model, "dataset": dataset, "editor": editor, "selected": selected}))
     return str(path)
 
 
@@ -92,11 +92,12 @@ def test_a_registered_selector_gets_rows_in_table2(tmp_path, monkeypatch):
                 for name, layer, value in (("lga", 2, 0.9), ("salem", 1, 0.5), ("cma", 0, 0.25), ("toy", 0, 0.125))}
     files = [write_summary(tmp_path, "m", d, "r-rome", selected) for d in ("d1", "d2")]
 
-    before = build_selector_tables(files, str(tmp_path / "before"), names=("table2",))["table2"]
+    before = write_tables(["table2"], files, str(tmp_path / "before"))["table2"]
     assert list(before["Selector"]) == ["LGA", "SaLEM", "CMA"] * 2  # not registered: not in the table
 
     monkeypatch.setitem(SELECTORS, "toy", toy_spec())
-    table = build_selector_tables(files, str(tmp_path / "after"), names=("table2",))["table2"]
+    table = write_tables(["table2"], files, str(tmp_path / "after"))["table2"]
+    write_figures(["figure4"], files, str(tmp_path / "after"), metric="overall")
     assert list(table["Selector"]) == ["LGA", "SaLEM", "CMA", "Toy"] * 2
     toy = table[table["Selector"] == "Toy"]
     assert list(toy["Layer"]) == [0, 0] and list(toy["rewrite"]) == [0.125, 0.125]
@@ -104,7 +105,7 @@ def test_a_registered_selector_gets_rows_in_table2(tmp_path, monkeypatch):
     assert list(written["Selector"]) == list(table["Selector"])
     assert (tmp_path / "after" / "figure4.png").stat().st_size > 0  # Figure 4 draws it with its registry style
     # Table 14 does not name it
-    other = build_selector_tables(files, str(tmp_path / "t14"), names=("table14",))["table14"]
+    other = write_tables(["table14"], files, str(tmp_path / "t14"))["table14"]
     assert "Toy" not in set(other["Selector"])
 
 

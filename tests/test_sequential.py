@@ -49,8 +49,11 @@ def test_ten_edits_are_recorded_and_add_up(editor, tiny_llama, tiny_tokenizer):
     assert torch.allclose(edited_weight(model, 1).detach().double() - w0, total, rtol=1e-4, atol=1e-6)
     # each edit was computed on the weights the previous ones left: not ten copies of the first edit
     assert not torch.allclose(result.edits[0].delta(), result.edits[1].delta())
+    edited = param_hash(model)
+    assert edited != before  # restore=False keeps the edits
     result_restored = edit_sequentially(model, tok, records(2), editor, hp, 1, TEMPLATES, covariance=cov)
     assert len(result_restored.rows) == 2
+    assert param_hash(model) == edited  # restore=True (the default) puts back the weights it found
 
 
 def test_restores_bit_exactly(tiny_gpt2, tiny_tokenizer):

@@ -1,4 +1,4 @@
-"""Analysis of layer sweeps: golden layers, sample-wise optimal layers, the t-test of Table 1, tables.
+"""Analysis of layer sweeps: golden layers, sample-wise optimal layers, the t-test of Table 1.
 
 Everything here is pure data (numpy / pandas / scipy): it reads a *sweep table* and returns numbers, frames
 and JSON-ready dicts. No model code, no file I/O (callers write CSV / Markdown / JSON themselves).
@@ -113,7 +113,7 @@ def overall(sweep: pd.DataFrame, metrics: Iterable[str] | None = None) -> pd.Dat
     """Return a copy of the (failure-applied) sweep with an ``overall`` column.
 
     ``overall`` = row-wise mean of ``metrics`` (default: `supported_metrics`), NaN ignored per row, so a sample
-    without, say, a portability prompt is averaged over the metrics it has (the paper's "Overall", SPEC §4).
+    without, say, a portability prompt is averaged over the metrics it has (the paper's "Overall").
     A row with no value at all gets NaN.
     """
     df = apply_failures(sweep)
@@ -194,7 +194,7 @@ def _best_layers(means: pd.Series) -> list[int]:
 
 
 def golden_layer(sweep: pd.DataFrame, metric: str, split: str | None) -> int | None:
-    """The layer with the best mean ``metric`` over the split's samples (SPEC §1 "golden layer").
+    """The layer with the best mean ``metric`` over the split's samples (the paper's "golden layer").
 
     Ties (within `TIE_TOL`) go to the lowest layer, as the paper reports "the first tied layer". Returns None
     when the split has no value for the metric. ``split=None`` uses every row (e.g. a proxy union).
@@ -416,7 +416,7 @@ def summarise_sweep(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# tables
+# metric names as tables and figures print them (the tables themselves are built in goldenlayers.tables)
 # ----------------------------------------------------------------------------------------------------------
 METRIC_LABELS = {
     "rewrite": "Rewrite",
@@ -426,147 +426,3 @@ METRIC_LABELS = {
     "fluency": "Fluency",
     "overall": "Overall",
 }
-
-
-def _pm(mean: float | None, std: float | None) -> str:
-    if mean is None or std is None:
-        return ""
-    return f"{mean:.4f}±{std:.4f}"
-
-
-def _keys(summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[list[str], list[str]]:
-    models: list[str] = []
-    datasets: list[str] = []
-    for model, dataset in summaries:
-        if model not in models:
-            models.append(model)
-        if dataset not in datasets:
-            datasets.append(dataset)
-    return models, datasets
-
-
-def table1(summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFrame:
-    """Table 1: sample-wise optimal layer vs (test) golden layer, per model × dataset.
-
-    ``summaries`` maps (model, dataset) → `summarise_sweep` dict. Returns columns ``Model, Method, <dataset>...``
-    (datasets in first-seen order), three rows per model: "Sample-wise optimal layer" and "Golden layer" as
-    "mean±std" (4 decimals), "Statistical difference" as "Yes"/"No" (two-sided Student's t-test, alpha 0.05), or
-    "n too small (n=…)" when fewer than 2 test samples leave no test to run.
-    Empty cells where a (model, dataset) is missing.
-    """
-    models, datasets = _keys(summaries)
-    rows = []
-    for model in models:
-        r_opt = {"Model": model, "Method": "Sample-wise optimal layer"}
-        r_gold = {"Model": model, "Method": "Golden layer"}
-        r_diff = {"Model": model, "Method": "Statistical difference"}
-        for ds in datasets:
-            s = summaries.get((model, ds))
-            c = s.get("optimal_vs_golden") if s else None
-            if not c:
-                r_opt[ds] = r_gold[ds] = r_diff[ds] = ""
-                continue
-            r_opt[ds] = _pm(c["optimal_mean"], c["optimal_std"])
-            r_gold[ds] = _pm(c["golden_mean"], c["golden_std"])
-            # no test (n < 2) makes no claim of "no difference"
-            r_diff[ds] = f"n too small (n={c.get('n', 0)})" if c.get("p") is None else (
-                "Yes" if c["different"] else "No")
-        rows += [r_opt, r_gold, r_diff]
-    return pd.DataFrame(rows, columns=["Model", "Method", *datasets])
-
-
-def table_proxy_vs_test(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str) -> pd.DataFrame:
-    """Tables 3–8: per model, rows Set ∈ {Proxy, Test}; per dataset a layer and a value column.
-
-    Proxy = the layer best on the proxy split by ``metric``, Test = the test golden layer; both values are
-    test-split means of ``metric``. Datasets that do not support ``metric`` are left out (as in the paper).
-    Columns ``Model, Set, <dataset> Layer, <dataset> <Metric>`` ...; layers are nullable integers.
-    """
-    models, datasets = _keys(summaries)
-    label = METRIC_LABELS.get(metric, metric)
-    keep = [
-        ds for ds in datasets
-        if any(metric in (summaries.get((m, ds)) or {}).get("per_metric", {}) for m in models)
-    ]
-    rows = []
-    for model in models:
-        for set_name, lk, vk in (("Proxy", "proxy_layer", "proxy_value"), ("Test", "test_layer", "test_value")):
-            row: dict[str, Any] = {"Model": model, "Set": set_name}
-            for ds in keep:
-                pm = ((summaries.get((model, ds)) or {}).get("per_metric") or {}).get(metric) or {}
-                row[f"{ds} Layer"] = pm.get(lk)
-                row[f"{ds} {label}"] = pm.get(vk)
-            rows.append(row)
-    cols = ["Model", "Set"] + [c for ds in keep for c in (f"{ds} Layer", f"{ds} {label}")]
-    out = pd.DataFrame(rows, columns=cols)
-    for ds in keep:
-        out[f"{ds} Layer"] = out[f"{ds} Layer"].astype("Int64")
-        out[f"{ds} {label}"] = out[f"{ds} {label}"].astype("float64")
-    return out
-
-
-def table_selected_layers(
-    summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str = "rewrite"
-) -> pd.DataFrame:
-    """Layer and test-split ``metric`` per layer selector, per (model, dataset).
-
-    Rows: each entry of the summary's ``selected`` (in its order), then "BF" (the proxy golden layer) unless a
-    selector of that name (any case) is already there, then "Test golden" (the oracle, for reference).
-    Columns ``Model, Dataset, Selector, Layer, <Metric>`` (Layer nullable int, value float, NaN if unknown).
-    """
-    label = METRIC_LABELS.get(metric, metric)
-    rows = []
-    for (model, ds), s in summaries.items():
-        sel = s.get("selected") or {}
-        for name, d in sel.items():
-            rows.append({"Model": model, "Dataset": ds, "Selector": name, "Layer": d.get("layer"),
-                         label: (d.get("test") or {}).get(metric)})
-        if metric == s.get("metric"):
-            bf_l, bf_v = s.get("proxy_golden_layer"), s.get("proxy_golden_test_mean")
-            tg_l, tg_v = s.get("test_golden_layer"), s.get("test_golden_test_mean")
-        else:
-            pm = (s.get("per_metric") or {}).get(metric) or {}
-            bf_l, bf_v = pm.get("proxy_layer"), pm.get("proxy_value")
-            tg_l, tg_v = pm.get("test_layer"), pm.get("test_value")
-        if "bf" not in {str(k).lower() for k in sel}:
-            rows.append({"Model": model, "Dataset": ds, "Selector": "BF", "Layer": bf_l, label: bf_v})
-        rows.append({"Model": model, "Dataset": ds, "Selector": "Test golden", "Layer": tg_l, label: tg_v})
-    out = pd.DataFrame(rows, columns=["Model", "Dataset", "Selector", "Layer", label])
-    out["Layer"] = out["Layer"].astype("Int64")
-    out[label] = out[label].astype("float64")
-    return out
-
-
-def _cell(x: Any, floatfmt: str) -> str:
-    if x is None or x is pd.NA:
-        return ""
-    if isinstance(x, (bool, np.bool_)):
-        return "Yes" if x else "No"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        if math.isnan(float(x)):
-            return ""
-        return format(float(x), floatfmt)
-    return str(x).replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False) -> str:
-    """Render a DataFrame as a GitHub pipe table (no `tabulate` needed).
-
-    Floats use ``floatfmt`` (4 decimals, like the paper), NaN / None / NA are empty cells, ``|`` in text is
-    escaped. Numeric columns are right-aligned. Ends with a newline.
-    """
-    frame = df.reset_index() if index else df
-    headers = [str(c) for c in frame.columns]
-    body = [[_cell(v, floatfmt) for v in row] for row in frame.itertuples(index=False, name=None)]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
-    widths = [max([len(h)] + [len(r[i]) for r in body] + [3]) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
-        return "| " + " | ".join(parts) + " |"
-
-    sep = "| " + " | ".join(("-" * (w - 1) + ":") if num else "-" * w for w, num in zip(widths, numeric)) + " |"
-    return "\n".join([line(headers), sep] + [line(r) for r in body]) + "\n"

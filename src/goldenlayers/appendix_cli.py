@@ -1,4 +1,5 @@
-"""`goldenlayers appendix-eval` and `appendix-table` (Tables 12-13); registered by cli.build_parser.
+"""`goldenlayers appendix-eval` (the data of Tables 12-13); registered by cli.build_parser. The tables themselves
+are `goldenlayers report --tables table12` / `table13`.
 
 Kept apart from cli.py so the appendix settings stay one module's business; heavy imports happen inside the
 commands, as in cli.py.
@@ -42,14 +43,6 @@ def cmd_appendix_eval(args):
              ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items()))
 
 
-def cmd_appendix_table(args):
-    from goldenlayers.appendix_tables import write_appendix_table
-    from goldenlayers.report import _provenance
-
-    frame = write_appendix_table(args.results, args.table, args.out_dir, _provenance(args.config, args.results))
-    log.info("%s: %d rows", args.table, len(frame))
-
-
 def add_appendix_parsers(sub, model_args):
     p = sub.add_parser("appendix-eval", help="edit each test sample at a selector's layer; composite/unstructured "
                        "metrics (Tables 12-13)")
@@ -73,10 +66,3 @@ def add_appendix_parsers(sub, model_args):
     p.add_argument("--mmlu-questions", type=int, default=20, help="MMLU questions evaluated after each edit")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_appendix_eval)
-
-    p = sub.add_parser("appendix-table", help="Table 12 or 13 from appendix-eval results")
-    p.add_argument("--table", required=True, choices=["table12", "table13"])
-    p.add_argument("--results", nargs="+", required=True, help="appendix-eval result files")
-    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_appendix_table)

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 # OpenMP threads that spin while waiting make every op of a small model many times slower as soon as another
 # process shares the cores (measured: 6x for a 135M-parameter forward on 2 busy cores). Passive waiting costs
@@ -368,7 +367,9 @@ def cmd_aggregate(args):
 
     # Random: several layers, reported as the mean of their metrics
     selected, multi = selected_layers([read_json(path) for path in args.selection or []])
-    summary = summarise_sweep(sweep, metric=args.metric, selected_layers=selected)
+    # the report keys its tables and figures by these, not by where the file happens to lie
+    summary = {"model": args.model, "dataset": args.dataset, "editor": args.editor,
+               **summarise_sweep(sweep, metric=args.metric, selected_layers=selected)}
     for name, keys in multi.items():
         summary["selected"] = mean_of_selected(summary["selected"], name, keys)
     write_parquet(args.out_sweep, sweep)
@@ -389,23 +390,13 @@ def cmd_resample(args):
              ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
 
 
-def cmd_resampling_report(args):
-    from goldenlayers.resampling_report import build_resampling_report
-
-    build_resampling_report(args.runs, args.out_dir, config_file=args.config)
-
-
 def cmd_report(args):
-    from goldenlayers.report import build_report
+    from goldenlayers.report import write_report
 
-    build_report(args.aggregates, args.out_dir, metric=args.metric, config_file=args.config)
-
-
-def cmd_compare_selectors(args):
-    from goldenlayers.report import build_selector_tables
-
-    build_selector_tables(args.summaries, args.out_dir, metric=args.metric, config_file=args.config,
-                          names=tuple(args.tables))
+    frames = write_report(args.tables, args.figures, args.inputs, args.out_dir, metric=args.metric,
+                          config_file=args.config)
+    for name, frame in frames.items():
+        log.info("%s: %d rows", name, len(frame))
 
 
 def _open_user_model(args):
@@ -681,6 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")
     p.add_argument("--selection", nargs="*", help="selector JSON files (lga.json, ...)")
     p.add_argument("--metric", default="rewrite")
+    p.add_argument("--model", required=True, help="the model's name in the config (recorded in the summary)")
+    p.add_argument("--dataset", required=True, help="the dataset's name in the config (recorded in the summary)")
+    p.add_argument("--editor", required=True, help="the editor (recorded in the summary)")
     p.add_argument("--out-sweep", required=True)
     p.add_argument("--out-stats", required=True)
     p.add_argument("--out-summary", required=True)
@@ -703,30 +697,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)
 
-    p = sub.add_parser("resampling-report", help="Table 16, Table 1 per metric, Figures 5 and 6")
-    p.add_argument("--runs", nargs="+", required=True, help="results/<model>/<dataset>/resampling/<editor> dirs")
-    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_resampling_report)
+    from goldenlayers.report import FIGURES
+    from goldenlayers.tables import INPUTS, PAPER_TABLES
 
-    p = sub.add_parser("report", help="Table 1, Figure 1 and Figure 2 from aggregated sweeps")
-    p.add_argument("--aggregates", nargs="+", required=True,
-                   help="aggregate directories results/<model>/<dataset>/aggregate/<editor>")
-    p.add_argument("--metric", default="rewrite")
-    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
+    kinds = "; ".join(f"{kind}: {spec.files}" for kind, spec in INPUTS.items())
+    p = sub.add_parser("report", help="paper tables (CSV, Markdown, provenance sidecar) and figures from result files")
+    p.add_argument("--tables", nargs="+", default=[], choices=list(PAPER_TABLES), metavar="TABLE",
+                   help=f"paper tables to build ({', '.join(PAPER_TABLES)})")
+    p.add_argument("--figures", nargs="+", default=[], choices=list(FIGURES), metavar="FIGURE",
+                   help=f"figures to draw ({', '.join(FIGURES)})")
+    p.add_argument("--inputs", nargs="+", required=True,
+                   help=f"the files the tables and figures read, all of one kind ({kinds})")
+    p.add_argument("--metric", default="rewrite", help="the config's metric (selected_layers, Figure 2)")
+    p.add_argument("--config", help="the resolved config (YAML), hashed into the provenance sidecar")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("compare-selectors", help="Tables 2, 14, 15 and Figure 4 from every editor's aggregate")
-    p.add_argument("--summaries", nargs="+", required=True,
-                   help="results/<model>/<dataset>/aggregate/<editor>/summary.json files")
-    p.add_argument("--metric", default="overall", help="metric of Figure 4")
-    p.add_argument("--tables", nargs="+", default=["table2", "table14", "table15"],
-                   choices=["table2", "table11", "table14", "table15"],
-                   help="which tables (Figure 4 comes with table2; table11 takes sequential summaries)")
-    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_compare_selectors)
 
     def user_model_args(p):
         p.set_defaults(loads_model=True)

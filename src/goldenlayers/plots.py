@@ -21,45 +21,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from . import analysis  # noqa: E402
 from .io import save_figure  # noqa: E402
 # Okabe & Ito (2008), "Color Universal Design": one palette, defined with the selectors' styles
 from .selectors import OKABE_ITO, SELECTORS, selectors_in, timed  # noqa: E402
 
+# Figure 1's metric curves are shades of grey told apart by line style and marker, so that colour in Figure 1 means
+# one thing: a layer selector (its colour and marker come from goldenlayers.selectors.SELECTORS).
 METRIC_STYLE = {
-    "rewrite": dict(color=OKABE_ITO["blue"], marker="o"),
-    "rephrase": dict(color=OKABE_ITO["orange"], marker="s"),
-    "locality": dict(color=OKABE_ITO["bluish_green"], marker="^"),
-    "portability": dict(color=OKABE_ITO["vermillion"], marker="D"),
-    "fluency": dict(color=OKABE_ITO["sky_blue"], marker="v"),
-    "overall": dict(color=OKABE_ITO["black"], marker="P"),
+    "rewrite": dict(color="#000000", marker="o", linestyle="-"),
+    "rephrase": dict(color="#5a5a5a", marker="s", linestyle="--"),
+    "locality": dict(color="#7a7a7a", marker="^", linestyle="-."),
+    "portability": dict(color="#9a9a9a", marker="D", linestyle=":"),
+    "fluency": dict(color="#b0b0b0", marker="v", linestyle=(0, (5, 1))),
+    "overall": dict(color="#2b2b2b", marker="P", linestyle=(0, (3, 1, 1, 1, 1, 1))),
 }
 _METRIC_ORDER = list(METRIC_STYLE)
+_OTHER_METRIC = dict(color="#777777", marker="x", linestyle="-")
 
-# Vertical marker lines: style per kind of selected layer; unknown kinds cycle through _EXTRA_MARKER_STYLES.
-MARKER_STYLE = {
-    "proxy golden": dict(linestyle="--", color=OKABE_ITO["reddish_purple"], linewidth=1.8),
-    "test golden": dict(linestyle=":", color="#444444", linewidth=2.0),
-    "lga": dict(linestyle="-.", color=OKABE_ITO["sky_blue"], linewidth=1.8),
-}
-_EXTRA_MARKER_STYLES = [
-    dict(linestyle=(0, (5, 1, 1, 1, 1, 1)), color=OKABE_ITO["orange"], linewidth=1.6),
-    dict(linestyle=(0, (1, 3)), color=OKABE_ITO["vermillion"], linewidth=1.8),
-    dict(linestyle=(0, (8, 3)), color=OKABE_ITO["bluish_green"], linewidth=1.6),
-]
-
-GOLD = "#FFC20A"  # the band of Figure 2 (outlined in black so it reads on any cell colour)
-
-
-def _marker_style(kind: str, extra: dict[str, dict]) -> dict:
-    key = kind.lower()
-    if key in MARKER_STYLE:
-        return MARKER_STYLE[key]
-    if key not in extra:
-        extra[key] = _EXTRA_MARKER_STYLES[len(extra) % len(_EXTRA_MARKER_STYLES)]
-    return extra[key]
+# the golden layer: Figure 2's band (outlined in black so it reads on any cell colour), Figure 1's test golden column
+GOLD = "#FFC20A"
 
 
 def layer_ticks(layers, max_ticks: int = 12) -> list[int]:
@@ -85,6 +68,32 @@ def _metric_label(metric: str) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # Figure 1
 # ----------------------------------------------------------------------------------------------------------
+def _strip_rows(markers: Mapping[str, int | None]) -> dict[str, int]:
+    """The selector strip of one panel: registry name -> layer, in SELECTORS order, then names the registry does not
+    know. "proxy golden" is BF's layer (BF picks the proxy golden layer), so BF is drawn once whichever key gives it;
+    "test golden" is the oracle, drawn as the gold column instead; a None layer (Random's several layers) is left out.
+    """
+    from goldenlayers.selectors import SELECTORS
+
+    rows: dict[str, int] = {}
+    for kind, layer in markers.items():
+        key = "bf" if kind.lower() == "proxy golden" else kind.lower()
+        if key == "test golden" or layer is None or key in rows:
+            continue
+        rows[key] = int(layer)
+    order = list(SELECTORS)
+    return dict(sorted(rows.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+
+def _selector_style(name: str) -> dict:
+    from goldenlayers.selectors import SELECTORS
+
+    spec = SELECTORS.get(name)
+    if spec is None:
+        return dict(label=name, color="#777777", marker="X")
+    return dict(label=spec.label, color=spec.color, marker=spec.marker)
+
+
 def plot_layer_curves(
     stats: Mapping[str, pd.DataFrame],
     markers: Mapping[str, Mapping[str, int | None]] | None,
@@ -92,31 +101,38 @@ def plot_layer_curves(
     split: str = "test",
     metrics: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Figure 1: per-layer mean of each metric (SEM error bars), one panel per dataset, selected layers marked.
+    """Figure 1: per-layer mean of each metric (SEM error bars), one panel per dataset; above each panel a strip with
+    one row per layer selector, its chosen layer marked in the selector's colour, and the test golden layer as a gold
+    column through strip and curves.
 
     ``stats`` maps dataset → `analysis.layer_stats` frame; only rows of ``split`` are drawn. ``metrics``
     (default: all metrics in the frame, in the usual order) picks the curves. ``markers`` maps dataset →
-    {"proxy golden": L, "test golden": L, "LGA": L, ...}; each kind gets its own line style (same across
-    panels), a None layer is skipped. The metric/marker legend is shared below the panels and each panel's
-    subtitle lists its marked layers.
+    {"test golden": L, "bf": L (or "proxy golden": L), "lga": L, ...} with selector names of SELECTORS (any case);
+    a None layer is skipped. Metrics are greys (line style and marker tell them apart), selectors are coloured;
+    one legend below the panels.
 
-    Returns dataset → {"layers": [int], "mean": DataFrame (layer × metric), "sem": DataFrame, "markers": dict}.
+    Returns dataset → {"layers": [int], "mean": DataFrame (layer × metric), "sem": DataFrame, "markers": dict (as
+    given), "strip": {selector: layer} (the rows drawn, BF once), "test_golden": layer or None}.
     """
     datasets = list(stats)
     if not datasets:
         raise ValueError("no datasets to plot")
     markers = markers or {}
+    strips = {ds: _strip_rows(markers.get(ds) or {}) for ds in datasets}
+    # the same strip rows in every panel, so a selector is at the same height everywhere
+    names = list(dict.fromkeys(name for ds in datasets for name in strips[ds]))
+    strip_names = list(_strip_rows({name: 0 for name in names}))
     n = len(datasets)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.9 * nrows + 0.7), squeeze=False,
-                             layout="constrained")
-    extra_styles: dict[str, dict] = {}
+    strip_h = 0.28 * len(strip_names) + 0.25 if strip_names else 0.0
+    fig = plt.figure(figsize=(5.0 * ncols, (3.6 + strip_h) * nrows + 0.9), layout="constrained")
+    grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=[strip_h or 0.01, 3.6] * nrows)
     used_metrics: list[str] = []
-    used_kinds: list[str] = []
     out: dict[str, dict[str, Any]] = {}
     for i, ds in enumerate(datasets):
-        ax = axes[i // ncols][i % ncols]
+        r, c = divmod(i, ncols)
+        ax = fig.add_subplot(grid[2 * r + 1, c])
         s = stats[ds]
         s = s.loc[s["split"] == split]
         ms = metrics or sorted(s["metric"].unique(), key=lambda m: (_METRIC_ORDER + [m]).index(m))
@@ -127,25 +143,37 @@ def plot_layer_curves(
         mean.columns.name = sem.columns.name = None
         layers = [int(x) for x in mean.index]
         for m in ms:
-            st = METRIC_STYLE.get(m, dict(color="#777777", marker="x"))
-            ax.errorbar(
-                layers, mean[m].to_numpy(), yerr=sem[m].fillna(0).to_numpy(), label=_metric_label(m),
-                color=st["color"], marker=st["marker"], markersize=3.5, linewidth=1.3, elinewidth=0.8,
-                capsize=2,
-            )
+            st = METRIC_STYLE.get(m, _OTHER_METRIC)
+            ax.errorbar(layers, mean[m].to_numpy(), yerr=sem[m].fillna(0).to_numpy(), label=_metric_label(m),
+                        color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=3.5,
+                        linewidth=1.3, elinewidth=0.8, capsize=2)
             if m not in used_metrics:
                 used_metrics.append(m)
-        mk = {k: (None if v is None else int(v)) for k, v in (markers.get(ds) or {}).items()}
-        notes = []
-        for kind, layer in mk.items():
-            if layer is None:
-                continue
-            ax.axvline(layer, **_marker_style(kind, extra_styles), zorder=0.5)
-            notes.append(f"{kind} {layer}")
-            if kind not in used_kinds:
-                used_kinds.append(kind)
+        given = {k: (None if v is None else int(v)) for k, v in (markers.get(ds) or {}).items()}
+        test_golden = next((v for k, v in given.items() if k.lower() == "test golden"), None)
+        axes = [ax]
+        if strip_names:
+            strip = fig.add_subplot(grid[2 * r, c], sharex=ax)
+            axes.append(strip)
+            for row, name in enumerate(strip_names):
+                strip.axhline(row, color="#dddddd", linewidth=0.8, zorder=0)
+                if name in strips[ds]:
+                    style = _selector_style(name)
+                    strip.plot([strips[ds][name]], [row], linestyle="none", marker=style["marker"],
+                               color=style["color"], markersize=8, markeredgecolor="black", markeredgewidth=0.6)
+            strip.set_yticks(range(len(strip_names)), [_selector_style(name)["label"] for name in strip_names],
+                             fontsize=8)
+            strip.set_ylim(len(strip_names) - 0.5, -0.5)  # first selector on top
+            strip.tick_params(axis="x", labelbottom=False, length=0)
+            for side in ("top", "right", "bottom"):
+                strip.spines[side].set_visible(False)
+        if test_golden is not None:
+            for a in axes:
+                a.axvspan(test_golden - 0.4, test_golden + 0.4, color=GOLD, alpha=0.35, zorder=0)
+        notes = [f"{_selector_style(k)['label']} {v}" for k, v in strips[ds].items()]
+        notes += [f"test golden {test_golden}"] if test_golden is not None else []
         title = f"({chr(65 + i)}) {ds}" if n > 1 else ds
-        ax.set_title(title + ("\n" + " · ".join(notes) if notes else ""), fontsize=10)
+        axes[-1].set_title(title + ("\n" + " · ".join(notes) if notes else ""), fontsize=10)
         ax.set_xlabel("Layer")
         ax.set_ylabel("Accuracy (fraction)")
         if layers:
@@ -153,17 +181,20 @@ def plot_layer_curves(
             ax.set_xlim(min(layers) - 0.7, max(layers) + 0.7)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(True, alpha=0.3, linewidth=0.6)
-        out[ds] = {"layers": layers, "mean": mean, "sem": sem, "markers": mk}
-    for j in range(n, nrows * ncols):
-        axes[j // ncols][j % ncols].set_visible(False)
-    handles = [
-        Line2D([], [], color=METRIC_STYLE.get(m, {}).get("color", "#777777"),
-               marker=METRIC_STYLE.get(m, {}).get("marker", "x"), markersize=5, label=_metric_label(m))
-        for m in used_metrics
-    ]
-    handles += [Line2D([], [], **_marker_style(k, extra_styles), label=f"{k} layer") for k in used_kinds]
+        out[ds] = {"layers": layers, "mean": mean, "sem": sem, "markers": given, "strip": strips[ds],
+                   "test_golden": test_golden}
+    handles = [Line2D([], [], color=METRIC_STYLE.get(m, _OTHER_METRIC)["color"],
+                      marker=METRIC_STYLE.get(m, _OTHER_METRIC)["marker"],
+                      linestyle=METRIC_STYLE.get(m, _OTHER_METRIC)["linestyle"], markersize=5,
+                      label=_metric_label(m)) for m in used_metrics]
+    handles += [Line2D([], [], linestyle="none", markersize=7, markeredgecolor="black", markeredgewidth=0.6,
+                       color=_selector_style(name)["color"], marker=_selector_style(name)["marker"],
+                       label=f"{_selector_style(name)['label']} layer" + (" (proxy golden)" if name == "bf" else ""))
+                for name in strip_names]
+    if any(d["test_golden"] is not None for d in out.values()):
+        handles.append(Patch(facecolor=GOLD, alpha=0.35, label="test golden layer (oracle)"))
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 * ncols, 8),
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 * ncols + 1, 6),
                    frameon=False, fontsize=9)
     save_figure(fig, out_prefix)
     plt.close(fig)
@@ -333,7 +364,7 @@ def _finish_selector_figure(fig, handles, out_prefix) -> None:
 def plot_speedups(table: pd.DataFrame, out_prefix: str | Path) -> pd.DataFrame:
     """Figure 3: speed-up of each layer selector over brute force (BF), by dataset; one panel per model.
 
-    ``table`` is `walltime.speedup_table` (model, dataset, method, wall_seconds, bf_seconds, speedup). Bars on a
+    ``table`` is `tables.speedup_table` (model, dataset, method, wall_seconds, bf_seconds, speedup). Bars on a
     log scale, labelled with their value; the dashed line at 1× is "as slow as BF". Returns the rows drawn.
     """
     drawn = table.dropna(subset=["speedup"])

@@ -1,8 +1,8 @@
 """The resampling stage's files and its report: Table 16, Table 1 per metric, Figures 5 and 6 (beyond the paper).
 
 `run_resampling` is the per-(model, dataset, editor) stage (`goldenlayers resample`): it reads the cached evidence,
-runs `goldenlayers.resampling` and writes draws / verdicts / curve tables and a summary. `build_resampling_report`
-(`goldenlayers resampling-report`) lays every run out as tables and figures.
+runs `goldenlayers.resampling` and writes draws / verdicts / curve tables and a summary. Tables 16 and 1-per-metric
+are built in `goldenlayers.tables`; Figures 5 and 6 are drawn here (`goldenlayers report --figures figure5 figure6`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from goldenlayers import analysis, resampling  # noqa: E402
-from goldenlayers.io import read_json, save_figure, write_json, write_parquet, write_text  # noqa: E402
+from goldenlayers.io import read_json, save_figure, write_json, write_parquet  # noqa: E402
 from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
 
 # the metrics Table 16 and the figures report: the config's metric and overall
@@ -88,50 +88,10 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     return summary
 
 
-def _run_key(directory: Path) -> tuple[str, str, str]:
-    # results/<model>/<dataset>/resampling/<editor>
-    return directory.parts[-4], directory.parts[-3], directory.parts[-1]
-
-
-def _metrics(summary: dict) -> list[str]:
+def report_metrics(summary: dict) -> list[str]:
+    """The metrics Table 16 and Figures 5-6 report for a run: the config's metric and overall."""
     wanted = [summary["metric"], analysis.OVERALL]
     return [m for m in dict.fromkeys(wanted) if m in summary["metrics"]]
-
-
-def table16(runs: dict) -> pd.DataFrame:
-    rows = []
-    for (model, dataset, editor), run in runs.items():
-        frame = resampling.summarise_draws(run["draws"], _metrics(run["summary"]), seed=run["summary"]["seed"])
-        for r in frame.to_dict("records"):
-            rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
-                         "Selector": _label(r["selector"]), "Metric": r["metric"],
-                         "Mean regret": r["mean_regret"], "CI low": r["ci_low"], "CI high": r["ci_high"],
-                         "Hit rate": r["hit_rate"], "Most frequent layer": r["top_layer"],
-                         "Its share": r["top_layer_share"], "Draws": r["n_draws"],
-                         "Proxy size": run["summary"]["n_proxy"], "Samples": run["summary"]["n_samples"]})
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["Most frequent layer"] = out["Most frequent layer"].astype("Int64")
-    return out
-
-
-def table1_by_metric(runs: dict) -> pd.DataFrame:
-    rows = []
-    for (model, dataset, editor), run in runs.items():
-        for m, entry in run["summary"]["table1"].items():
-            c = entry["comparison"] or {}
-            p = c.get("p")
-            rows.append({"Model": model, "Dataset": dataset, "Editor": editor, "Metric": m,
-                         "Sample-wise optimal layer": analysis._pm(c.get("optimal_mean"), c.get("optimal_std")),
-                         "Golden layer": c.get("layer"),
-                         "Golden layer value": analysis._pm(c.get("golden_mean"), c.get("golden_std")),
-                         "Statistical difference": "" if p is None else ("Yes" if c["different"] else "No"),
-                         "p": p, "Draws with a golden layer": entry["golden_exists_rate"],
-                         "Test samples": c.get("n")})
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["Golden layer"] = out["Golden layer"].astype("Int64")
-    return out
 
 
 def plot_layer_distribution(runs: dict, out_prefix) -> dict:
@@ -142,7 +102,7 @@ def plot_layer_distribution(runs: dict, out_prefix) -> dict:
         if (model, dataset) in {(k[0], k[1]) for k in panels}:
             continue
         s = run["summary"]
-        for m in _metrics(s):
+        for m in report_metrics(s):
             freq = resampling.layer_frequencies(run["draws"], run["verdicts"], m, s["swept_layers"])
             panels[(model, dataset, m)] = freq
     n = len(panels)
@@ -176,12 +136,13 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
             continue
         seen.add((model, dataset))
         summary = resampling.curve_summary(run["curve"], seed=run["summary"]["seed"])
-        summary = summary[summary["metric"].isin(_metrics(run["summary"]))]
+        summary = summary[summary["metric"].isin(report_metrics(run["summary"]))]
         frames.append(summary.assign(model=model, dataset=dataset))
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     keys = sorted(seen)
     present = set(data["metric"]) if len(data) else set()
-    metrics = [m for m in dict.fromkeys(m for run in runs.values() for m in _metrics(run["summary"])) if m in present]
+    metrics = [m for m in dict.fromkeys(m for run in runs.values() for m in report_metrics(run["summary"]))
+               if m in present]
     fig, axes = plt.subplots(max(len(keys), 1), max(len(metrics), 1), figsize=(5.2 * max(len(metrics), 1),
                                                                              3.6 * max(len(keys), 1)),
                              squeeze=False)
@@ -217,33 +178,3 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
     save_figure(fig, out_prefix)
     plt.close(fig)
     return data
-
-
-def build_resampling_report(run_dirs: list[str], out_dir: str, config_file: str | None = None) -> dict:
-    from goldenlayers.analysis import to_markdown
-    from goldenlayers.report import _provenance
-
-    runs = {}
-    for directory in map(Path, run_dirs):
-        runs[_run_key(directory)] = {
-            "summary": read_json(directory / "summary.json"),
-            "draws": pd.read_parquet(directory / "draws.parquet"),
-            "verdicts": pd.read_parquet(directory / "verdicts.parquet"),
-            "curve": pd.read_parquet(directory / "curve.parquet"),
-        }
-    out = Path(out_dir)
-    provenance = _provenance(config_file, [str(d) for d in run_dirs])
-    notes = {key: {"swept_layers": r["summary"]["swept_layers"], "n_samples": r["summary"]["n_samples"],
-                   "n_proxy": r["summary"]["n_proxy"], "draws": r["summary"]["n_draws"]} for key, r in runs.items()}
-    provenance["runs"] = {"/".join(k): v for k, v in notes.items()}
-    tables = {"table16": table16(runs), "table1_by_metric": table1_by_metric(runs)}
-    for name, frame in tables.items():
-        swept = "\n".join(f"- {'/'.join(k)}: {v['n_samples']} samples, proxy {v['n_proxy']}, {v['draws']} draws, "
-                          f"swept layers {v['swept_layers']}" for k, v in notes.items())
-        write_text(out / f"{name}.csv", frame.to_csv(index=False))
-        write_text(out / f"{name}.md", to_markdown(frame) + "\n" + swept + "\n")
-        write_json(out / f"{name}.provenance.json", provenance)
-    plot_layer_distribution(runs, out / "figure5")
-    plot_proxy_size_curve(runs, out / "figure6")
-    return tables
-

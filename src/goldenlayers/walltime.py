@@ -8,14 +8,11 @@ factors; the job's timing file). BF's time is the proxy share of every sweep job
 from __future__ import annotations
 
 import csv
-import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from goldenlayers.io import read_json
-from goldenlayers.selectors import timed
 
 
 def read_benchmark_seconds(path) -> float:
@@ -60,32 +57,3 @@ def sweep_job_seconds(layers_per_file: Sequence[Iterable[int]], benchmarks: Sequ
             seconds[int(layer)] = read_benchmark_seconds(bench)
     return seconds
 
-
-def speedup_table(selections: Iterable[tuple[str, str, Mapping[str, Any]]],
-                  methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """Figure 3's data: per (model, dataset) and selector, wall time and speed-up over BF (bf_seconds / seconds).
-
-    BF's time is its `candidate_wall_seconds` (brute force over every candidate layer) where `run_bf` had the
-    model's layer count, else its measured time over the swept layers.
-
-    `selections` yields (model, dataset, selection record); the BF record of the same (model, dataset) gives the
-    reference time. Rows for `methods` only (default: the registry's timed selectors), in that order; speed-up is
-    NaN where a time is missing.
-    """
-    methods = timed() if methods is None else methods
-    by_key: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for model, dataset, record in selections:
-        by_key.setdefault((model, dataset), {})[record["method"]] = record
-    rows = []
-    for (model, dataset), records in by_key.items():
-        # BF over the same candidates the selectors choose from (every layer) when known, else over the swept ones
-        bf_record = records.get("bf") or {}
-        bf = bf_record.get("candidate_wall_seconds", bf_record.get("wall_seconds"))
-        for method in methods:
-            if method not in records:
-                continue
-            seconds = records[method].get("wall_seconds")
-            ok = seconds is not None and bf is not None and seconds > 0
-            rows.append({"model": model, "dataset": dataset, "method": method, "wall_seconds": seconds,
-                         "bf_seconds": bf, "speedup": (bf / seconds) if ok else math.nan})
-    return pd.DataFrame(rows, columns=["model", "dataset", "method", "wall_seconds", "bf_seconds", "speedup"])

@@ -11,6 +11,8 @@ from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
 from goldenlayers.editing import needs_covariance
 from goldenlayers.io import read_yaml
+from goldenlayers.report import FIGURES
+from goldenlayers.tables import INPUTS, PAPER_TABLES
 
 
 def replace_merged_sections(sections=("models", "datasets")):
@@ -59,8 +61,9 @@ onsuccess:
 
 
 MODELS = list(config["models"])
-# the config file behind this run, hashed into every table's provenance sidecar
-CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+# the merged config this run uses (every --configfile and --config applied), written by rule resolved_config and
+# hashed into every table's provenance sidecar
+RESOLVED_CONFIG = f"{REPORT}/config.resolved.yaml"
 DATASETS = list(config["datasets"])
 # Datasets of an appendix setting (composite, unstructured) feed Tables 12-13 (appendix.smk), not the sweeps and
 # tables of the main study.
@@ -236,15 +239,52 @@ def get_grid_sweeps():
     ]
 
 
+# Paper tables and figures (workflow/rules/report.smk): their registries say which kind of result files each reads.
+def get_report_inputs(kind):
+    """The files of one kind of report input (goldenlayers.tables.INPUTS), looked up when the DAG is built (the
+    appendix helpers are defined in a later file)."""
+    files = {
+        "aggregates": get_aggregates,
+        "editor_aggregates": get_all_summaries,
+        "sequential_aggregates": get_all_sequential_summaries,
+        "timed_selections": get_figure3_selections,
+        "resampling": get_resampling_summaries,
+        "appendix_composite": lambda wildcards: get_appendix_results("composite")(
+            wildcards
+        ),
+        "appendix_unstructured": lambda wildcards: get_appendix_results("unstructured")(
+            wildcards
+        ),
+    }[kind]
+
+    return files
+
+
+def get_report_siblings(kind, siblings):
+    """The files beside each input file that a table or figure reads too (resampling draws, layer statistics)."""
+
+    def inputs(wildcards):
+        return [
+            str(Path(path).parent / name)
+            for path in get_report_inputs(kind)(wildcards)
+            for name in siblings
+        ]
+
+    return inputs
+
+
+def table_in_all(table):
+    """Whether `all` builds a paper table (its registry entry's in_all)."""
+    return table.in_all == "always" or (
+        table.in_all == "sequential" and config["sequential"]["enabled"]
+    )
+
+
 def get_final_outputs():
     return [
         *get_grid_sweeps(),
-        f"{REPORT}/table1.csv",
-        f"{REPORT}/figure1.png",
-        f"{REPORT}/figure2.png",
-        f"{REPORT}/figure3.png",
-        f"{REPORT}/figure4.png",
-        f"{REPORT}/table2.csv",
+        *[f"{REPORT}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(t)],
+        *[f"{REPORT}/{figure}.png" for figure in [*FIGURES, "figure3"]],
         *expand(
             "results/{model}/{dataset}/aggregate/{editor}/summary.json",
             model=MODELS,
@@ -252,10 +292,6 @@ def get_final_outputs():
             editor=EDITORS,
         ),
         *get_sequential_outputs(),
-        f"{REPORT}/table16.csv",
-        f"{REPORT}/table1_by_metric.csv",
-        f"{REPORT}/figure5.png",
-        f"{REPORT}/figure6.png",
         *expand(
             "results/{model}/{dataset}/causal_trace/trace.png",
             model=MODELS,
@@ -477,7 +513,7 @@ def get_sequential_outputs():
     """Sequential editing (Table 11's data) for every editor, when config `sequential.enabled` is true."""
     if not config["sequential"]["enabled"]:
         return []
-    return [*get_all_sequential_summaries(), f"{REPORT}/table11.csv"]
+    return get_all_sequential_summaries()
 
 
 # Resampled proxy draws (workflow/rules/resampling.smk)

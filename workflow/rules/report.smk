@@ -1,163 +1,96 @@
-localrules:
-    compare_selectors,
-    make_table11,
-    table1,
-    table11,
-    table2,
-    table14,
-    table15,
-    figure4,
-    tables3_8,
-    figure1,
-    figure2,
-    split_dataset,
-    score_lga,
-    aggregate_sweep,
-    make_report,
+# The report: every paper table of goldenlayers.tables.PAPER_TABLES and every figure of goldenlayers.report.FIGURES
+# gets its own rule (make_<table>, plot_<figure>) and a named target (`snakemake --cores 2 table1 figure2` builds just
+# what those need). A table added to the registry shows up here, in `all` and in the CLI without an edit.
+import yaml
+
+from goldenlayers.io import write_text
 
 
-rule make_report:
-    input:
-        get_aggregates,
+rule resolved_config:
     output:
-        table1=report(
-            f"{REPORT}/table1.csv",
-            caption="../report/table1.rst",
-            category="Tables",
-        ),
-        table1_md=f"{REPORT}/table1.md",
-        selected=report(
-            f"{REPORT}/selected_layers.csv",
-            caption="../report/selected_layers.rst",
-            category="Tables",
-        ),
-        tables3_8=report(
-            f"{REPORT}/tables3_8.csv",
-            caption="../report/tables3_8.rst",
-            category="Tables",
-        ),
-        figure1=report(
-            f"{REPORT}/figure1.png",
-            caption="../report/figure1.rst",
-            category="Figures",
-        ),
-        figure2=report(
-            f"{REPORT}/figure2.png",
-            caption="../report/figure2.rst",
-            category="Figures",
-        ),
+        RESOLVED_CONFIG,
     log:
-        "results/logs/make_report.log",
-    conda:
-        "../../environment.yml"
+        "results/logs/resolved_config.log",
+    localrule: True
     params:
-        dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
-        metric=config["metric"],
-        config_file=CONFIG_FILE,
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    shell:
-        "goldenlayers report --aggregates {params.dirs} --metric {params.metric} --config {params.config_file} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        # the merged config this run uses: a changed --configfile or --config reruns this rule and every table
+        config=config,
+    run:
+        write_text(output[0], yaml.safe_dump(dict(params.config), sort_keys=True))
 
 
-rule compare_selectors:
-    input:
-        get_all_summaries,
-    output:
-        table2=report(
-            f"{REPORT}/table2.csv",
-            caption="../report/table2.rst",
-            category="Tables",
-        ),
-        table14=report(
-            f"{REPORT}/table14.csv",
-            caption="../report/table14.rst",
-            category="Tables",
-        ),
-        table15=report(
-            f"{REPORT}/table15.csv",
-            caption="../report/table15.rst",
-            category="Tables",
-        ),
-        figure4=report(
-            f"{REPORT}/figure4.png",
-            caption="../report/figure4.rst",
-            category="Figures",
-        ),
-    log:
-        "results/logs/compare_selectors.log",
-    conda:
-        "../../environment.yml"
-    params:
-        config_file=CONFIG_FILE,
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    shell:
-        "goldenlayers compare-selectors --summaries {input} --metric overall --config {params.config_file} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+for table in PAPER_TABLES.values():
+    if table.writer != f"make_{table.id}":
+        continue  # written by another rule (Figure 3's table comes with its plot)
+
+    rule:
+        name:
+            table.writer
+        input:
+            files=get_report_inputs(table.reads),
+            siblings=get_report_siblings(table.reads, INPUTS[table.reads].siblings),
+            config=RESOLVED_CONFIG,
+        output:
+            table=report(
+                f"{REPORT}/{table.id}.csv",
+                caption="../report/table.rst",
+                category="Tables",
+            ),
+            markdown=f"{REPORT}/{table.id}.md",
+            provenance=f"{REPORT}/{table.id}.provenance.json",
+        log:
+            f"results/logs/{table.writer}.log",
+        localrule: True
+        conda:
+            "../../environment.yml"
+        params:
+            table=table.id,
+            caption=table.caption,
+            metric=config["metric"],
+            out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        shell:
+            "goldenlayers report --tables {params.table} --inputs {input.files} --metric {params.metric} "
+            "--config {input.config} --out-dir {params.out_dir} > {log} 2>&1"
 
 
-rule make_table11:
-    input:
-        get_all_sequential_summaries,
-    output:
-        table11=report(
-            f"{REPORT}/table11.csv",
-            caption="../report/table11.rst",
-            category="Tables",
-        ),
-    log:
-        "results/logs/make_table11.log",
-    conda:
-        "../../environment.yml"
-    params:
-        config_file=CONFIG_FILE,
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    shell:
-        "goldenlayers compare-selectors --summaries {input} --tables table11 --config {params.config_file} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+for figure_id, figure in FIGURES.items():
+
+    rule:
+        name:
+            f"plot_{figure_id}"
+        input:
+            files=get_report_inputs(figure.reads),
+            siblings=get_report_siblings(figure.reads, figure.siblings),
+        output:
+            figure=report(
+                f"{REPORT}/{figure_id}.png",
+                caption=f"../report/{figure_id}.rst",
+                category="Figures",
+            ),
+            figure_pdf=f"{REPORT}/{figure_id}.pdf",
+        log:
+            f"results/logs/plot_{figure_id}.log",
+        localrule: True
+        conda:
+            "../../environment.yml"
+        params:
+            figure=figure_id,
+            metric=config["metric"],
+            out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        shell:
+            "goldenlayers report --figures {params.figure} --inputs {input.files} --metric {params.metric} "
+            "--out-dir {params.out_dir} > {log} 2>&1"
 
 
-# Named targets: `snakemake --cores 2 table1 figure2` builds just what those need.
-rule table1:
-    input:
-        f"{REPORT}/table1.csv",
+# Named targets, one per table and figure (Figure 3's plot comes with its table).
+for target, files in {
+    **{t: [f"{REPORT}/{t}.csv"] for t in PAPER_TABLES},
+    **{f: [f"{REPORT}/{f}.png"] for f in FIGURES},
+}.items():
 
-
-rule tables3_8:
-    input:
-        f"{REPORT}/tables3_8.csv",
-
-
-rule table2:
-    input:
-        f"{REPORT}/table2.csv",
-
-
-rule table11:
-    input:
-        f"{REPORT}/table11.csv",
-
-
-rule table14:
-    input:
-        f"{REPORT}/table14.csv",
-
-
-rule table15:
-    input:
-        f"{REPORT}/table15.csv",
-
-
-rule figure4:
-    input:
-        f"{REPORT}/figure4.png",
-
-
-rule figure1:
-    input:
-        f"{REPORT}/figure1.png",
-
-
-rule figure2:
-    input:
-        f"{REPORT}/figure2.png",
+    rule:
+        name:
+            target
+        input:
+            files,
+        localrule: True

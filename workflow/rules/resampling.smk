@@ -1,11 +1,5 @@
 # Resampled proxy/test splits (beyond the paper): every selector re-chooses from cached per-sample evidence in R
-# seeded draws; Table 16, Table 1 per metric, Figures 5 and 6.
-localrules:
-    resampling_report,
-    table16,
-    table1_by_metric,
-    figure5,
-    figure6,
+# seeded draws. Table 16, Table 1 per metric and Figures 5-6 are drawn from them by report.smk's rules.
 
 
 rule resample_splits:
@@ -38,64 +32,3 @@ rule resample_splits:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
         "--factors {input.factors} --effects {input.effects} --metric {params.metric} --tukey-k {params.k} "
         "{params.opts} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-rule resampling_report:
-    input:
-        get_resampling_summaries,
-    output:
-        table16=report(
-            f"{REPORT}/table16.csv",
-            caption="../report/table16.rst",
-            category="Tables",
-        ),
-        table16_md=f"{REPORT}/table16.md",
-        table1_by_metric=report(
-            f"{REPORT}/table1_by_metric.csv",
-            caption="../report/table1_by_metric.rst",
-            category="Tables",
-        ),
-        figure5=report(
-            f"{REPORT}/figure5.png",
-            caption="../report/figure5.rst",
-            category="Figures",
-        ),
-        figure5_pdf=f"{REPORT}/figure5.pdf",
-        figure6=report(
-            f"{REPORT}/figure6.png",
-            caption="../report/figure6.rst",
-            category="Figures",
-        ),
-        figure6_pdf=f"{REPORT}/figure6.pdf",
-    log:
-        "results/logs/resampling_report.log",
-    conda:
-        "../../environment.yml"
-    params:
-        runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
-        config_file=CONFIG_FILE,
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    shell:
-        "goldenlayers resampling-report --runs {params.runs} --config {params.config_file} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
-
-
-# Named targets
-rule table16:
-    input:
-        f"{REPORT}/table16.csv",
-
-
-rule table1_by_metric:
-    input:
-        f"{REPORT}/table1_by_metric.csv",
-
-
-rule figure5:
-    input:
-        f"{REPORT}/figure5.png",
-
-
-rule figure6:
-    input:
-        f"{REPORT}/figure6.png",

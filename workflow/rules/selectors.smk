@@ -7,7 +7,6 @@ localrules:
     select_bf,
     plot_causal_trace,
     plot_figure3,
-    figure3,
 
 
 rule extract_gradients:
@@ -184,7 +183,8 @@ rule select_bf:
 
 rule plot_figure3:
     input:
-        get_figure3_selections,
+        selections=get_figure3_selections,
+        config=RESOLVED_CONFIG,
     output:
         figure=report(
             f"{REPORT}/figure3.png",
@@ -208,14 +208,7 @@ rule plot_figure3:
     resources:
         mem_mb=2000,
     params:
-        config_file=CONFIG_FILE,
         out_prefix=lambda wildcards, output: str(Path(output.figure).with_suffix("")),
     shell:
-        "goldenlayers figure3 --selections {input} --config {params.config_file} "
+        "goldenlayers figure3 --selections {input.selections} --config {input.config} "
         "--out-prefix {params.out_prefix} > {log} 2>&1"
-
-
-rule figure3:
-    input:
-        f"{REPORT}/figure3.png",
-        f"{REPORT}/figure3.csv",

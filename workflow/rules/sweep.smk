@@ -70,6 +70,8 @@ rule aggregate_sweep:
         "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
     benchmark:
         "results/benchmarks/aggregate_sweep/{model}/{dataset}/{editor}.tsv"
+    # quick: runs in the main process even on a cluster (was declared local in report.smk)
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1
@@ -79,6 +81,7 @@ rule aggregate_sweep:
         metric=config["metric"],
     shell:
         "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
         "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"
 
 
@@ -136,4 +139,5 @@ rule aggregate_sequential:
         metric=config["metric"],
     shell:
         "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
         "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"

@@ -17,8 +17,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-import torch
-
 from goldenlayers.editing.covariance import KeyCovariance
 from goldenlayers.editing.edits import RankOneEdit, apply_edit, as_requests, restore_weight, single_request
 from goldenlayers.editing.hparams import VStarHparams
