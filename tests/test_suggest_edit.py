@@ -130,6 +130,14 @@ def test_write_hparams_round_trips_through_the_hparams_loader(tiny_dir, tmp_path
     assert again.context_template_length_params == [[4, 3]]
     assert {k: v for k, v in vars(again).items() if k != "v_loss_layer"} == \
            {k: v for k, v in vars(original).items() if k != "v_loss_layer"}
+    # EasyEdit's R-ROME reads our two key-averaging flags as its own switches; the other editors have none
+    switches = {"enable_random_prefix_keys", "original_implementation"}
+    if editor == "r-rome":
+        assert written["enable_random_prefix_keys"] == original.averaged_keys_in_update
+        assert written["original_implementation"] == (original.averaged_key_direction
+                                                      and not original.averaged_keys_in_update)
+    else:
+        assert not switches & set(written)
 
 
 def test_suggest_cli_write_hparams(tiny_dir, tmp_path, capsys):

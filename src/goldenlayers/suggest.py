@@ -276,18 +276,6 @@ def _trace(model, tok, records, settings, progress):
 # ---------------------------------------------------------------------------------------------------------------
 # EasyEdit hparams for the chosen layer
 # ---------------------------------------------------------------------------------------------------------------
-# Keys EasyEdit's hparams dataclasses accept, per editor (its loaders call cls(**yaml), so any other key breaks
-# them); the project's own speed flags and bounds are left out and fall back to their defaults when read back.
-_EASYEDIT_KEYS = {
-    "rome": ["fact_token", "v_num_grad_steps", "v_lr", "v_loss_layer", "v_weight_decay", "clamp_norm_factor",
-             "kl_factor", "mom2_adjustment", "context_template_length_params", "mom2_dataset", "mom2_n_samples",
-             "mom2_dtype"],
-}
-_EASYEDIT_KEYS["r-rome"] = _EASYEDIT_KEYS["rome"]
-_EASYEDIT_KEYS["emmet"] = [*_EASYEDIT_KEYS["rome"], "mom2_update_weight", "emmet_lambda", "update_norm_lambda",
-                           "batch_size"]
-
-
 def _module_names(model) -> dict:
     """EasyEdit's module templates for this model, read from its architecture (block list, MLP, attention, final
     norm, LM head)."""
@@ -330,12 +318,11 @@ def hparams_for_layer(model, editor: str, layer: int, model_name: str, base=None
     else:
         hp = base
     values = {"alg_name": spec.alg_name, "model_name": model_name, "device": 0, "layers": [int(layer)]}
-    for key in _EASYEDIT_KEYS[editor]:
+    for key in spec.easyedit_keys:
         values[key] = getattr(hp, key)
     values["v_loss_layer"] = num_layers(model) - 1
-    if editor == "r-rome":  # EasyEdit's R-ROME switches for our two flags (see editing/rome.py)
-        values["enable_random_prefix_keys"] = bool(hp.averaged_keys_in_update)
-        values["original_implementation"] = bool(hp.averaged_key_direction and not hp.averaged_keys_in_update)
+    if spec.easyedit_switches is not None:
+        values.update(spec.easyedit_switches(hp))
     values.update(_module_names(model))
     values["stats_dir"] = "./data/stats"
     return values

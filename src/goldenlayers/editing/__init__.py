@@ -24,6 +24,7 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from goldenlayers.editing.hparams import HparamsError
 from goldenlayers.io import read_yaml
@@ -48,6 +49,11 @@ class EditorSpec:
     batches: bool
     # where v* is optimised: "mlp_output" (the edited projection's output) or "block_output" (the residual stream)
     site: str
+    # the keys EasyEdit's hparams dataclass for this editor accepts (its loaders call cls(**yaml), so any other key
+    # breaks them): what `suggest` writes for the chosen layer
+    easyedit_keys: tuple[str, ...] = ()
+    # EasyEdit switches computed from our hparams (R-ROME's two flags), added to those keys
+    easyedit_switches: Callable | None = None
 
     @property
     def hparams_class(self):
@@ -74,16 +80,31 @@ class EditorSpec:
         return int(getattr(hparams, "batch_size", 1)) if self.batches else 1
 
 
+ROME_EASYEDIT_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_loss_layer", "v_weight_decay", "clamp_norm_factor",
+                      "kl_factor", "mom2_adjustment", "context_template_length_params", "mom2_dataset",
+                      "mom2_n_samples", "mom2_dtype")
+
+
+def r_rome_switches(hp) -> dict:
+    """EasyEdit's R-ROME switches for our two flags (see editing/rome.py)."""
+    return {"enable_random_prefix_keys": bool(hp.averaged_keys_in_update),
+            "original_implementation": bool(hp.averaged_key_direction and not hp.averaged_keys_in_update)}
+
+
 EDITORS: dict[str, EditorSpec] = {
     s.name: s
     for s in (
         EditorSpec("r-rome", "R-ROME", "goldenlayers.editing.rome", "RomeHparams", "edit_r_rome",
-                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output"),
+                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output",
+                   easyedit_keys=ROME_EASYEDIT_KEYS, easyedit_switches=r_rome_switches),
         EditorSpec("rome", "ROME", "goldenlayers.editing.rome", "RomeHparams", "edit_rome",
-                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output"),
+                   covariance=COVARIANCE_IF_MOM2_ADJUSTMENT, batches=False, site="mlp_output",
+                   easyedit_keys=ROME_EASYEDIT_KEYS),
         # EasyEdit's EMMET uses the covariance whatever its mom2_adjustment flag says; so do we
         EditorSpec("emmet", "EMMET", "goldenlayers.editing.emmet", "EmmetHparams", "edit_emmet",
-                   covariance=COVARIANCE_ALWAYS, batches=True, site="block_output"),
+                   covariance=COVARIANCE_ALWAYS, batches=True, site="block_output",
+                   easyedit_keys=(*ROME_EASYEDIT_KEYS, "mom2_update_weight", "emmet_lambda", "update_norm_lambda",
+                                  "batch_size")),
     )
 }
 
