@@ -195,13 +195,15 @@ def test_resample_stage_and_report(tmp_path):
     (tmp_path / "split.json").write_text(json.dumps({"proxy": ids[:4], "test": ids[4:]}))
     summary = run_resampling(str(paths["sweep"]), str(tmp_path / "split.json"), str(run_dir),
                              gradients_path=str(paths["grads"]), effects_path=str(paths["effects"]),
-                             n_draws=30, curve_draws=10, sizes=(3, 5, 50))
+                             n_draws=30, curve_draws=10, sizes=(3, 5, 50),
+                             key={"model": "m", "dataset": "d", "editor": "r-rome"})
     assert summary["n_proxy"] == 4 and summary["curve_sizes"] == [3, 5] and summary["swept_layers"] == [0, 2, 3, 5]
     assert set(summary["table1"]) == {"rewrite", "rephrase", "overall"}
     runs = [str(run_dir / "summary.json")]
     tables = write_tables(["table16", "table1_by_metric"], runs, str(tmp_path / "report"))
     write_figures(["figure5", "figure6"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
+    assert set(t16["Model"]) == {"m"} and set(t16["Editor"]) == {"r-rome"}  # the key the summary recorded
     assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
     assert set(t16["Metric"]) == {"rewrite", "overall"}
     assert (t16["CI low"] <= t16["Mean regret"] + 1e-12).all() and (t16["Mean regret"] <= t16["CI high"] + 1e-12).all()

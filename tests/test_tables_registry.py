@@ -54,8 +54,26 @@ def test_summaries_without_model_and_dataset_are_refused(tmp_path, capsys):
     old = write_summary(tmp_path / "aggregate/r-rome/summary.json")
     assert main(["report", "--tables", "table1", "--inputs", old, "--out-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "the summary has no model, dataset, editor" in err and "--forcerun aggregate_sweep" in err
+    assert "the file has no model, dataset, editor" in err and "--forcerun aggregate_sweep" in err
     assert not (tmp_path / "out/table1.csv").exists()
+
+
+def test_selections_and_resampling_runs_are_keyed_by_what_they_recorded(tmp_path):
+    from goldenlayers.tables import load_resampling_runs, load_selections
+
+    # the folder names say otherwise: the recorded names win
+    path = tmp_path / "results/wrong/place/selection/lga.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"method": "lga", "model": "m", "dataset": "d", "wall_seconds": 1.0}))
+    assert load_selections([str(path)])[0][:2] == ("m", "d")
+    path.write_text(json.dumps({"method": "lga", "wall_seconds": 1.0}))
+    with pytest.raises(ValueError, match="no model, dataset.*goldenlayers select"):
+        load_selections([str(path)])
+    run = tmp_path / "results/m/d/resampling/r-rome/summary.json"
+    run.parent.mkdir(parents=True)
+    run.write_text(json.dumps({"model": "m", "dataset": "d"}))
+    with pytest.raises(ValueError, match="no editor.*goldenlayers resample"):
+        load_resampling_runs([str(run)])
 
 
 def test_tables_of_different_inputs_are_not_mixed(tmp_path, capsys):

@@ -190,6 +190,8 @@ def cmd_select(args):
     evidence = selectors.proxy_evidence(tables, read_json(args.split)["proxy"] if args.split else None)
     params = {name: getattr(args, name) for name in spec.params if getattr(args, name) is not None}
     record = selectors.run(args.method, evidence, args.layers, params)
+    # the tables key a selection by these, not by where its file happens to lie
+    record.update({k: getattr(args, k) for k in ("model", "dataset") if getattr(args, k)})
     if spec.stage in ("gradient", "trace"):
         benchmark = args.benchmarks[0] if args.benchmarks else None
         walltime.add_wall_time(record, time.perf_counter() - started, spec.stage, benchmark, args.timing)
@@ -384,7 +386,8 @@ def cmd_resample(args):
     summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
                              factors_path=args.factors, effects_path=args.effects, metric=args.metric,
                              tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
-                             sizes=args.proxy_sizes, seed=args.seed)
+                             sizes=args.proxy_sizes, seed=args.seed,
+                             key={k: getattr(args, k) for k in ("model", "dataset", "editor") if getattr(args, k)})
     log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
              summary["n_samples"], summary["curve_sizes"],
              ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
@@ -576,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="choose a layer with one selector of the registry (goldenlayers.selectors)")
     p.add_argument("--method", required=True, choices=list(SELECTORS))
+    p.add_argument("--model", help="model name, recorded in the selection (Figure 3's table reads it)")
+    p.add_argument("--dataset", help="dataset name, recorded in the selection")
     for need, what in EVIDENCE.items():
         p.add_argument(f"--{need}", nargs="+" if need == "sweep" else None, help=what)
     p.add_argument("--split", help="split.json: choose from the proxy samples (default: every sample)")
@@ -683,6 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resample", help="R seeded proxy/test re-splits: every selector's choice from cached "
                                         "per-sample evidence, regret and hit rate (and the proxy-size curve)")
     p.add_argument("--sweep", required=True, help="aggregated sweep (aggregate/<editor>/sweep.parquet)")
+    p.add_argument("--model", help="model name, recorded in summary.json (Table 16 and Figures 5-6 read it)")
+    p.add_argument("--dataset", help="dataset name, recorded in summary.json")
+    p.add_argument("--editor", help="editor name, recorded in summary.json")
     p.add_argument("--split", required=True, help="split.json (its proxy size is the draws' proxy size)")
     p.add_argument("--gradients", help="per-sample gradient scalars of every swept sample (LGA, LGA(K'))")
     p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")

@@ -27,7 +27,7 @@ from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
 REPORT_METRICS = ("rewrite", "overall")
 
 
-def _label(name: str) -> str:
+def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
     other rows (Figure 5's "test golden") keep their name."""
     spec = SELECTORS.get(name)
@@ -44,7 +44,10 @@ def _style(name: str) -> dict:
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
                    factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
                    tukey_k: float = TUKEY_K, n_draws: int = 200, curve_draws: int = 50,
-                   sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42) -> dict:
+                   sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None) -> dict:
+    """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
+    curve parquet files and summary.json). `key` ({model, dataset, editor}) is recorded in the summary: the tables
+    and figures key a run by it."""
     from goldenlayers.evidence import load_factors
 
     started = time.perf_counter()
@@ -73,6 +76,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
         table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m)}
     summary = {
+        **(key or {}),
         "n_samples": len(ev["samples"]), "n_proxy": n_proxy, "swept_layers": ev["layers"],
         "metrics": ev["metrics"], "metric": metric, "selectors": sorted(set(draws["selector"])),
         "n_draws": n_draws, "curve_draws": curve_draws, "curve_sizes": curve_sizes,
@@ -111,7 +115,7 @@ def plot_layer_distribution(runs: dict, out_prefix) -> dict:
                              squeeze=False)
     for ax, ((model, dataset, m), freq) in zip(axes[:, 0], panels.items()):
         image = ax.imshow(freq.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set_yticks(range(len(freq)), [_label(i) for i in freq.index])
+        ax.set_yticks(range(len(freq)), [draw_label(i) for i in freq.index])
         ax.set_xticks(range(len(freq.columns)), [str(c) for c in freq.columns])
         ax.axhline(len(freq) - 1.5, color="white", linewidth=2)
         for (i, j), v in np.ndenumerate(freq.to_numpy(dtype=float)):
@@ -156,7 +160,7 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
                 style = _style(name)
                 # a small multiplicative dodge (log axis) keeps overlapping selectors' markers apart
                 x = line["n_proxy"].to_numpy(dtype=float) * 1.025 ** (k - (len(names) - 1) / 2)
-                ax.plot(x, line["mean_regret"], label=_label(name), **style)
+                ax.plot(x, line["mean_regret"], label=draw_label(name), **style)
                 ax.fill_between(x, line["ci_low"], line["ci_high"], color=style["color"], alpha=0.12)
             ax.set_xscale("log")
             sizes = sorted(set(part["n_proxy"]))

@@ -67,14 +67,16 @@ class PaperTable:
 # ----------------------------------------------------------------------------------------------------------
 # loaders: result files -> what the builders take
 # ----------------------------------------------------------------------------------------------------------
-def summary_key(summary: Mapping[str, Any], path) -> tuple[str, str, str]:
-    """(model, dataset, editor) of an aggregate summary, as `goldenlayers aggregate` recorded them."""
-    missing = [k for k in ("model", "dataset", "editor") if not summary.get(k)]
+def summary_key(summary: Mapping[str, Any], path, fields=("model", "dataset", "editor"),
+                rerun: str = "`goldenlayers aggregate` (snakemake --forcerun aggregate_sweep aggregate_sequential)"
+                ) -> tuple[str, ...]:
+    """The `fields` (model, dataset, editor) a result file recorded; an older file without them is refused with
+    what to rerun."""
+    missing = [k for k in fields if not summary.get(k)]
     if missing:
-        raise ValueError(f"{path}: the summary has no {', '.join(missing)}; it was written by an older "
-                         "`goldenlayers aggregate`: rerun it with --model, --dataset and --editor "
-                         "(snakemake --forcerun aggregate_sweep aggregate_sequential)")
-    return summary["model"], summary["dataset"], summary["editor"]
+        raise ValueError(f"{path}: the file has no {', '.join(missing)}; it was written by an older version: "
+                         f"rerun {rerun} with --{', --'.join(missing)}")
+    return tuple(summary[k] for k in fields)
 
 
 def load_summaries(files: list[str]) -> dict[tuple[str, str], dict]:
@@ -107,24 +109,30 @@ def selector_frame(files: list[str]) -> pd.DataFrame:
 
 
 def load_selections(files: list[str]) -> list[tuple[str, str, dict]]:
-    """(model, dataset, selection record) per results/<model>/<dataset>/selection/<method>.json; a selection
-    record does not carry its model and dataset, so they come from that layout."""
-    return [(Path(p).parts[-4], Path(p).parts[-3], read_json(p)) for p in files]
+    """(model, dataset, selection record) per selection file, as `goldenlayers select` recorded them."""
+    out = []
+    for path in files:
+        record = read_json(path)
+        model, dataset = summary_key(record, path, ("model", "dataset"),
+                                     "`goldenlayers select` (snakemake --forcerun score_lga select_bf ...)")
+        out.append((model, dataset, record))
+    return out
 
 
 def load_resampling_runs(files: list[str]) -> dict[tuple[str, str, str], dict]:
-    """(model, dataset, editor) -> the resampling run's summary and tables, per
-    results/<model>/<dataset>/resampling/<editor>/summary.json (the layout gives the key)."""
+    """(model, dataset, editor) -> the resampling run's summary (which records that key) and its tables, read
+    beside each summary.json."""
     import pandas as pd
 
     runs = {}
     for path in map(Path, files):
-        directory = path.parent
-        runs[(directory.parts[-4], directory.parts[-3], directory.parts[-1])] = {
-            "summary": read_json(path),
-            "draws": pd.read_parquet(directory / "draws.parquet"),
-            "verdicts": pd.read_parquet(directory / "verdicts.parquet"),
-            "curve": pd.read_parquet(directory / "curve.parquet"),
+        summary = read_json(path)
+        key = summary_key(summary, path, rerun="`goldenlayers resample` (snakemake --forcerun resample_splits)")
+        runs[key] = {
+            "summary": summary,
+            "draws": pd.read_parquet(path.parent / "draws.parquet"),
+            "verdicts": pd.read_parquet(path.parent / "verdicts.parquet"),
+            "curve": pd.read_parquet(path.parent / "curve.parquet"),
         }
     return runs
 
@@ -415,14 +423,14 @@ def table16(runs: dict, metric: str = "") -> Built:
     import pandas as pd
 
     from goldenlayers import resampling
-    from goldenlayers.resampling_report import SELECTOR_LABELS, report_metrics
+    from goldenlayers.resampling_report import draw_label, report_metrics
 
     rows = []
     for (model, dataset, editor), run in runs.items():
         frame = resampling.summarise_draws(run["draws"], report_metrics(run["summary"]), seed=run["summary"]["seed"])
         for r in frame.to_dict("records"):
             rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
-                         "Selector": SELECTOR_LABELS.get(r["selector"], r["selector"]), "Metric": r["metric"],
+                         "Selector": draw_label(r["selector"]), "Metric": r["metric"],
                          "Mean regret": r["mean_regret"], "CI low": r["ci_low"], "CI high": r["ci_high"],
                          "Hit rate": r["hit_rate"], "Most frequent layer": r["top_layer"],
                          "Its share": r["top_layer_share"], "Draws": r["n_draws"],

@@ -25,10 +25,11 @@ rule resample_splits:
         mem_mb=2000,
     params:
         metric=config["metric"],
-        k=config["lga"]["tukey_k"],
+        k=get_tukey_k,
         opts=get_resampling_opts,
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
         "--factors {input.factors} --effects {input.effects} --metric {params.metric} --tukey-k {params.k} "
-        "{params.opts} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.opts} --model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
+        "--out-dir {params.out_dir} > {log} 2>&1"

@@ -90,7 +90,8 @@ for _method in MEASURED_SELECTORS:
             opts=get_selector_opts(_method),
         shell:
             "goldenlayers select --method {params.method} {params.evidence} --split {input.split} "
-            "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --out {output.selection} "
+            "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --model {wildcards.model} "
+            "--dataset {wildcards.dataset} --out {output.selection} "
             "> {log} 2>&1"
 
 
@@ -137,7 +138,7 @@ rule select_random_layers:
         opts=get_selector_opts("random"),
     shell:
         "goldenlayers select --method random --layers {params.layers} {params.opts} "
-        "--out {output.selection} > {log} 2>&1"
+        "--model {wildcards.model} --dataset {wildcards.dataset} --out {output.selection} > {log} 2>&1"
 
 
 checkpoint plan_sweep:
@@ -178,7 +179,7 @@ rule select_bf:
         opts=get_selector_opts("bf"),
     shell:
         "goldenlayers select --method bf --sweep {input.sweeps} --benchmarks {input.benchmarks} {params.opts} "
-        "--out {output.selection} > {log} 2>&1"
+        "--model {wildcards.model} --dataset {wildcards.dataset} --out {output.selection} > {log} 2>&1"
 
 
 rule plot_figure3:
