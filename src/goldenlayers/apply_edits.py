@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from goldenlayers.evaluation import METRICS
+from goldenlayers.selectors import TUKEY_K
 
 
 @dataclass
