@@ -117,7 +117,7 @@ def _covariance(model, tok, editor, hp, layer, covariance, progress):
 
 
 def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hparams=None, templates=None,
-         covariance=None, seed: int = 42, tukey_k: float = 1.0, progress: bool = True) -> EditReport:
+         covariance=None, seed: int = 42, tukey_k: float = TUKEY_K, progress: bool = True) -> EditReport:
     """Edit `model` in place with `requests` at `layer` ("auto": LGA's choice) and evaluate before and after.
 
     requests: raw request dicts in any format the pipeline reads or normalised records. hparams: a hparams
