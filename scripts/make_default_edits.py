@@ -712,11 +712,14 @@ def build() -> list[dict]:
         question, moved, hop = TEMPLATES[relation]
         turn = 0
         for k, (_, subject, prompt, truth, rephrase, loc_prompt, loc_answer) in enumerate(facts):
-            # next pooled target that is a real counterfactual for this subject
+            neighbour = facts[(k + 1) % len(facts)]
+            # next pooled target that is a real counterfactual for this subject and differs from both locality
+            # answers (else an edit leaking onto the neighbour would go unseen)
+            unusable = {truth.lower(), loc_answer.lower(), neighbour[3].lower()}
             while True:
                 target, hop_answer = pool[turn % len(pool)]
                 turn += 1
-                if target.lower() != truth.lower() and (hop_answer is None or subject not in hop_answer):
+                if target.lower() not in unusable and (hop_answer is None or subject not in hop_answer):
                     break
             phrase = subject_phrase(prompt, subject)
             rephrases = [rephrase, fill(question, phrase), fill(moved, phrase)]
@@ -727,7 +730,6 @@ def build() -> list[dict]:
             aliased = alias_prompt(relation, subject, prompt)
             if aliased is not None:
                 portability["Subject_Aliasing"] = [{"prompt": aliased, "ground_truth": target}]
-            neighbour = facts[(k + 1) % len(facts)]
             records.append({
                 "case_id": case_id,
                 "relation": relation,

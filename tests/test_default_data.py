@@ -76,6 +76,13 @@ def test_locality_has_a_same_relation_neighbour(records):
         assert neighbours, r["id"]
 
 
+def test_no_locality_answer_is_the_new_target(records):
+    # an edit that leaks onto a locality prompt must show: its answer cannot be what the edit writes
+    for r in records:
+        answers = [item["answer"] for item in r["locality"]]
+        assert len(answers) == 2 and r["target_new"].lower() not in {a.lower() for a in answers}, r["id"]
+
+
 def test_most_targets_are_several_words_or_long(records):
     # tokenizer-free lower bound on the multi-token share; the real tokenizer is checked below (slow)
     long = [r for r in records if " " in r["target_new"] or len(r["target_new"]) >= 9]
