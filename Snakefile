@@ -1,7 +1,8 @@
 # goldenlayers: find the golden layer for knowledge editing and prove it, from data to the paper's tables.
 # Stages (see docs/architecture.md): prepare_model -> filter_dataset -> split_dataset -> extract_gradients,
 # trace_causal_effects -> score_<method> for every selector of the registry (selectors.smk) | generate_templates ->
-# sweep_layer -> select_bf, aggregate_sweep -> make_report, plot_figure3
+# sweep_layer -> select_bf, aggregate_sweep -> make_<table>, plot_<figure> for every table and figure of the
+# registries (report.smk), resample_splits -> Table 16, Figures 5-6
 from snakemake.utils import min_version
 
 min_version("9.0")

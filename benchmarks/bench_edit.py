@@ -106,8 +106,10 @@ def emmet_weight_check(model, tok, layer, covariance, records, weights) -> list[
             edit = get_editor("emmet").edit(model, tok, [record], hp, layer, templates, covariance)
             seconds = time.perf_counter() - started
             original = apply_edit(model, edit)
-            rewrite = evaluate_record(model, tok, record)["rewrite"]
-            restore_weight(model, layer, original)
+            try:
+                rewrite = evaluate_record(model, tok, record)["rewrite"]
+            finally:  # the next record starts from the unedited weights even if evaluation fails
+                restore_weight(model, layer, original)
             rows.append({"mom2_update_weight": weight, "id": record["id"], "rewrite": rewrite, "seconds": seconds,
                          "update_to_weight_norm": float(edit.delta().norm() / edited_weight(model, layer).norm())})
             print(f"EMMET layer {layer}, w={weight:g}, {record['id']}: rewrite {rewrite:.2f}, {seconds:.2f} s")

@@ -44,6 +44,8 @@ def cmd_appendix_eval(args):
 
 
 def add_appendix_parsers(sub, model_args):
+    from goldenlayers.editing import EDITORS  # no torch
+
     p = sub.add_parser("appendix-eval", help="edit each test sample at a selector's layer; composite/unstructured "
                        "metrics (Tables 12-13)")
     model_args(p)
@@ -53,7 +55,7 @@ def add_appendix_parsers(sub, model_args):
     p.add_argument("--templates", required=True)
     p.add_argument("--selection", required=True, help="results/<model>/<dataset>/selection/<method>.json")
     p.add_argument("--method", default="", help="selector name, if the selection file does not carry it")
-    p.add_argument("--editor", default="r-rome")
+    p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
     p.add_argument("--hparams", required=True)
     p.add_argument("--model-name", required=True, help="the model's short name (table rows)")
     p.add_argument("--dataset-name", required=True, help="the dataset's short name (table rows)")

@@ -496,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     from goldenlayers.selectors import EVIDENCE, SELECTORS, TUKEY_K
     from goldenlayers.selectors import PARAMS as SELECTOR_PARAMS
     from goldenlayers.editing import EDITORS  # the registry imports no torch, so --help stays fast
+    from goldenlayers.editing.hparams import DEFAULT_CORPUS
 
     parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -641,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("key-covariance", help="key covariance E[kk^T] of one layer's edited module (cached)")
     model_args(p)
     p.add_argument("--layer", type=int, required=True)
-    p.add_argument("--corpus", default="embedded:mom2_corpus",
+    p.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help="embedded:mom2_corpus (offline default), a .txt/.jsonl/.json/.parquet file, or a HF dataset "
                         "id (wikipedia, wikitext, or id[:config]; needs network and `datasets`)")
     p.add_argument("--n-samples", type=int, default=100000, help="number of texts (EasyEdit's mom2_n_samples)")

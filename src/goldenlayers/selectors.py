@@ -93,7 +93,7 @@ class SelectorSpec:
     planned: bool
     # chooses several layers and reports the mean of their metrics (Random)
     multi_layer: bool
-    # paper tables that show it (table2, table11, table14, table15)
+    # paper tables that show it (table2, table11-table15; Tables 12-13 edit at its layer in the appendix settings)
     tables: tuple[str, ...]
     select: Callable[[Mapping[str, Any], Sequence[int] | None, Mapping[str, Any]], dict]
     # names of its parameters (CLI flags --<name>, filled by the workflow from the config)
@@ -177,13 +177,13 @@ SELECTORS: dict[str, SelectorSpec] = {
     s.name: s
     for s in (
         SelectorSpec("lga", "LGA", OKABE_ITO["blue"], "o", "-", "", ("gradients",), True, True, False,
-                     ("table2", "table11", "table14", "table15"), select_lga, ("tukey_k",)),
+                     ("table2", "table11", "table12", "table13", "table14", "table15"), select_lga, ("tukey_k",)),
         SelectorSpec("lga_kprime", "LGA(K')", OKABE_ITO["sky_blue"], "s", "--", "//", ("gradients",), True, True,
                      False, ("table15",), select_lga_kprime, ("tukey_k",)),
         SelectorSpec("salem", "SaLEM", OKABE_ITO["orange"], "^", "-.", "\\\\", ("saliency",), True, True, False,
-                     ("table2", "table11"), select_salem),
+                     ("table2", "table11", "table12", "table13"), select_salem),
         SelectorSpec("cma", "CMA", OKABE_ITO["bluish_green"], "D", ":", "..", ("effects",), True, True, False,
-                     ("table2", "table11"), select_cma),
+                     ("table2", "table11", "table12", "table13"), select_cma),
         SelectorSpec("random", "Random", "#777777", "x", "--", "xx", (), False, False, True, ("table14",),
                      select_random, ("n_layers", "seed")),
         SelectorSpec("bf", "BF", OKABE_ITO["reddish_purple"], "P", "-", "", ("sweep",), False, False, False, (),

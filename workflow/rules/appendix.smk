@@ -12,6 +12,7 @@ rule appendix_eval:
         split="results/{model}/{dataset}/split.json",
         templates="results/{model}/context_templates/{editor}.json",
         selection="results/{model}/{dataset}/selection/{method}.json",
+        hparams=get_hparams,
         mmlu=get_mmlu_file,
     output:
         result="results/{model}/{dataset}/appendix/{editor}/{method}.json",
@@ -29,12 +30,11 @@ rule appendix_eval:
         mem_mb=4000,
     params:
         model=model_opts,
-        hparams=get_hparams,
         setting=get_appendix_setting,
         opts=get_appendix_opts,
     shell:
         "goldenlayers -q appendix-eval {params.model} --threads {threads} --setting {params.setting} "
         "--records {input.records} --split {input.split} --templates {input.templates} "
         "--selection {input.selection} --method {wildcards.method} --editor {wildcards.editor} "
-        "--hparams {params.hparams} --model-name {wildcards.model} --dataset-name {wildcards.dataset} "
+        "--hparams {input.hparams} --model-name {wildcards.model} --dataset-name {wildcards.dataset} "
         "{params.opts} --out {output.result} > {log} 2>&1"

@@ -1,5 +1,5 @@
 # Helpers of appendix.smk (Tables 12-13): which datasets, which selectors, which options.
-APPENDIX_METHODS = ["lga", "salem", "cma"]
+APPENDIX_METHODS = selector_registry.selectors_in("table12")
 APPENDIX_EDITOR = "r-rome" if "r-rome" in EDITORS else EDITORS[0]
 APPENDIX_TABLES = {"composite": "table12", "unstructured": "table13"}
 

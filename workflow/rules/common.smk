@@ -180,7 +180,7 @@ def get_dataset_opts(wildcards):
 def get_tukey_k(wildcards):
     """LGA's Tukey k: the dataset's own `tukey_k` when it has one (the appendix settings use 0.5), else lga.tukey_k."""
     return config["datasets"][wildcards.dataset].get(
-        "tukey_k", config["lga"]["tukey_k"]
+        "tukey_k", config.get("lga", {}).get("tukey_k", selector_registry.TUKEY_K)
     )
 
 
@@ -285,12 +285,7 @@ def get_final_outputs():
         *get_grid_sweeps(),
         *[f"{REPORT}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(t)],
         *[f"{REPORT}/{figure}.png" for figure in [*FIGURES, "figure3"]],
-        *expand(
-            "results/{model}/{dataset}/aggregate/{editor}/summary.json",
-            model=MODELS,
-            dataset=MAIN_DATASETS,
-            editor=EDITORS,
-        ),
+        *get_all_summaries(),
         *get_sequential_outputs(),
         *expand(
             "results/{model}/{dataset}/causal_trace/trace.png",

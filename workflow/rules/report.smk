@@ -17,6 +17,7 @@ rule resolved_config:
         config=config,
     run:
         write_text(output[0], yaml.safe_dump(dict(params.config), sort_keys=True))
+        write_text(log[0], f"resolved config of run {RUN_NAME!r} -> {output[0]}\n")
 
 
 for table in PAPER_TABLES.values():
