@@ -212,3 +212,15 @@ def test_resample_stage_and_report(tmp_path):
     assert t1["Draws with a golden layer"].between(0, 1).all()
     for name in ("figure5.png", "figure5.pdf", "figure6.png", "table1_by_metric.csv"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_a_draw_without_proxy_values_of_the_metric_gives_bf_no_choice():
+    # metric: rephrase, which the first four samples lack (no rephrase prompt): a draw of those has nothing for BF
+    ids, sweep, grads, effects = random_evidence(n=12)
+    sweep.loc[sweep["sample_id"].isin(ids[:4]), "rephrase"] = np.nan
+    ev = resampling.build_evidence(sweep, grads, None, effects, metric="rephrase")
+    proxy = np.array([s in ids[:3] for s in ev["samples"]])
+    out = resampling.choose(ev, proxy)
+    assert out["bf"] is None and out["lga"] is not None
+    # a draw with values chooses as before
+    assert resampling.choose(ev, ~proxy)["bf"] is not None

@@ -179,3 +179,12 @@ def test_register_refuses_a_duplicate_or_unknown_evidence():
     with pytest.raises(ValueError, match="unknown evidence"):
         selectors.register(bad)
     assert "toy2" not in SELECTORS
+
+
+def test_register_refuses_a_selector_the_workflow_cannot_score():
+    # no score_<name> rule is generated for a selector without gradient / saliency / trace evidence
+    spec = SelectorSpec("sweepy", "Sweepy", "#000000", "v", ":", "", ("sweep",), False, True, False, ("table2",),
+                        lambda evidence, layers, params: {})
+    with pytest.raises(ValueError, match="must score the gradient"):
+        selectors.register(spec)
+    assert "sweepy" not in SELECTORS

@@ -1,8 +1,9 @@
-"""Figures 1 and 2 of the paper, from sweep tables (matplotlib, Agg backend, PNG at 150 dpi + PDF).
+"""Figures 1-4 of the paper and the causal-trace plot (matplotlib, Agg backend, PNG at 150 dpi + PDF).
 
 Every plotting function takes the data and an output path *prefix* (``out/fig1`` writes ``out/fig1.png`` and
 ``out/fig1.pdf``, atomically, creating the folder) and returns the data it drew, so tests check numbers, not
-pixels. Colours are the Okabe–Ito colour-blind-safe palette; the heatmap uses ``viridis`` (perceptually uniform,
+pixels. Selectors keep their registry colour and marker (Okabe–Ito, colour-blind-safe) in every figure; Figure 1's
+metric curves are greys told apart by line style and marker; the heatmap uses ``viridis`` (perceptually uniform,
 readable with colour-vision deficiencies and in greyscale). Markers and line styles differ as well as colours,
 so no information is carried by colour alone.
 """
@@ -429,7 +430,7 @@ def plot_selector_scores(table: pd.DataFrame, out_prefix: str | Path, metric: st
                          methods: Sequence[str] | None = None) -> pd.DataFrame:
     """Figure 4: mean test `metric` at the layer each selector chose; one panel per model, bars by dataset.
 
-    ``table`` has columns model, dataset, method and one column per metric (as `report.selector_frame`);
+    ``table`` has columns model, dataset, method and one column per metric (as `tables.selector_frame`);
     `methods` defaults to Table 2's selectors. Returns the rows drawn.
     """
     methods = selectors_in("table2") if methods is None else list(methods)

@@ -23,9 +23,6 @@ from goldenlayers import analysis, resampling  # noqa: E402
 from goldenlayers.io import read_json, save_figure, write_json, write_parquet  # noqa: E402
 from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
 
-# the metrics Table 16 and the figures report: the config's metric and overall
-REPORT_METRICS = ("rewrite", "overall")
-
 
 def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);

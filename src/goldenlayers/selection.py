@@ -239,6 +239,10 @@ def run_random(layers: Sequence[int], n: int = 3, seed: int | None = 42,
     }
 
 
+class NoProxyValues(ValueError):
+    """No proxy sample of the sweep has a value of BF's metric."""
+
+
 def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[int, float] | None = None,
            num_layers: int | None = None) -> dict:
     """BF: the proxy golden layer of the sweep (best mean `metric` on the proxy split, lowest layer on ties).
@@ -257,7 +261,7 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
     means = analysis.layer_means(sweep, metric, "proxy")
     chosen = analysis.golden_layer(sweep, metric, "proxy")
     if chosen is None:
-        raise ValueError(f"the sweep has no proxy values of {metric!r}")
+        raise NoProxyValues(f"the sweep has no proxy values of {metric!r}")
     params = {"metric": metric, "split": "proxy", "choice": "argmax of the proxy mean (lowest layer on ties)"}
     record = {
         "method": "bf",

@@ -169,8 +169,12 @@ def select_bf(evidence, layers, params) -> dict:
     if layers is not None:
         sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
     metric = {"metric": params["metric"]} if params.get("metric") else {}
-    return selection.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"), num_layers=params.get("num_layers"),
-                            **metric)
+    try:
+        return selection.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
+                                num_layers=params.get("num_layers"), **metric)
+    except selection.NoProxyValues as err:
+        # e.g. a resampled draw whose proxy samples have no portability prompt: no choice in that draw
+        raise NoEvidence(str(err)) from None
 
 
 SELECTORS: dict[str, SelectorSpec] = {
@@ -203,6 +207,11 @@ def register(spec: SelectorSpec) -> None:
     if unknown:
         raise ValueError(f"selector {spec.name!r} takes unknown parameters {unknown}; known: {', '.join(PARAMS)}")
     SELECTORS[spec.name] = spec
+    if spec.name not in measured():
+        # the workflow generates score_<name> rules for measured selectors only (Random and BF have rules of their own)
+        del SELECTORS[spec.name]
+        raise ValueError(f"selector {spec.name!r}: a plugin must score the gradient / saliency / trace evidence "
+                         f"({', '.join(n for n in EVIDENCE if STAGE[n] in ('gradient', 'trace'))})")
 
 
 def selectors_in(table: str) -> list[str]:

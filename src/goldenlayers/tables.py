@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from goldenlayers.io import read_json
 from goldenlayers.selectors import SELECTORS, selectors_in
+from goldenlayers.selectors import timed as timed_selectors
 
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
@@ -386,7 +387,7 @@ def speedup_table(selections, metric: str = "") -> pd.DataFrame:
     """
     import pandas as pd
 
-    timed = [name for name, spec in SELECTORS.items() if spec.timed]
+    timed = timed_selectors()
     by_key: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for model, dataset, record in selections:
         by_key.setdefault((model, dataset), {})[record["method"]] = record
