@@ -53,6 +53,16 @@ from goldenlayers.data.split import split_ids
 
 _MODEL_SIDE = {"filter_dataset", "filter_known", "teacher_forced_argmax"}
 
+__all__ = [
+    "FORMATS", "METRICS", "InvalidRecord", "RecordFormat", "detect_format",
+    "ON_INVALID", "LoadedDataset", "fields_dropped_by_format", "load_dataset", "load_records", "metric_counts",
+    "parse_records", "prepare_dataset",
+    "DEFAULT_DATASET", "HUB_PLACEMENT_DIR", "DatasetError", "dataset_path", "fetch_hub_file", "hub_placement_path",
+    "read_raw", "resolve_dataset_file",
+    "split_ids",
+    *sorted(_MODEL_SIDE),
+]
+
 
 def __getattr__(name):
     if name in _MODEL_SIDE:
