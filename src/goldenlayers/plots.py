@@ -74,8 +74,6 @@ def _strip_rows(markers: Mapping[str, int | None]) -> dict[str, int]:
     know. "proxy golden" is BF's layer (BF picks the proxy golden layer), so BF is drawn once whichever key gives it;
     "test golden" is the oracle, drawn as the gold column instead; a None layer (Random's several layers) is left out.
     """
-    from goldenlayers.selectors import SELECTORS
-
     rows: dict[str, int] = {}
     for kind, layer in markers.items():
         key = "bf" if kind.lower() == "proxy golden" else kind.lower()
@@ -87,8 +85,6 @@ def _strip_rows(markers: Mapping[str, int | None]) -> dict[str, int]:
 
 
 def _selector_style(name: str) -> dict:
-    from goldenlayers.selectors import SELECTORS
-
     spec = SELECTORS.get(name)
     if spec is None:
         return dict(label=name, color="#777777", marker="X")

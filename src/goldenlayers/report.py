@@ -93,11 +93,10 @@ def figure_delta_heatmap(files: list[str], out_prefix: Path, metric: str) -> Non
 def figure_selector_scores(files: list[str], out_prefix: Path, metric: str) -> None:
     """Figure 4: the first editor's Table 2 selectors, by the overall score."""
     from goldenlayers.plots import plot_selector_scores
-    from goldenlayers.selectors import selectors_in
 
     frame = INPUTS["editor_aggregates"].load(files)
-    plot_selector_scores(frame[frame["editor"] == frame["editor"].iloc[0]], out_prefix, metric="overall",
-                         methods=tuple(selectors_in("table2")))
+    # Table 2's selectors (plot_selector_scores' default), for the first editor
+    plot_selector_scores(frame[frame["editor"] == frame["editor"].iloc[0]], out_prefix, metric="overall")
 
 
 def figure_layer_distribution(files: list[str], out_prefix: Path, metric: str) -> None:

@@ -115,22 +115,24 @@ def _sample_ids(frame) -> list[str]:
     return ids
 
 
-def select_lga(evidence, layers, params) -> dict:
-    """LGA: sum over the proxy samples of <g_old, g_new> per layer, argmax inside Tukey's fences."""
-    from goldenlayers import selection
+def _gradient_scores(method: str, doc: str):
+    """LGA and LGA(K') differ only in the per-layer score (`selection.SCORERS`); both take the argmax inside
+    Tukey's fences."""
+    def select(evidence, layers, params) -> dict:
+        from goldenlayers import selection
 
-    grads = evidence["gradients"]
-    return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method="lga",
-                             layers=layers)
+        grads = evidence["gradients"]
+        return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
+                                 layers=layers)
+
+    select.__name__, select.__doc__ = f"select_{method}", doc
+    return select
 
 
-def select_lga_kprime(evidence, layers, params) -> dict:
-    """LGA(K'): sum over the proxy samples of ||g_new||_2 per layer, the same fences."""
-    from goldenlayers import selection
-
-    grads = evidence["gradients"]
-    return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method="lga_kprime",
-                             layers=layers)
+select_lga = _gradient_scores("lga", "LGA: sum over the proxy samples of <g_old, g_new> per layer, argmax inside "
+                                     "Tukey's fences.")
+select_lga_kprime = _gradient_scores("lga_kprime", "LGA(K'): sum over the proxy samples of ||g_new||_2 per layer, "
+                                                   "the same fences.")
 
 
 def select_salem(evidence, layers, params) -> dict:
