@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from goldenlayers import analysis as A
-from goldenlayers import tables as T
+from goldenlayers import stats as A
+from goldenlayers.report import tables as T
 
 NAN = float("nan")
 

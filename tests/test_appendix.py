@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from goldenlayers.appendix import composite_answers, evaluate_at_layer
-from goldenlayers.appendix_tables import appendix_table
-from goldenlayers.report import write_tables
+from goldenlayers.appendix.evaluate import composite_answers, evaluate_at_layer
+from goldenlayers.appendix.tables import appendix_table
+from goldenlayers.report.write import write_tables
 from goldenlayers.cli import main as cli_main
 from goldenlayers.data import InvalidRecord, detect_format, load_dataset, load_records, read_raw
 from goldenlayers.editing import load_hparams
 from goldenlayers.editing.long_targets import capped_target
-from goldenlayers.generation_metrics import (
+from goldenlayers.appendix.metrics import (
     MetricSkipped,
     accuracy,
     bertscore_f1,
@@ -195,7 +195,7 @@ def test_long_targets_are_cut_to_their_first_tokens(tiny_tokenizer):
 
 
 def test_exact_success_needs_every_answer_token(tiny_llama, tiny_tokenizer):
-    from goldenlayers.appendix import exact_success
+    from goldenlayers.appendix.evaluate import exact_success
 
     words = ["capital", "Paris", "France", "Berlin", "Rome", "the", "of", "is"]
     single = [w for w in words if len(vstar_target_ids(tiny_tokenizer, w)) == 1]

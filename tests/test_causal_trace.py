@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import TINY_CORPUS, build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
-from goldenlayers.causal_trace import (
+from goldenlayers.measure.causal_trace import (
     EFFECT_COLUMNS,
     TraceSettings,
     restore_window,
@@ -18,7 +18,7 @@ from goldenlayers.causal_trace import (
     trace_sample,
 )
 from goldenlayers.models import edited_module, num_layers
-from goldenlayers.selection import run_cma
+from goldenlayers.selection.methods import run_cma
 from goldenlayers.text import prompt_ids
 
 FAMILIES = ["tiny_gpt2", "tiny_llama", "tiny_gemma3"]
@@ -192,7 +192,7 @@ def test_trace_table(tiny_llama, tiny_tokenizer, tiny_records, tmp_path):
     pd.testing.assert_frame_equal(back, frame)
     assert back.attrs["trace"] == frame.attrs["trace"]
 
-    from goldenlayers.plots import plot_causal_trace
+    from goldenlayers.report.plots import plot_causal_trace
 
     drawn = plot_causal_trace(frame, tmp_path / "trace", max_samples=2)
     assert drawn["samples"] == ["r0", "r1"] and list(drawn["mean_effect"].index) == [0, 2]

@@ -122,7 +122,7 @@ def test_editors_are_checked_against_the_registry():
 
     config = yaml.safe_load(yaml.safe_dump(DEFAULT))
     config["editors"] = ["r-rome", "memit"]
-    (problem,) = config_problems(config, SCHEMA)
+    (problem,) = config_problems(config, SCHEMA, EDITORS)
     assert "'memit'" in problem and all(name in problem for name in EDITORS)
     config["editors"] = list(EDITORS)
-    assert config_problems(config, SCHEMA) == []
+    assert config_problems(config, SCHEMA, EDITORS) == []

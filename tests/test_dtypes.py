@@ -14,8 +14,8 @@ from conftest import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
 from goldenlayers.data import filter_known
 from goldenlayers.editing import get_editor
 from goldenlayers.editing.rome import RomeHparams, apply_edit, restore_weight
-from goldenlayers.evaluation import evaluate_record
-from goldenlayers.gradients import extract_layer_gradients
+from goldenlayers.editing.evaluate import evaluate_record
+from goldenlayers.measure.gradients import extract_layer_gradients
 from goldenlayers.models import arch_spec, edited_module_name, edited_weight, load_model, logits_at, num_layers
 
 R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given

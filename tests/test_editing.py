@@ -6,7 +6,7 @@ import torch
 from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_weight
 from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.editing.templates import generate_context_templates
-from goldenlayers.evaluation import evaluate_record
+from goldenlayers.editing.evaluate import evaluate_record
 from goldenlayers.models import blocks, edited_module
 
 R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given

@@ -67,8 +67,8 @@ def test_an_editor_added_by_one_entry_runs_in_both_sweeps_and_the_cli(toy_editor
     from goldenlayers.cli import build_parser
     from goldenlayers.editing.covariance import KeyCovariance
     from goldenlayers.models import edited_weight
-    from goldenlayers.sequential import run_sequential_sweep
-    from goldenlayers.sweep import run_sweep
+    from goldenlayers.sweep.sequential import run_sequential_sweep
+    from goldenlayers.sweep.single import run_sweep
 
     model, tok = tiny_llama, tiny_tokenizer
     covariance = KeyCovariance(torch.eye(edited_weight(model, 1).shape[1]))

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from goldenlayers.evaluation import evaluate_record, score_predictions
+from goldenlayers.editing.evaluate import evaluate_record, score_predictions
 
 
 def test_scores_on_hand_made_predictions():
@@ -39,7 +39,7 @@ def test_evaluate_record_matches_teacher_forced_argmax(tiny_llama, tiny_tokenize
 
 
 def test_fluency_entropy_on_hand_made_texts():
-    from goldenlayers.evaluation import fluency_entropy, ngram_entropy, words
+    from goldenlayers.editing.evaluate import fluency_entropy, ngram_entropy, words
 
     assert words("Paris is nice, isn't it?") == ["Paris", "is", "nice", ",", "isn", "'", "t", "it", "?"]
     # "a b a b a": bigrams ab, ba, ab, ba -> H2 = 1 bit; trigrams aba, bab, aba -> H3 = h(1/3, 2/3)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from goldenlayers.gradients import (
+from goldenlayers.measure.gradients import (
     COLUMNS,
     ScoredSequence,
     answer_loss,
@@ -175,7 +175,7 @@ def test_parquet_roundtrip_and_empty(tmp_path, tiny_llama, tiny_tokenizer, tiny_
 @pytest.mark.parametrize("family", ["tiny_gpt2", "tiny_llama", "tiny_gemma3"])
 @pytest.mark.parametrize("fold_tokens", [None, 0, 9])  # buffered to the end / folded every sequence / mixed
 def test_salem_saliency_matches_autograd(request, family, fold_tokens, tiny_tokenizer, tiny_records):
-    from goldenlayers.gradients import SALIENCY_COLUMNS, NewGradientSum
+    from goldenlayers.measure.gradients import SALIENCY_COLUMNS, NewGradientSum
 
     model = request.getfixturevalue(family)
     summed = [None] * num_layers(model)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldenlayers import analysis as A
-from goldenlayers import plots as P
+from goldenlayers import stats as A
+from goldenlayers.report import plots as P
 
 
 def sweep_from(table):

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from goldenlayers import analysis, evidence, resampling, selection
-from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+from goldenlayers import stats as analysis
+from goldenlayers.analysis import resampling
+from goldenlayers.measure import factors as evidence
+from goldenlayers.selection import methods as selection
+from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
 
 LAYERS = [0, 1, 2]
 
@@ -183,8 +186,8 @@ def test_sweep_plan_adds_chosen_layers_outside_the_grid():
 
 
 def test_resample_stage_and_report(tmp_path):
-    from goldenlayers.report import write_figures, write_tables
-    from goldenlayers.resampling_report import run_resampling
+    from goldenlayers.report.write import write_figures, write_tables
+    from goldenlayers.analysis.resampling_report import run_resampling
 
     ids, sweep, grads, effects = random_evidence(n=14)
     run_dir = tmp_path / "results/m/d/resampling/r-rome"

@@ -76,7 +76,7 @@ def test_sigkilled_sweep_resumes_and_matches_an_uninterrupted_run(sweep_inputs):
 
 
 def test_chunk_slices_cover_every_item_once():
-    from goldenlayers.sweep import chunk_of
+    from goldenlayers.sweep.single import chunk_of
 
     items = list(range(17))
     for n in (1, 2, 3, 5, 17):
@@ -114,7 +114,7 @@ def in_process_sweep(tiny_llama, tiny_tokenizer):
     from test_workflow import TINY_RECORDS
 
     from goldenlayers.editing import load_hparams
-    from goldenlayers.sweep import run_sweep
+    from goldenlayers.sweep.single import run_sweep
 
     import tempfile
 
@@ -136,7 +136,7 @@ def in_process_sweep(tiny_llama, tiny_tokenizer):
 
 def test_resumed_sweep_discards_rows_made_with_other_hparams(in_process_sweep, tmp_path, monkeypatch, caplog):
     """Issue #11 item 1: kill a sweep, change v_num_grad_steps, rerun: no row of the old settings survives."""
-    from goldenlayers import sweep as sweep_module
+    from goldenlayers.sweep import single as sweep_module
 
     reference = in_process_sweep(tmp_path / "reference.parquet", steps=1)
     real_edit, calls = sweep_module.edit_and_evaluate, []
@@ -155,7 +155,7 @@ def test_resumed_sweep_discards_rows_made_with_other_hparams(in_process_sweep, t
     assert len(partial.read_text().splitlines()) == 3  # header + 2 rows made with 8 steps
     monkeypatch.setattr(sweep_module, "edit_and_evaluate", real_edit)
 
-    with caplog.at_level(logging.WARNING, logger="goldenlayers.sweep"):
+    with caplog.at_level(logging.WARNING, logger="goldenlayers.sweep.single"):
         resumed = in_process_sweep(out, steps=1)
     assert "discarding 2 finished rows" in caplog.text and "different hparams" in caplog.text
     assert (resumed["steps"] == 1).all()
@@ -164,7 +164,7 @@ def test_resumed_sweep_discards_rows_made_with_other_hparams(in_process_sweep, t
 
 
 def test_partial_rows_with_the_same_settings_are_kept(in_process_sweep, tmp_path, monkeypatch):
-    from goldenlayers import sweep as sweep_module
+    from goldenlayers.sweep import single as sweep_module
 
     out = tmp_path / "layer_1.parquet"
     real_edit, calls = sweep_module.edit_and_evaluate, []
@@ -192,7 +192,7 @@ def test_second_writer_waits_for_the_owner_and_keeps_its_output(in_process_sweep
     import shutil
     import threading
 
-    from goldenlayers import sweep as sweep_module
+    from goldenlayers.sweep import single as sweep_module
 
     finished = in_process_sweep(tmp_path / "orphan_result.parquet", steps=2)
     out = tmp_path / "layer_1.parquet"

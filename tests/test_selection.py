@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldenlayers.selection import (
+from goldenlayers.selection.methods import (
     lga_kprime_scores,
     lga_scores,
     run_bf,
@@ -19,8 +19,8 @@ from goldenlayers.selection import (
     select_layer,
     tukey_fences,
 )
-from goldenlayers.selectors import mean_of_selected
-from goldenlayers.tables import speedup_table
+from goldenlayers.selection.registry import mean_of_selected
+from goldenlayers.report.tables import speedup_table
 from goldenlayers.walltime import read_benchmark_seconds
 
 
@@ -72,13 +72,13 @@ def test_k_changes_the_choice():
 
 def test_invalid_inputs():
     with pytest.raises(ValueError, match="finite"):
-        select_layer([1.0, np.nan])
+        select_layer([1.0, np.nan], k=1.0)
     with pytest.raises(ValueError, match="non-empty"):
-        tukey_fences([])
+        tukey_fences([], k=1.0)
     with pytest.raises(ValueError, match=">= 0"):
         tukey_fences([1.0, 2.0], k=-1)
     with pytest.raises(ValueError, match="layers"):
-        select_layer([1.0, 2.0], layers=[0])
+        select_layer([1.0, 2.0], k=1.0, layers=[0])
 
 
 def grads_table() -> pd.DataFrame:
@@ -114,7 +114,7 @@ def test_run_lga_is_json_ready_and_deterministic():
     assert run_lga(df, ["a", "b", "c"], k=1.0) == result
     assert run_lga(df, ["a"], k=1.0, method="lga_kprime")["method"] == "lga_kprime"
     with pytest.raises(ValueError, match="unknown LGA method"):
-        run_lga(df, ["a"], method="salem")
+        run_lga(df, ["a"], k=1.0, method="salem")
 
 
 def test_candidate_layers_restrict_the_scores_and_the_fences():
@@ -125,7 +125,7 @@ def test_candidate_layers_restrict_the_scores_and_the_fences():
     assert result["chosen_layer"] == 2
     assert result["params"]["tukey_k"] == 1.0
     with pytest.raises(ValueError, match="not in the gradient table"):
-        run_lga(df, ["a"], layers=[0, 7])
+        run_lga(df, ["a"], k=1.0, layers=[0, 7])
 
 
 def saliency_table(values) -> pd.DataFrame:
@@ -281,7 +281,7 @@ def test_aggregate_reports_random_as_the_mean_of_its_layers(tmp_path):
 
 
 def test_speedup_table_and_figure3(tmp_path):
-    from goldenlayers.plots import plot_speedups
+    from goldenlayers.report.plots import plot_speedups
 
     entries = [
         ("m", "d1", {"method": "bf", "wall_seconds": 1000.0}),

@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldenlayers import resampling, selectors
-from goldenlayers.report import write_figures, write_tables
-from goldenlayers.selectors import SELECTORS, SelectorSpec
+from goldenlayers.analysis import resampling
+from goldenlayers.selection import registry as selectors
+from goldenlayers.report.write import write_figures, write_tables
+from goldenlayers.selection.registry import SELECTORS, SelectorSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
 TOY_MODULE = '''
-from goldenlayers.selectors import SelectorSpec, register
+from goldenlayers.selection.registry import SelectorSpec, register
 
 
 def select_toy(evidence, layers, params):

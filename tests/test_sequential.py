@@ -9,7 +9,8 @@ import torch
 from goldenlayers.editing import EDITORS, LowRankEdit
 from goldenlayers.editing.covariance import KeyCovariance
 from goldenlayers.models import edited_weight
-from goldenlayers.sequential import SEQUENTIAL_COLUMNS, choose_sequence, edit_sequentially, run_sequential_sweep
+from goldenlayers.editing.apply import edit_sequentially
+from goldenlayers.sweep.sequential import SEQUENTIAL_COLUMNS, choose_sequence, run_sequential_sweep
 
 from test_editing import TEMPLATES, param_hash
 from test_editing import strong_hparams as _strong_hparams

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from goldenlayers import analysis, tables
+from goldenlayers import stats as analysis
+from goldenlayers.report import tables
 from goldenlayers.cli import main
-from goldenlayers.report import provenance
-from goldenlayers.tables import PAPER_TABLES, PaperTable
+from goldenlayers.report.write import provenance
+from goldenlayers.report.tables import PAPER_TABLES, PaperTable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +60,7 @@ def test_summaries_without_model_and_dataset_are_refused(tmp_path, capsys):
 
 
 def test_selections_and_resampling_runs_are_keyed_by_what_they_recorded(tmp_path):
-    from goldenlayers.tables import load_resampling_runs, load_selections
+    from goldenlayers.report.tables import load_resampling_runs, load_selections
 
     # the folder names say otherwise: the recorded names win
     path = tmp_path / "results/wrong/place/selection/lga.json"
@@ -87,7 +88,7 @@ PATCHED_SNAKEMAKE = """
 import sys
 sys.path.insert(0, {tests!r})
 import test_tables_registry as t
-from goldenlayers.tables import PAPER_TABLES
+from goldenlayers.report.tables import PAPER_TABLES
 PAPER_TABLES["toy"] = t.TOY
 from snakemake.cli import main
 sys.argv = ["snakemake", *sys.argv[1:]]

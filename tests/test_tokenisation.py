@@ -25,8 +25,8 @@ import torch
 from conftest import build_tiny_tokenizer
 from goldenlayers.data import filter_known
 from goldenlayers.editing.vstar import rewriting_batch
-from goldenlayers.evaluation import evaluate_record
-from goldenlayers.gradients import old_and_new_sequences
+from goldenlayers.editing.evaluate import evaluate_record
+from goldenlayers.measure.gradients import old_and_new_sequences
 from goldenlayers.text import answer_span_ids, batch_prompt_answers, subject_last_index, vstar_target_ids
 
 # (prompt, answer, subject): subject at the start, in the middle, next to punctuation, repeated

@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from goldenlayers.evaluation import METRICS
-from goldenlayers.selectors import TUKEY_K
+from goldenlayers.editing.evaluate import METRICS
+from goldenlayers.selection.registry import TUKEY_K
 
 
 @dataclass
@@ -127,9 +127,9 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
     """
     from goldenlayers.data import filter_known
     from goldenlayers.editing import get_editor
-    from goldenlayers.sequential import edit_sequentially
+    from goldenlayers.editing.apply import edit_sequentially
     from goldenlayers.editing.templates import generate_context_templates
-    from goldenlayers.evaluation import evaluate_record
+    from goldenlayers.editing.evaluate import evaluate_record
     from goldenlayers.models import edited_module_name, num_layers
     from goldenlayers.suggest import as_records, suggest_layer
 

@@ -44,41 +44,42 @@ def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
     return problems
 
 
-def config_problems(config: dict, schema: dict) -> list[str]:
-    """Every problem of a (possibly partial) config that the schema alone would miss or word badly."""
+def config_problems(config: dict, schema: dict, editors=None) -> list[str]:
+    """Every problem of a (possibly partial) config that the schema alone would miss or word badly. `editors`: the
+    names of the editors registry (`goldenlayers.editing.EDITORS`, passed in: config sits below the stages) that
+    the config's `editors` must come from; None checks nothing."""
     problems = unknown_keys(config, schema)
     for section in ("models", "datasets"):
         for name in (config.get(section) or {}) if isinstance(config.get(section), dict) else {}:
             if not re.match(NAME_PATTERN, str(name)):
                 problems.append(f"{section} name {name!r} may only contain letters, digits, '_' and '-' (it becomes "
                                 "a path part and a Snakemake wildcard)")
-    editors = config.get("editors")
-    if isinstance(editors, list):
-        from goldenlayers.editing import EDITORS  # the registry of editors (imports no torch)
-
-        unknown = [e for e in editors if e not in EDITORS]
+    chosen = config.get("editors")
+    if isinstance(chosen, list) and editors is not None:
+        unknown = [e for e in chosen if e not in editors]
         if unknown:
             problems.append(f"editors: unknown editor(s) {', '.join(map(repr, unknown))}; known editors: "
-                            f"{', '.join(EDITORS)}")
+                            f"{', '.join(editors)}")
     if config.get("metric") == "fluency" and not config.get("fluency", False):
         problems.append("metric: fluency needs fluency: true (fluency is only measured when it is switched on); "
                         "set fluency: true or choose another metric")
     return problems
 
 
-def check_config(config: dict, schema: dict | str | os.PathLike = SCHEMA, source: str = "config") -> None:
+def check_config(config: dict, schema: dict | str | os.PathLike = SCHEMA, source: str = "config",
+                 editors=None) -> None:
     """Raise one ValueError listing every problem (`config_problems`), or return."""
     if not isinstance(schema, dict):
         schema = read_yaml(schema)
-    problems = config_problems(config, schema)
+    problems = config_problems(config, schema, editors)
     if problems:
         raise ValueError(f"{source}: " + "; ".join(problems))
 
 
-def load_config(path: str | os.PathLike, schema: dict | str | os.PathLike = SCHEMA) -> dict:
+def load_config(path: str | os.PathLike, schema: dict | str | os.PathLike = SCHEMA, editors=None) -> dict:
     """Read and check a config file (a syntax error names the file and line)."""
     config = read_yaml(path) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a mapping of config keys")
-    check_config(config, schema, source=str(path))
+    check_config(config, schema, source=str(path), editors=editors)
     return config

@@ -3,7 +3,7 @@
 The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at
 once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, and optionally LGA(K'), SaLEM (same
 pass) and CMA (causal tracing, a separate and slower pass, only when asked), each through the registry's `select`
-(`goldenlayers.selectors`). The answer is
+(`goldenlayers.selection.registry`). The answer is
 a `Suggestion`: the chosen layer, every layer's score and whether it is inside the fences, the other selectors'
 picks, and the caveats a user should read before trusting it.
 
@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from goldenlayers.selectors import SELECTORS, TUKEY_K, measured
+from goldenlayers.selection.registry import SELECTORS, TUKEY_K, measured
 
 # Below this many requests the choice is noisy; the paper's proxy sets are 10 % of datasets of thousands.
 SMALL_PROXY = 20
@@ -203,9 +203,9 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     layers: candidate layers (default: every layer). trace_settings: `causal_trace.TraceSettings` for CMA.
     """
     from goldenlayers.data import filter_known
-    from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.models import num_layers
-    from goldenlayers.selectors import run
+    from goldenlayers.selection.registry import run
 
     selectors = list(dict.fromkeys(["lga", *selectors]))
     unknown = sorted(set(selectors) - set(measured()))
@@ -264,7 +264,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
 
 def _trace(model, tok, records, settings, progress):
     """Causal-trace effects of the requests whose subject is in the prompt (CMA's evidence)."""
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
+    from goldenlayers.measure.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
 
     settings = settings or TraceSettings()
     usable = traceable(records)

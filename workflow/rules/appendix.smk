@@ -1,6 +1,6 @@
 # The paper's appendix settings (Appendix D): composite editing (Table 12, PeakCF) and unstructured editing
 # (Table 13, UnKE). A dataset with `setting:` gets the usual records, split and layer selectors; then each test
-# sample is edited with R-ROME at the layer LGA, SaLEM and CMA chose and scored (goldenlayers.appendix). The tables
+# sample is edited with R-ROME at the layer LGA, SaLEM and CMA chose and scored (goldenlayers.appendix.evaluate). The tables
 # (rules make_table12, make_table13, targets table12, table13) come from the PAPER_TABLES registry (report.smk);
 # they are not part of `all`, whose datasets are the main study's.
 

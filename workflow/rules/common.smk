@@ -6,13 +6,13 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-import goldenlayers.selectors as selector_registry
+import goldenlayers.selection.registry as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
-from goldenlayers.editing import needs_covariance
+from goldenlayers.editing import EDITORS as EDITOR_REGISTRY, needs_covariance
 from goldenlayers.io import read_yaml
-from goldenlayers.report import FIGURES
-from goldenlayers.tables import INPUTS, PAPER_TABLES
+from goldenlayers.report.write import FIGURES
+from goldenlayers.report.tables import INPUTS, PAPER_TABLES
 
 
 def replace_merged_sections(sections=("models", "datasets")):
@@ -29,7 +29,11 @@ def replace_merged_sections(sections=("models", "datasets")):
 
 replace_merged_sections()
 # unknown keys (with the nearest valid one), result-path names, metric vs fluency: one line each, before the schema
-check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+check_config(
+    config,
+    Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+    editors=EDITOR_REGISTRY,
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -241,7 +245,7 @@ def get_grid_sweeps():
 
 # Paper tables and figures (workflow/rules/report.smk): their registries say which kind of result files each reads.
 def get_report_inputs(kind):
-    """The files of one kind of report input (goldenlayers.tables.INPUTS), looked up when the DAG is built (the
+    """The files of one kind of report input (goldenlayers.report.tables.INPUTS), looked up when the DAG is built (the
     appendix helpers are defined in a later file)."""
     files = {
         "aggregates": get_aggregates,
@@ -296,7 +300,7 @@ def get_final_outputs():
 
 
 # Layer selectors (workflow/rules/selectors.smk): every name, flag and input below is read from the registry
-# goldenlayers.selectors.SELECTORS. Each selector writes results/{model}/{dataset}/selection/{method}.json.
+# goldenlayers.selection.registry.SELECTORS. Each selector writes results/{model}/{dataset}/selection/{method}.json.
 SELECTORS = list(selector_registry.SELECTORS)
 # Figure 3 compares the selectors that measure something against BF's wall time.
 TIMED_SELECTORS = selector_registry.timed()

@@ -1,4 +1,4 @@
-# The report: every paper table of goldenlayers.tables.PAPER_TABLES and every figure of goldenlayers.report.FIGURES
+# The report: every paper table of goldenlayers.report.tables.PAPER_TABLES and every figure of goldenlayers.report.write.FIGURES
 # gets its own rule (make_<table>, plot_<figure>) and a named target (`snakemake --cores 2 table1 figure2` builds just
 # what those need). A table added to the registry shows up here, in `all` and in the CLI without an edit.
 import yaml

@@ -1,5 +1,5 @@
 # Layer selection: measure (gradients, causal traces), score every selector of the registry
-# (goldenlayers.selectors.SELECTORS), plan the sweep, BF from the sweep, Figure 3. A selector added to the registry
+# (goldenlayers.selection.registry.SELECTORS), plan the sweep, BF from the sweep, Figure 3. A selector added to the registry
 # gets its score_<method> rule, inputs and flags from there (common.smk, selector section).
 localrules:
     select_random_layers,

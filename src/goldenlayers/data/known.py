@@ -3,7 +3,7 @@
 A query's old knowledge K is what the model predicts before the edit (LGA's gradients use it, paper §5.1), so the
 pipeline edits facts the model knows; the filter runs once per (model, dataset), before the split. It also stores
 each kept record's pre-edit locality predictions, against which the locality metric is scored
-(`goldenlayers.evaluation`).
+(`goldenlayers.editing.evaluate`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Editors, as data: one `EditorSpec` per entry of `EDITORS`.
 
-What an editor needs is read from its entry by the sweep drivers (`goldenlayers.sweep`, `goldenlayers.sequential`),
+What an editor needs is read from its entry by the sweep drivers (`goldenlayers.sweep.single`, `goldenlayers.sweep.sequential`),
 `goldenlayers edit` (apply_edits.py), the CLI and the workflow (common.smk); nothing else lists editor names or
 tests for one by name. Adding an editor is one module (its hparams class and compute function) plus one entry.
 

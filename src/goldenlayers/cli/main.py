@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger("goldenlayers")
-# columns a sweep table must have for BF, merging and aggregation (see goldenlayers.sweep.COLUMNS); checked on read
+# columns a sweep table must have for BF, merging and aggregation (see goldenlayers.sweep.single.COLUMNS); checked on read
 SWEEP_KEYS = ("sample_id", "split", "layer")
 
 
@@ -56,9 +56,10 @@ def _records_in(records, ids):
 
 def cmd_check_config(args):
     from goldenlayers.config import SCHEMA, load_config
+    from goldenlayers.editing import EDITORS
 
     for path in args.configs:
-        load_config(path, args.schema or SCHEMA)
+        load_config(path, args.schema or SCHEMA, editors=EDITORS)
         log.info("%s: ok", path)
 
 
@@ -130,8 +131,8 @@ def _subset_parts(split: dict, subset: str) -> list[tuple[str, list]]:
 def cmd_gradients(args):
     import pandas as pd
 
-    from goldenlayers.evidence import NewGradientFactors
-    from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.measure.factors import NewGradientFactors
+    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.io import read_json, write_json, write_parquet
     from goldenlayers.walltime import with_evidence_seconds
 
@@ -169,7 +170,8 @@ def cmd_select(args):
     """One selector of the registry: read its evidence (restricted to the proxy split), choose, add its wall time."""
     import pandas as pd
 
-    from goldenlayers import selectors, walltime
+    from goldenlayers import walltime
+    from goldenlayers.selection import registry as selectors
     from goldenlayers.io import read_json, read_parquet, write_json
 
     spec = selectors.SELECTORS[args.method]
@@ -203,7 +205,7 @@ def cmd_select(args):
 def cmd_causal_trace(args):
     import pandas as pd
 
-    from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
+    from goldenlayers.measure.causal_trace import TraceSettings, subject_embedding_std, trace_records, traceable
     from goldenlayers.io import read_json, write_json, write_parquet
     from goldenlayers.walltime import with_evidence_seconds
 
@@ -238,7 +240,7 @@ def cmd_causal_trace(args):
 
 def cmd_plot_causal_trace(args):
     from goldenlayers.io import read_json, read_parquet
-    from goldenlayers.plots import plot_causal_trace
+    from goldenlayers.report.plots import plot_causal_trace
 
     effects = read_parquet(args.effects, columns=("sample_id", "layer"))
     if args.split:  # the proxy rows: the plot's mean panel is the score CMA maximised
@@ -249,7 +251,7 @@ def cmd_plot_causal_trace(args):
 
 def cmd_sweep_plan(args):
     from goldenlayers.io import read_json, write_json
-    from goldenlayers.selection import sweep_plan
+    from goldenlayers.selection.methods import sweep_plan
 
     plan = sweep_plan(args.grid, [read_json(path) for path in args.selections])
     write_json(args.out, plan)
@@ -257,7 +259,7 @@ def cmd_sweep_plan(args):
 
 
 def cmd_figure3(args):
-    from goldenlayers.report import build_figure3
+    from goldenlayers.report.write import build_figure3
 
     build_figure3(args.selections, args.out_prefix, config_file=args.config)
 
@@ -304,7 +306,7 @@ def _sweep_inputs(args) -> tuple:
 
 def cmd_sweep(args):
     from goldenlayers.io import read_json
-    from goldenlayers.sweep import run_sweep
+    from goldenlayers.sweep.single import run_sweep
 
     model, tok, records, split, hparams, templates, covariance = _sweep_inputs(args)
     frame = run_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
@@ -347,7 +349,7 @@ def cmd_key_covariance(args):
 
 
 def cmd_sequential(args):
-    from goldenlayers.sequential import run_sequential_sweep
+    from goldenlayers.sweep.sequential import run_sequential_sweep
 
     model, tok, records, split, hparams, templates, covariance = _sweep_inputs(args)
     frame = run_sequential_sweep(model, tok, records, split, args.editor, hparams, args.layer, templates, args.out,
@@ -360,12 +362,12 @@ def cmd_sequential(args):
 def cmd_aggregate(args):
     import pandas as pd
 
-    from goldenlayers.analysis import layer_stats, summarise_sweep
+    from goldenlayers.stats import layer_stats, summarise_sweep
     from goldenlayers.io import read_json, read_parquet, write_json, write_parquet
 
     sweep = pd.concat([read_parquet(p, columns=SWEEP_KEYS) for p in args.sweeps], ignore_index=True)
     sweep = sweep.sort_values(["layer", "split", "sample_id"], kind="stable").reset_index(drop=True)
-    from goldenlayers.selectors import mean_of_selected, selected_layers
+    from goldenlayers.selection.registry import mean_of_selected, selected_layers
 
     # Random: several layers, reported as the mean of their metrics
     selected, multi = selected_layers([read_json(path) for path in args.selection or []])
@@ -380,7 +382,7 @@ def cmd_aggregate(args):
 
 
 def cmd_resample(args):
-    from goldenlayers.resampling_report import run_resampling
+    from goldenlayers.analysis.resampling_report import run_resampling
 
     _set_threads(args.threads)
     summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
@@ -394,7 +396,7 @@ def cmd_resample(args):
 
 
 def cmd_report(args):
-    from goldenlayers.report import write_report
+    from goldenlayers.report.write import write_report
 
     frames = write_report(args.tables, args.figures, args.inputs, args.out_dir, metric=args.metric,
                           config_file=args.config)
@@ -415,7 +417,7 @@ def _open_user_model(args):
 
 
 def _selectors(text: str) -> list[str]:
-    from goldenlayers.selectors import measured
+    from goldenlayers.selection.registry import measured
 
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in measured()]
@@ -493,8 +495,8 @@ def _edit_covariance(args, model, tok):
 
 def build_parser() -> argparse.ArgumentParser:
     from goldenlayers.data import ON_INVALID  # no torch: the data package imports it only for the known-fact filter
-    from goldenlayers.selectors import EVIDENCE, SELECTORS, TUKEY_K
-    from goldenlayers.selectors import PARAMS as SELECTOR_PARAMS
+    from goldenlayers.selection.registry import EVIDENCE, SELECTORS, TUKEY_K
+    from goldenlayers.selection.registry import PARAMS as SELECTOR_PARAMS
     from goldenlayers.editing import EDITORS  # the registry imports no torch, so --help stays fast
     from goldenlayers.editing.hparams import DEFAULT_CORPUS
 
@@ -575,10 +577,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-saliency", help="also write SaLEM's per-layer saliency (summed new-knowledge gradient, "
                                           "over the proxy samples with --subset all)")
     p.add_argument("--out-factors", help="also write every sample's new-knowledge gradient factors (SaLEM on any "
-                                         "subset; goldenlayers.evidence)")
+                                         "subset; goldenlayers.measure.factors)")
     p.set_defaults(func=cmd_gradients)
 
-    p = sub.add_parser("select", help="choose a layer with one selector of the registry (goldenlayers.selectors)")
+    p = sub.add_parser("select", help="choose a layer with one selector of the registry (goldenlayers.selection.registry)")
     p.add_argument("--method", required=True, choices=list(SELECTORS))
     p.add_argument("--model", help="model name, recorded in the selection (Figure 3's table reads it)")
     p.add_argument("--dataset", help="dataset name, recorded in the selection")
@@ -706,8 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)
 
-    from goldenlayers.report import FIGURES
-    from goldenlayers.tables import INPUTS, PAPER_TABLES
+    from goldenlayers.report.write import FIGURES
+    from goldenlayers.report.tables import INPUTS, PAPER_TABLES
 
     kinds = "; ".join(f"{kind}: {spec.files}" for kind, spec in INPUTS.items())
     p = sub.add_parser("report", help="paper tables (CSV, Markdown, provenance sidecar) and figures from result files")
@@ -760,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=cmd_edit)
 
-    from goldenlayers.appendix_cli import add_appendix_parsers
+    from goldenlayers.cli.appendix import add_appendix_parsers
 
     add_appendix_parsers(sub, model_args)  # Tables 12-13 (appendix settings)
     return parser

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from goldenlayers.io import read_json
-from goldenlayers.selectors import SELECTORS, selectors_in
-from goldenlayers.selectors import timed as timed_selectors
+from goldenlayers.selection.registry import SELECTORS, selectors_in
+from goldenlayers.selection.registry import timed as timed_selectors
 
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
 
-# pandas, numpy and goldenlayers.analysis (scipy) are imported inside the functions: the CLI builds its choices and
+# pandas, numpy and goldenlayers.stats (scipy) are imported inside the functions: the CLI builds its choices and
 # Snakemake its rules from this registry, and neither should pay seconds of imports for it.
 
 
@@ -258,7 +258,7 @@ def table_proxy_vs_test(summaries: Mapping[tuple[str, str], Mapping[str, Any]], 
     """
     import pandas as pd
 
-    from goldenlayers.analysis import METRIC_LABELS
+    from goldenlayers.stats import METRIC_LABELS
 
     models, datasets = _keys(summaries)
     label = METRIC_LABELS.get(metric, metric)
@@ -319,7 +319,7 @@ def table_selected_layers(
     """
     import pandas as pd
 
-    from goldenlayers.analysis import METRIC_LABELS
+    from goldenlayers.stats import METRIC_LABELS
 
     label = METRIC_LABELS.get(metric, metric)
     rows = []
@@ -423,8 +423,8 @@ def table16(runs: dict, metric: str = "") -> Built:
     """Table 16: per run, selector and reported metric, mean regret (95 % CI), hit rate, most frequent layer."""
     import pandas as pd
 
-    from goldenlayers import resampling
-    from goldenlayers.resampling_report import draw_label, report_metrics
+    from goldenlayers.analysis import resampling
+    from goldenlayers.analysis.resampling_report import draw_label, report_metrics
 
     rows = []
     for (model, dataset, editor), run in runs.items():
@@ -469,7 +469,7 @@ def table1_by_metric(runs: dict, metric: str = "") -> Built:
 # ----------------------------------------------------------------------------------------------------------
 def _appendix_builder(table: str) -> Callable[[list[str], str], Built]:
     def build(files: list[str], metric: str = "") -> Built:
-        from goldenlayers.appendix_tables import appendix_table
+        from goldenlayers.appendix.tables import appendix_table
 
         frame, notes = appendix_table(files, table)
         shown = frame.copy()

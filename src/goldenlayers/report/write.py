@@ -1,4 +1,4 @@
-"""The report stage writes files: the paper tables of `goldenlayers.tables` (CSV, Markdown and a provenance sidecar)
+"""The report stage writes files: the paper tables of `goldenlayers.report.tables` (CSV, Markdown and a provenance sidecar)
 and the figures drawn from the same inputs.
 
 Every table gets a JSON sidecar with the hash of the resolved config (the merged config the workflow ran with, see
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from goldenlayers.io import config_hash, read_json, read_yaml, write_json, write_text
-from goldenlayers.tables import INPUTS, PAPER_TABLES, Built, build_table, summary_key, to_markdown
+from goldenlayers.report.tables import INPUTS, PAPER_TABLES, Built, build_table, summary_key, to_markdown
 
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
@@ -64,7 +64,7 @@ def figure_layer_curves(files: list[str], out_prefix: Path, metric: str) -> None
     """Figure 1: per-layer curves of every (model, dataset), each selector's layer marked above them."""
     import pandas as pd
 
-    from goldenlayers.plots import plot_layer_curves
+    from goldenlayers.report.plots import plot_layer_curves
 
     summaries = [(path, read_json(path)) for path in files]
     keys = [summary_key(summary, path) for path, summary in summaries]
@@ -81,7 +81,7 @@ def figure_layer_curves(files: list[str], out_prefix: Path, metric: str) -> None
 def figure_delta_heatmap(files: list[str], out_prefix: Path, metric: str) -> None:
     import pandas as pd
 
-    from goldenlayers.plots import plot_delta_heatmap
+    from goldenlayers.report.plots import plot_delta_heatmap
 
     sweeps: dict[str, dict[str, pd.DataFrame]] = {}
     for path in files:
@@ -92,7 +92,7 @@ def figure_delta_heatmap(files: list[str], out_prefix: Path, metric: str) -> Non
 
 def figure_selector_scores(files: list[str], out_prefix: Path, metric: str) -> None:
     """Figure 4: the first editor's Table 2 selectors, by the overall score."""
-    from goldenlayers.plots import plot_selector_scores
+    from goldenlayers.report.plots import plot_selector_scores
 
     frame = INPUTS["editor_aggregates"].load(files)
     # Table 2's selectors (plot_selector_scores' default), for the first editor
@@ -100,20 +100,20 @@ def figure_selector_scores(files: list[str], out_prefix: Path, metric: str) -> N
 
 
 def figure_layer_distribution(files: list[str], out_prefix: Path, metric: str) -> None:
-    from goldenlayers.resampling_report import plot_layer_distribution
+    from goldenlayers.analysis.resampling_report import plot_layer_distribution
 
     plot_layer_distribution(INPUTS["resampling"].load(files), out_prefix)
 
 
 def figure_proxy_size_curve(files: list[str], out_prefix: Path, metric: str) -> None:
-    from goldenlayers.resampling_report import plot_proxy_size_curve
+    from goldenlayers.analysis.resampling_report import plot_proxy_size_curve
 
     plot_proxy_size_curve(INPUTS["resampling"].load(files), out_prefix)
 
 
 @dataclass(frozen=True)
 class Figure:
-    # key of goldenlayers.tables.INPUTS: which result files it reads
+    # key of goldenlayers.report.tables.INPUTS: which result files it reads
     reads: str
     draw: Callable[[list[str], Path, str], None]
     # files beside each input file that it reads too (the workflow declares them)
@@ -161,7 +161,7 @@ def build_figure3(selection_files: list[str], out_prefix: str, config_file: str 
 
     selection_files are results/<model>/<dataset>/selection/<method>.json (the BF files included).
     """
-    from goldenlayers.plots import plot_speedups
+    from goldenlayers.report.plots import plot_speedups
 
     built = build_table("figure3", selection_files)
     write_built(built, Path(out_prefix), provenance(config_file, [str(p) for p in selection_files]))

@@ -19,7 +19,7 @@ BLEU and ROUGE-1/2/L of the greedy answer to the question against the reference 
 capped edit target), Para-ROUGE-L of the answer to the paraphrased question, BERTScore F1 (question's answer vs
 reference) and MMLU accuracy of the edited model on the first `mmlu_questions` questions of a local MMLU file.
 A metric that cannot be computed (no BERTScore model offline, no MMLU file) is skipped: NaN in every row and its
-reason in `skipped`, never a zero. See `goldenlayers.generation_metrics`.
+reason in `skipped`, never a zero. See `goldenlayers.appendix.metrics`.
 
 Overall is the mean of a setting's metrics over the ones computed (Table 13's Overall column is exactly the mean
 of its seven metrics; Table 12's Overall is not the mean of its four and its rule is not stated).
@@ -34,8 +34,8 @@ import torch
 from tqdm import tqdm
 
 from goldenlayers.editing import apply_edit, needs_covariance, restore_weight, try_edit
-from goldenlayers.evaluation import greedy_text
-from goldenlayers.generation_metrics import (
+from goldenlayers.editing.evaluate import greedy_text
+from goldenlayers.appendix.metrics import (
     MetricSkipped,
     bertscore_f1,
     bleu,

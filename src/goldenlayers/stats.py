@@ -416,7 +416,7 @@ def summarise_sweep(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# metric names as tables and figures print them (the tables themselves are built in goldenlayers.tables)
+# metric names as tables and figures print them (the tables themselves are built in goldenlayers.report.tables)
 # ----------------------------------------------------------------------------------------------------------
 METRIC_LABELS = {
     "rewrite": "Rewrite",

@@ -349,7 +349,7 @@ def extract_layer_gradients(
     new_gradient_sum: if given, every sample's new-knowledge keys and output gradients are also added to it (for
     SaLEM; read the saliency with `new_gradient_sum.saliency_frame()` afterwards).
     new_factors: if given, `new_factors.add_sample(sample_id, {layer: (X, D)})` receives every sample's
-    new-knowledge keys and output gradients (`goldenlayers.evidence.NewGradientFactors`: SaLEM on any subset).
+    new-knowledge keys and output gradients (`goldenlayers.measure.factors.NewGradientFactors`: SaLEM on any subset).
     Returns columns sample_id, layer, dot_old_new, sq_norm_old, sq_norm_new (float64), in record order then layer
     order; `df.attrs["old_answer_source"]` maps sample_id -> "ground_truth" | "greedy".
     """

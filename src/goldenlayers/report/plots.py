@@ -24,13 +24,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from . import analysis  # noqa: E402
-from .io import save_figure  # noqa: E402
+from goldenlayers import stats  # noqa: E402
+from goldenlayers.io import save_figure  # noqa: E402
 # Okabe & Ito (2008), "Color Universal Design": one palette, defined with the selectors' styles
-from .selectors import OKABE_ITO, SELECTORS, selectors_in, timed  # noqa: E402
+from goldenlayers.selection.registry import OKABE_ITO, SELECTORS, selectors_in, timed  # noqa: E402
 
 # Figure 1's metric curves are shades of grey told apart by line style and marker, so that colour in Figure 1 means
-# one thing: a layer selector (its colour and marker come from goldenlayers.selectors.SELECTORS).
+# one thing: a layer selector (its colour and marker come from goldenlayers.selection.registry.SELECTORS).
 METRIC_STYLE = {
     "rewrite": dict(color="#000000", marker="o", linestyle="-"),
     "rephrase": dict(color="#5a5a5a", marker="s", linestyle="--"),
@@ -63,7 +63,7 @@ def layer_ticks(layers, max_ticks: int = 12) -> list[int]:
 
 
 def _metric_label(metric: str) -> str:
-    return analysis.METRIC_LABELS.get(metric, metric)
+    return stats.METRIC_LABELS.get(metric, metric)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def plot_layer_curves(
     one row per layer selector, its chosen layer marked in the selector's colour, and the test golden layer as a gold
     column through strip and curves.
 
-    ``stats`` maps dataset → `analysis.layer_stats` frame; only rows of ``split`` are drawn. ``metrics``
+    ``stats`` maps dataset → `stats.layer_stats` frame; only rows of ``split`` are drawn. ``metrics``
     (default: all metrics in the frame, in the usual order) picks the curves. ``markers`` maps dataset →
     {"test golden": L, "bf": L (or "proxy golden": L), "lga": L, ...} with selector names of SELECTORS (any case);
     a None layer is skipped. Metrics are greys (line style and marker tell them apart), selectors are coloured;
@@ -210,7 +210,7 @@ def proxy_union_golden_layer(sweeps: Mapping[str, pd.DataFrame], metric: str = "
     """
     parts = []
     for ds, sweep in sweeps.items():
-        df = analysis.overall(sweep)
+        df = stats.overall(sweep)
         if metric not in df.columns:
             continue
         df = df.loc[df["split"] == "proxy"].copy()
@@ -219,23 +219,23 @@ def proxy_union_golden_layer(sweeps: Mapping[str, pd.DataFrame], metric: str = "
     if not parts:
         return None
     union = pd.concat(parts, ignore_index=True)
-    return analysis.golden_layer(union, metric, "proxy")
+    return stats.golden_layer(union, metric, "proxy")
 
 
 def delta_matrix(
     sweeps: Mapping[str, pd.DataFrame], metric: str = "rewrite", split: str = "test"
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Layers × datasets matrix of |mean ``metric`` at layer − mean at the split's optimal layer|, and the
-    optimal cells [(layer, dataset), ...] (all ties, within `analysis.TIE_TOL`). NaN where a layer was not swept.
+    optimal cells [(layer, dataset), ...] (all ties, within `stats.TIE_TOL`). NaN where a layer was not swept.
     """
     cols = {}
     stars: list[tuple[int, str]] = []
     for ds, sweep in sweeps.items():
-        means = analysis.layer_means(sweep, metric, split)
+        means = stats.layer_means(sweep, metric, split)
         if means.dropna().empty:
             continue
         cols[ds] = (means - means.max()).abs()
-        stars += [(layer, ds) for layer in analysis.golden_layers(sweep, metric, split)]
+        stars += [(layer, ds) for layer in stats.golden_layers(sweep, metric, split)]
     mat = pd.DataFrame(cols)
     mat = mat.sort_index()
     mat.index = mat.index.astype("int64")

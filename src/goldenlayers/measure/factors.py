@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from goldenlayers.gradients import SALIENCY_COLUMNS
+from goldenlayers.measure.gradients import SALIENCY_COLUMNS
 from goldenlayers.io import atomic_path
 
 FACTORS_FORMAT = "goldenlayers.new_gradient_factors.v1"

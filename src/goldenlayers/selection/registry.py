@@ -15,7 +15,7 @@ docs/architecture.md, "Adding a selector").
 * `params`: the selector's parameters by name (`spec.params`); absent ones take the defaults below.
 * returns the JSON-ready selection record (`method`, `layers`, `scores`, `chosen_layer` or `chosen_layers`,
   `params`, ...), as written to results/<model>/<dataset>/selection/<name>.json. The math lives in
-  `goldenlayers.selection`.
+  `goldenlayers.selection.methods`.
 
 The pipeline (one proxy split) and the resampling draws (`resampling.choose`, many re-splits) call the same
 `select`, so a re-scored subset gives the pipeline's record.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 # stdlib only at import: the CLI's parser and Snakemake read this registry at every start; the math
-# (goldenlayers.selection: numpy, pandas, scipy) loads when a selector runs
+# (goldenlayers.selection.methods: numpy, pandas, scipy) loads when a selector runs
 
 # LGA's Tukey fence constant when none is given (the paper's; 0.5 in its composite/unstructured settings). The
 # workflow reads config/config.yaml's explicit `lga.tukey_k` instead.
@@ -119,10 +119,10 @@ def _gradient_scores(method: str, doc: str):
     """LGA and LGA(K') differ only in the per-layer score (`selection.SCORERS`); both take the argmax inside
     Tukey's fences."""
     def select(evidence, layers, params) -> dict:
-        from goldenlayers import selection
+        from goldenlayers.selection import methods
 
         grads = evidence["gradients"]
-        return selection.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
+        return methods.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
                                  layers=layers)
 
     select.__name__, select.__doc__ = f"select_{method}", doc
@@ -137,44 +137,44 @@ select_lga_kprime = _gradient_scores("lga_kprime", "LGA(K'): sum over the proxy 
 
 def select_salem(evidence, layers, params) -> dict:
     """SaLEM: the layer of greatest saliency (no fences)."""
-    from goldenlayers import selection
+    from goldenlayers.selection import methods
 
-    return selection.run_salem(evidence["saliency"], layers=layers)
+    return methods.run_salem(evidence["saliency"], layers=layers)
 
 
 def select_cma(evidence, layers, params) -> dict:
     """CMA: the layer of largest mean indirect effect over the proxy samples the clean model gets right."""
-    from goldenlayers import selection
+    from goldenlayers.selection import methods
 
     effects = evidence["effects"]
     if effects.empty:
         raise NoEvidence("no proxy sample in the causal-trace table")
-    return selection.run_cma(effects, layers=layers)
+    return methods.run_cma(effects, layers=layers)
 
 
 def select_random(evidence, layers, params) -> dict:
     """Random: `n_layers` seeded candidate layers (`selection.run_random`'s defaults where not given); `rng` (a
     numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
-    from goldenlayers import selection
+    from goldenlayers.selection import methods
 
     if layers is None:
         raise ValueError("random: give the candidate layers")
     given = {"n": params.get("n_layers"), "seed": params.get("seed"), "rng": params.get("rng")}
-    return selection.run_random(layers, **{k: v for k, v in given.items() if v is not None})
+    return methods.run_random(layers, **{k: v for k, v in given.items() if v is not None})
 
 
 def select_bf(evidence, layers, params) -> dict:
     """BF: the proxy golden layer of the sweep, with the proxy share of the sweep jobs' time."""
-    from goldenlayers import selection
+    from goldenlayers.selection import methods
 
     sweep = evidence["sweep"]
     if layers is not None:
         sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
     metric = {"metric": params["metric"]} if params.get("metric") else {}
     try:
-        return selection.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
+        return methods.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
                                 num_layers=params.get("num_layers"), **metric)
-    except selection.NoProxyValues as err:
+    except methods.NoProxyValues as err:
         # e.g. a resampled draw whose proxy samples have no portability prompt: no choice in that draw
         raise NoEvidence(str(err)) from None
 

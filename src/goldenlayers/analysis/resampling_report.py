@@ -1,8 +1,8 @@
 """The resampling stage's files and its report: Table 16, Table 1 per metric, Figures 5 and 6 (beyond the paper).
 
 `run_resampling` is the per-(model, dataset, editor) stage (`goldenlayers resample`): it reads the cached evidence,
-runs `goldenlayers.resampling` and writes draws / verdicts / curve tables and a summary. Tables 16 and 1-per-metric
-are built in `goldenlayers.tables`; Figures 5 and 6 are drawn here (`goldenlayers report --figures figure5 figure6`).
+runs `goldenlayers.analysis.resampling` and writes draws / verdicts / curve tables and a summary. Tables 16 and 1-per-metric
+are built in `goldenlayers.report.tables`; Figures 5 and 6 are drawn here (`goldenlayers report --figures figure5 figure6`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from goldenlayers import analysis, resampling  # noqa: E402
+from goldenlayers import stats as analysis  # noqa: E402
+from goldenlayers.analysis import resampling  # noqa: E402
 from goldenlayers.io import read_json, save_figure, write_json, write_parquet  # noqa: E402
-from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
+from goldenlayers.selection.registry import SELECTORS, TUKEY_K  # noqa: E402
 
 
 def draw_label(name: str) -> str:
@@ -45,7 +46,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
     curve parquet files and summary.json). `key` ({model, dataset, editor}) is recorded in the summary: the tables
     and figures key a run by it."""
-    from goldenlayers.evidence import load_factors
+    from goldenlayers.measure.factors import load_factors
 
     started = time.perf_counter()
     sweep = pd.read_parquet(sweep_path)

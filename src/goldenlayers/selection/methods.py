@@ -1,6 +1,6 @@
 """Layer selectors' math (paper §5.1 and Appendix A; docs/methods.md, "Layer selectors"): from cached measurements
 to a chosen layer, as JSON-ready records. The registry that names them, and their one
-`select(evidence, layers, params)`, is `goldenlayers.selectors`.
+`select(evidence, layers, params)`, is `goldenlayers.selection.registry`.
 
 Every selector returns a dict with at least ``method``, ``layers`` (the candidate layers, sorted), ``scores`` (one
 per candidate layer, or None), ``chosen_layer`` (or ``chosen_layers`` for Random) and ``params`` (the rule's
@@ -8,14 +8,14 @@ parameters); `goldenlayers.walltime` adds the wall time. Candidate layers defaul
 measurement; the pipeline passes the swept layers, so every choice has test metrics.
 
 * LGA / LGA(K'): per-layer sums over the proxy samples of <g_old, g_new> resp. ||g_new||_2, read from the table
-  that `goldenlayers.gradients.extract_layer_gradients` writes (one row per sample and layer). Layers whose score
+  that `goldenlayers.measure.gradients.extract_layer_gradients` writes (one row per sample and layer). Layers whose score
   lies outside Tukey's fences [Q1 - k IQR, Q3 + k IQR] are dropped (outlying gradient scores; k = `TUKEY_K` = 1 by
   default, 0.5 in the paper's composite/unstructured editing), and the chosen layer is the argmax of the rest (the
   lowest layer on ties). Quartiles are numpy's default linear-interpolation percentiles.
 * SaLEM: argmax of the per-layer saliency (mean |entry| of the summed new-knowledge gradient), no fences.
 * CMA: argmax of the mean causal-tracing indirect effect over the proxy samples the clean model gets right.
 * Random: `n` distinct candidate layers drawn with a seeded generator; reported as the mean of their metrics.
-* BF: the proxy golden layer of the sweep (`analysis.golden_layer` on the proxy split).
+* BF: the proxy golden layer of the sweep (`stats.golden_layer` on the proxy split).
 
 When can the fences drop every layer? For k >= 0 the fence contains [Q1, Q3], and with n >= 3 layers some score
 always lies between the 25th and 75th percentiles, so only n = 2 with k < 0.5 can empty it; then we fall back to the
@@ -30,8 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from goldenlayers import analysis
-from goldenlayers.selectors import TUKEY_K
+from goldenlayers import stats
 
 
 def _as_scores(scores) -> np.ndarray:
@@ -43,8 +42,9 @@ def _as_scores(scores) -> np.ndarray:
     return arr
 
 
-def tukey_fences(scores, k: float = TUKEY_K) -> tuple[float, float]:
-    """(Q1 - k IQR, Q3 + k IQR) with numpy's linear-interpolation quartiles."""
+def tukey_fences(scores, k: float) -> tuple[float, float]:
+    """(Q1 - k IQR, Q3 + k IQR) with numpy's linear-interpolation quartiles. `k` is always passed in (the default,
+    `registry.TUKEY_K`, is the registry's and the config's business)."""
     if k < 0:
         raise ValueError(f"Tukey constant k must be >= 0, got {k}")
     q1, q3 = np.percentile(_as_scores(scores), [25, 75])
@@ -52,7 +52,7 @@ def tukey_fences(scores, k: float = TUKEY_K) -> tuple[float, float]:
     return float(q1 - k * iqr), float(q3 + k * iqr)
 
 
-def select_layer(scores, k: float = TUKEY_K, layers: Sequence[int] | None = None) -> dict:
+def select_layer(scores, k: float, layers: Sequence[int] | None = None) -> dict:
     """Tukey-fenced argmax. `layers` names the layer of each score (default 0..n-1).
 
     Returns {layers, scores, kept, fences, chosen_layer, k, fallback}; plain Python types, ready for JSON.
@@ -136,7 +136,7 @@ def _candidate_rows(frame: pd.DataFrame, layers: Sequence[int] | None, what: str
 def run_lga(
     grads_df: pd.DataFrame,
     sample_ids: Sequence[str],
-    k: float = TUKEY_K,
+    k: float,
     method: str = "lga",
     layers: Sequence[int] | None = None,
 ) -> dict:
@@ -258,8 +258,8 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
     costs the linear interpolation of its swept neighbours (the nearest one beyond the first or last swept layer):
     per-edit time falls smoothly with depth (fewer blocks between the edit and the loss; docs/benchmarks.md).
     """
-    means = analysis.layer_means(sweep, metric, "proxy")
-    chosen = analysis.golden_layer(sweep, metric, "proxy")
+    means = stats.layer_means(sweep, metric, "proxy")
+    chosen = stats.golden_layer(sweep, metric, "proxy")
     if chosen is None:
         raise NoProxyValues(f"the sweep has no proxy values of {metric!r}")
     params = {"metric": metric, "split": "proxy", "choice": "argmax of the proxy mean (lowest layer on ties)"}

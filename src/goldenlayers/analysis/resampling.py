@@ -3,9 +3,9 @@
 The paper (and the pipeline's Table 2) judge a selector on one proxy/test split. Here the swept samples are re-split
 R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the proxy-size curve), and in every draw
 
-* each selector of the registry (`goldenlayers.selectors`) chooses a layer **from cached per-sample evidence
+* each selector of the registry (`goldenlayers.selection.registry`) chooses a layer **from cached per-sample evidence
   only** (no model), through the same `select` the pipeline calls: LGA / LGA(K') from the per-sample gradient
-  scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.evidence`), CMA from the per-sample
+  scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.measure.factors`), CMA from the per-sample
   indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are the
   swept layers (every layer with `layers: all`), so every choice has test metrics;
 * on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from goldenlayers import analysis, evidence
-from goldenlayers.selectors import SELECTORS as REGISTRY
-from goldenlayers.selectors import TUKEY_K, NoEvidence
+from goldenlayers import stats as analysis  # goldenlayers.stats (scipy's `stats` is imported above)
+from goldenlayers.measure import factors as evidence
+from goldenlayers.selection.registry import SELECTORS as REGISTRY
+from goldenlayers.selection.registry import TUKEY_K, NoEvidence
 
 
 def draw_order() -> list[str]:

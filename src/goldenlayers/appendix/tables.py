@@ -1,7 +1,7 @@
 """Tables 12 and 13: the appendix settings' test metrics at the layers LGA, SaLEM and CMA chose.
 
 Input: one `appendix-eval` result per (model, dataset, selector). `appendix_table` gives the rows (NaN where a
-metric was skipped) and the skipped-metric notes; the registry entries of `goldenlayers.tables` turn them into the
+metric was skipped) and the skipped-metric notes; the registry entries of `goldenlayers.report.tables` turn them into the
 CSV and a Markdown with the caption, "skipped" in such cells and one note per skipped metric naming what to provide.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from goldenlayers.appendix import SETTINGS
+from goldenlayers.appendix.evaluate import SETTINGS
 from goldenlayers.io import read_json
-from goldenlayers.selectors import SELECTORS
+from goldenlayers.selection.registry import SELECTORS
 
 METHOD_ORDER = ("cma", "salem", "lga")  # the paper's row order
-# the appendix setting whose results each table shows (captions and file writing: goldenlayers.tables / report)
+# the appendix setting whose results each table shows (captions and file writing: goldenlayers.report.tables / report)
 TABLE_SETTINGS = {"table12": "composite", "table13": "unstructured"}
 
 

@@ -16,16 +16,15 @@ import dataclasses
 import fcntl
 import json
 import logging
-import math
 import os
-import time
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from goldenlayers.editing import apply_edit, restore_weight, try_edit
-from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
+from goldenlayers.editing import apply_edit, restore_weight
+from goldenlayers.editing.apply import edit_once, evaluate_row
+from goldenlayers.editing.evaluate import METRICS
 from goldenlayers.io import config_hash, write_parquet
 
 log = logging.getLogger(__name__)
@@ -115,40 +114,6 @@ def _finished_output(out_path: Path, fingerprint: dict):
     except Exception:  # unreadable: redo it
         return None
     return frame if frame.attrs.get("sweep_fingerprint") == fingerprint else None
-
-
-def edit_once(model, tok, records: list[dict], editor: str, hparams, layer: int, templates,
-              covariance=None) -> tuple:
-    """One checked update writing `records` (one sample; an EMMET batch when editing sequentially), not applied:
-    (the edit to apply, or None when it failed; one row per record).
-
-    The rows carry everything but the evaluation: a failed edit's rows are final (metrics NaN, status "failed",
-    the reason), an edit that may be applied leaves its rows to `evaluate_row` once the caller has applied it.
-    Failed = the editor raised EditError, or the update is non-finite or over the hparams' norm bound
-    (`editing.edit_failure`). `covariance` is the layer's KeyCovariance for editors that use it
-    (`editing.needs_covariance`)."""
-    started = time.perf_counter()
-    edit, reason = try_edit(model, tok, records, editor, hparams, layer, templates, covariance=covariance)
-    seconds = (time.perf_counter() - started) / len(records)  # a batch's time, shared by its requests
-    steps = edit.info["steps"] if edit is not None else 0
-    rows = []
-    for record in records:
-        row = {"sample_id": record["id"], "layer": layer, "editor": editor, "status": "ok", "reason": "",
-               "fluency": math.nan, "fluency_raw": math.nan, "edit_seconds": seconds, "steps": steps}
-        if reason is not None:
-            row.update({m: math.nan for m in METRICS}, status="failed", reason=reason, eval_seconds=0.0)
-        rows.append(row)
-    return (edit if reason is None else None), rows
-
-
-def evaluate_row(model, tok, record: dict, row: dict, fluency: bool = False) -> dict:
-    """Fill `row` with the metrics of `record` on the model as it is now (and fluency when asked)."""
-    started = time.perf_counter()
-    row.update(evaluate_record(model, tok, record))
-    if fluency:
-        row.update(evaluate_fluency(model, tok, record))
-    row["eval_seconds"] = time.perf_counter() - started
-    return row
 
 
 def edit_and_evaluate(model, tok, record, editor: str, hparams, layer: int, templates, fluency: bool = False,

@@ -8,23 +8,19 @@ non-finite or over the norm bound is recorded as failed and skipped (the sequenc
 original weight is restored bit-exactly at the end.
 
 An editor that batches (EMMET) writes its hparams' `batch_size` requests per update (1 by default, one update per
-sample like ROME). Rows are the single-edit sweep's (`sweep.edit_once` builds them) plus `edit_index`.
+sample like ROME). Rows are the single-edit sweep's (`editing.apply.edit_once` builds them) plus `edit_index`.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
-from goldenlayers.editing import apply_edit, get_editor, restore_weight
-from goldenlayers.editing.edits import LowRankEdit
+from goldenlayers.editing.apply import edit_sequentially
 from goldenlayers.io import write_parquet
-from goldenlayers.models import edited_module
-from goldenlayers.sweep import COLUMNS, edit_once, evaluate_row
+from goldenlayers.sweep.single import COLUMNS
 
 DEFAULT_N_EDITS = 10
 # the single-edit sweep's table, plus the position in the sequence
@@ -36,40 +32,6 @@ def choose_sequence(ids: list[str], n_edits: int = DEFAULT_N_EDITS, seed: int = 
     if n_edits < 1:
         raise ValueError(f"n_edits must be at least 1, got {n_edits}")
     return random.Random(seed).sample(sorted(ids), min(n_edits, len(ids)))
-
-
-@dataclass
-class SequentialResult:
-    rows: list[dict]
-    edits: list[LowRankEdit | None] = field(default_factory=list)  # per update, None where it was skipped
-
-
-def edit_sequentially(model, tok, records: list[dict], editor: str, hparams, layer: int, templates: list[str],
-                      covariance=None, fluency: bool = False, progress: bool = False,
-                      restore: bool = True) -> SequentialResult:
-    """Apply an edit per record (per batch for an editor that batches) in order, then evaluate every record on the
-    final model."""
-    batch_size = get_editor(editor).batch_size(hparams)
-    original = edited_module(model, layer).weight.detach().clone()
-    rows, edits = [], []
-    try:
-        for start in tqdm(range(0, len(records), batch_size), desc=f"{editor} sequential layer {layer}",
-                          disable=not progress):
-            chunk = records[start : start + batch_size]
-            edit, chunk_rows = edit_once(model, tok, chunk, editor, hparams, layer, templates, covariance=covariance)
-            if edit is not None:
-                apply_edit(model, edit)
-            edits.append(edit)
-            for offset, row in enumerate(chunk_rows):
-                row["edit_index"] = start + offset
-            rows.extend(chunk_rows)
-        for row, record in zip(rows, records):
-            if row["status"] == "ok":
-                evaluate_row(model, tok, record, row, fluency=fluency)
-    finally:
-        if restore:
-            restore_weight(model, layer, original)
-    return SequentialResult(rows=rows, edits=edits)
 
 
 def run_sequential_sweep(model, tok, records: list[dict], split: dict, editor: str, hparams, layer: int,

@@ -13,7 +13,7 @@ log = logging.getLogger("goldenlayers")
 
 
 def cmd_appendix_eval(args):
-    from goldenlayers.appendix import evaluate_at_layer
+    from goldenlayers.appendix.evaluate import evaluate_at_layer
     from goldenlayers.cli import _load_model
     from goldenlayers.editing import load_hparams
     from goldenlayers.io import read_json, write_json
