@@ -1,8 +1,9 @@
 # goldenlayers: find the golden layer for knowledge editing and prove it, from data to the paper's tables.
-# Stages (see docs/architecture.md): prepare_model -> filter_dataset -> split_dataset -> extract_gradients,
-# trace_causal_effects -> score_<method> for every selector of the registry (selectors.smk) | generate_templates ->
-# sweep_layer -> select_bf, aggregate_sweep -> make_<table>, plot_<figure> for every table and figure of the
-# registries (report.smk), resample_splits -> Table 16, Figures 5-6
+# Stages (see docs/architecture.md), one rules file each in workflow/rules/: data (prepare_model -> filter_dataset
+# -> sample_set, split_dataset) -> measure (extract_gradients, trace_causal_effects) -> selection (score_<method> for
+# every selector of the registry, plan_sweep, select_bf) | sweep (generate_templates, key_covariance -> sweep_layer)
+# -> analysis (aggregate_sweep, resample_splits) -> report (make_<table>, plot_<figure> for every table and figure
+# of the registries) ; appendix (Tables 12-13)
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,12 +17,11 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/selectors.smk"
-include: "workflow/rules/editing.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/selection.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/resampling.smk"
-include: "workflow/rules/appendix_common.smk"
 include: "workflow/rules/appendix.smk"
 
 

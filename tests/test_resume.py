@@ -100,12 +100,25 @@ def test_chunked_sweep_merges_to_the_whole_layer(sweep_inputs):
         chunks.append(str(out))
         (root / f"chunk_{k}.tsv").write_text(f"s\th:m:s\n{k + 1}.5\t0:00:01\n")
     merged = root / "merged.parquet"
-    subprocess.run([sys.executable, "-m", "goldenlayers.cli", "merge-chunks", "--chunks", *chunks, "--benchmarks",
-                    *[str(root / f"chunk_{k}.tsv") for k in range(3)], "--out", str(merged), "--out-benchmark",
-                    str(root / "layer.tsv")], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "goldenlayers.cli", "merge-chunks", "--chunks", *chunks, "--out",
+                    str(merged)], check=True, timeout=120)
     pd.testing.assert_frame_equal(pd.read_parquet(merged).drop(columns=TIMING_COLUMNS),
                                   pd.read_parquet(whole).drop(columns=TIMING_COLUMNS), check_exact=True)
-    assert (root / "layer.tsv").read_text().splitlines()[1] == "7.5000"  # 1.5 + 2.5 + 3.5
+    # no benchmark file of our own making: BF adds up the chunk jobs' own Snakemake benchmark files
+    assert sorted(p.name for p in root.glob("*.tsv")) == [f"chunk_{k}.tsv" for k in range(3)]
+
+
+def test_bf_charges_a_chunked_layer_the_sum_of_its_chunk_jobs(tmp_path):
+    from goldenlayers.walltime import sweep_job_seconds
+
+    benches = []
+    for k, seconds in enumerate((1.5, 2.5, 3.5, 10.0, 20.0, 30.0)):
+        benches.append(tmp_path / f"b{k}.tsv")
+        benches[-1].write_text(f"s\th:m:s\n{seconds}\t0:00:01\n")
+    assert sweep_job_seconds([[3], [5]], benches) == {3: 7.5, 5: 60.0}  # three chunk jobs per layer
+    assert sweep_job_seconds([[3], [5]], benches[:2]) == {3: 1.5, 5: 2.5}  # one job per layer
+    with pytest.raises(ValueError, match="the same number per sweep file"):
+        sweep_job_seconds([[3], [5]], benches[:3])
 
 
 @pytest.fixture

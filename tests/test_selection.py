@@ -19,7 +19,7 @@ from goldenlayers.selection.methods import (
     select_layer,
     tukey_fences,
 )
-from goldenlayers.selection.registry import mean_of_selected
+from goldenlayers.analysis.aggregate import mean_of_selected
 from goldenlayers.report.tables import speedup_table
 from goldenlayers.walltime import read_benchmark_seconds
 
@@ -268,7 +268,7 @@ def test_aggregate_reports_random_as_the_mean_of_its_layers(tmp_path):
     write_json(tmp_path / "lga.json", {"method": "lga", "chosen_layer": 2})
     out = tmp_path / "out"
     assert main(["aggregate", "--sweeps", *paths, "--selection", str(tmp_path / "lga.json"),
-                 str(tmp_path / "random.json"), "--model", "m", "--dataset", "d", "--editor", "r-rome",
+                 str(tmp_path / "random.json"), "--model-name", "m", "--dataset-name", "d", "--editor", "r-rome",
                  "--out-sweep", str(out / "s.parquet"),
                  "--out-stats", str(out / "st.parquet"), "--out-summary", str(out / "summary.json")]) == 0
     summary = read_json(out / "summary.json")

@@ -99,38 +99,24 @@ def _hparams(editor: str, hparams):
     return hparams
 
 
-def _covariance(model, tok, editor, hp, layer, covariance, progress):
-    """The layer's key covariance when the editor needs it: given, or computed from hp's mom2 corpus."""
-    from goldenlayers.editing import KeyCovariance, needs_covariance
-    from goldenlayers.editing.covariance import DEFAULT_CORPUS, collect_key_second_moment, load_corpus
-
-    if covariance is not None or not needs_covariance(editor, hp):
-        return covariance
-    corpus = hp.mom2_dataset if hp.mom2_dataset == DEFAULT_CORPUS or Path(hp.mom2_dataset).exists() else None
-    if corpus is None:
-        raise ValueError(f"{editor} needs the key covariance of layer {layer}, and mom2_dataset "
-                         f"{hp.mom2_dataset!r} is neither {DEFAULT_CORPUS} nor a local file: pass a covariance "
-                         "(`goldenlayers key-covariance`, then --key-covariance) or set mom2_dataset")
-    texts, corpus_id = load_corpus(corpus, hp.mom2_n_samples)
-    mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, dtype=hp.mom2_dtype, progress=progress)
-    return KeyCovariance(mom2, n_tokens=n_tokens, corpus=corpus_id)
-
-
 def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hparams=None, templates=None,
-         covariance=None, seed: int = 42, tukey_k: float = TUKEY_K, progress: bool = True) -> EditReport:
+         covariance=None, seed: int = 42, tukey_k: float = TUKEY_K, progress: bool = True,
+         covariance_file=None) -> EditReport:
     """Edit `model` in place with `requests` at `layer` ("auto": LGA's choice) and evaluate before and after.
 
     requests: raw request dicts in any format the pipeline reads or normalised records. hparams: a hparams
     object, mapping or EasyEdit YAML path (default: the editor's defaults). templates: context templates
     (default: generated from the model, seeded). covariance: the layer's `KeyCovariance` for EMMET (and ROME with
-    mom2_adjustment); computed from the hparams' mom2 corpus when not given.
+    mom2_adjustment); computed from the hparams' mom2 corpus when not given, cached in `covariance_file` if named
+    (`editing.covariance.for_layer`, the one policy).
     """
     from goldenlayers.data import filter_known
     from goldenlayers.editing import get_editor
     from goldenlayers.editing.apply import edit_sequentially
     from goldenlayers.editing.templates import generate_context_templates
     from goldenlayers.editing.evaluate import evaluate_record
-    from goldenlayers.models import edited_module_name, num_layers
+    from goldenlayers.editing.covariance import for_layer
+    from goldenlayers.models import check_layer, num_layers
     from goldenlayers.suggest import as_records, suggest_layer
 
     spec = get_editor(editor)  # unknown editor: fail before any work
@@ -148,14 +134,15 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
             if not layer.lstrip("-").isdigit():
                 raise ValueError(f"layer must be 'auto' or a layer number, got {layer!r}")
             layer = int(layer)
-    edited_module_name(model, layer)  # range check
+    check_layer(model, layer)
     hp.check_loss_layer(num_layers(model))
     if spec.batches:  # every request in one update
         hp = replace(hp, batch_size=len(records))
     started = time.perf_counter()
     if templates is None:
         templates = generate_context_templates(model, tokenizer, hp.context_template_length_params, seed=seed)
-    covariance = _covariance(model, tokenizer, editor, hp, layer, covariance, progress)
+    covariance = for_layer(editor, hp, layer, given=covariance, cache=covariance_file, model=model, tok=tokenizer,
+                           progress=progress)
     seconds["setup"] = time.perf_counter() - started
     # pre-edit predictions: locality baselines (the metric compares with them) and the "before" metrics
     records, _ = filter_known(model, tokenizer, records, keep_unknown=True, progress=False)

@@ -110,11 +110,17 @@ def num_layers(model) -> int:
     return len(blocks(model))
 
 
-def edited_module_name(model, layer: int) -> str:
-    spec = arch_spec(model)
+def check_layer(model, layer: int) -> int:
+    """`layer` if the model has it; the one range check every stage calls before it computes or writes anything."""
     n = num_layers(model)
     if not 0 <= layer < n:
         raise ValueError(f"layer {layer} out of range: the model has layers 0..{n - 1}")
+    return layer
+
+
+def edited_module_name(model, layer: int) -> str:
+    spec = arch_spec(model)
+    check_layer(model, layer)
     return f"{spec.layers}.{layer}.{spec.edited}"
 
 

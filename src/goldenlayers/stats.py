@@ -426,3 +426,30 @@ METRIC_LABELS = {
     "fluency": "Fluency",
     "overall": "Overall",
 }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the split, joined in where it is needed
+# ----------------------------------------------------------------------------------------------------------
+# Columns every sweep file must have (checked on read). The proxy/test label is not among them: an edit does not
+# depend on which side of the split its sample falls, so a sweep is keyed by its sample set and `with_split`
+# joins the split in where it is used (BF's choice, the aggregates). A new split then reruns no sweep job.
+SWEEP_KEYS = ("sample_id", "layer")
+
+
+def with_split(sweep: pd.DataFrame, split: Mapping[str, Any]) -> pd.DataFrame:
+    """`sweep` with the column ``split`` ("proxy" | "test", from split.json's lists) right after ``sample_id``.
+
+    Every swept sample must be in the split (a sweep of another sample set is an error, never a silent drop); a
+    table that already has the column (the sequential sweep's, labelled by its subset) is returned as it is."""
+    if "split" in sweep.columns:
+        return sweep
+    part = {str(rid): name for name in ("proxy", "test") for rid in split[name]}
+    ids = sweep["sample_id"].astype(str)
+    missing = sorted(set(ids) - set(part))
+    if missing:
+        raise ValueError(f"{len(missing)} swept samples are in neither part of the split, e.g. {missing[:3]}: the "
+                         "sweep and split.json come from different sample sets")
+    out = sweep.copy()
+    out.insert(int(list(out.columns).index("sample_id")) + 1, "split", ids.map(part).to_numpy())
+    return out

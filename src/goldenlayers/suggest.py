@@ -307,10 +307,10 @@ def hparams_for_layer(model, editor: str, layer: int, model_name: str, base=None
     (EasyEdit's values). `v_loss_layer` is the model's last layer, as in EasyEdit's shipped files.
     """
     from goldenlayers.editing import get_editor, load_hparams
-    from goldenlayers.models import edited_module_name, num_layers
+    from goldenlayers.models import check_layer, num_layers
 
     spec = get_editor(editor)
-    edited_module_name(model, layer)  # range check with the model's layer count
+    check_layer(model, layer)
     if base is None:
         hp = spec.hparams_class.from_dict({})
     elif isinstance(base, (str, os.PathLike)):

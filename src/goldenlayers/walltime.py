@@ -48,12 +48,17 @@ def add_wall_time(record: dict, scoring_seconds: float, stage: str, benchmark: s
 
 
 def sweep_job_seconds(layers_per_file: Sequence[Iterable[int]], benchmarks: Sequence[str]) -> dict[int, float]:
-    """{layer: wall time of its sweep job} from one benchmark file per sweep file (same order)."""
-    if len(benchmarks) != len(layers_per_file):
-        raise ValueError("bf: give one benchmark file per sweep file, in the same order")
+    """{layer: wall time of its sweep jobs} from the Snakemake benchmark files of the jobs that wrote each sweep
+    file, same order: one per file, or K consecutive ones per file when each layer was swept in K chunk jobs (a
+    layer then costs the sum of its chunks: what BF pays for it)."""
+    if not layers_per_file or len(benchmarks) % len(layers_per_file) or not benchmarks:
+        raise ValueError(f"bf: give the benchmark files of every sweep job, the same number per sweep file and in "
+                         f"the same order ({len(benchmarks)} files for {len(layers_per_file)} sweep files)")
+    per_file = len(benchmarks) // len(layers_per_file)
     seconds = {}
-    for layers, bench in zip(layers_per_file, benchmarks):
+    for i, layers in enumerate(layers_per_file):
+        job = sum(read_benchmark_seconds(b) for b in benchmarks[i * per_file : (i + 1) * per_file])
         for layer in layers:
-            seconds[int(layer)] = read_benchmark_seconds(bench)
+            seconds[int(layer)] = job
     return seconds
 

@@ -105,13 +105,6 @@ def get_layer_chunks(wildcards):
     )
 
 
-def get_layer_chunk_benchmarks(wildcards):
-    return expand(
-        "results/benchmarks/sweep_layer/{{model}}/{{dataset}}/{{editor}}/layer_{{layer}}_chunk_{chunk}.tsv",
-        chunk=range(SWEEP_CHUNKS),
-    )
-
-
 def model_layers(model):
     """Layers to sweep for a model: config `layers` ("all" or a list), checked against num_layers."""
     n = config["models"][model]["num_layers"]
@@ -191,6 +184,15 @@ def get_tukey_k(wildcards):
 def get_filter_opts(wildcards):
     d = config["datasets"][wildcards.dataset]
     return " --keep-unknown" if d.get("keep_unknown") else ""
+
+
+def get_sample_opts(wildcards):
+    """The sample set's options: max_samples and, only with it, the split seed (without a cap every record is in
+    the set whatever the seed, so a new seed or proxy_fraction leaves samples.json and the sweeps alone)."""
+    d = config["datasets"][wildcards.dataset]
+    if not d.get("max_samples"):
+        return ""
+    return f"--max-samples {d['max_samples']} --seed {config['split']['seed']}"
 
 
 def get_split_opts(wildcards):
@@ -299,14 +301,14 @@ def get_final_outputs():
     ]
 
 
-# Layer selectors (workflow/rules/selectors.smk): every name, flag and input below is read from the registry
+# Layer selectors (workflow/rules/selection.smk): every name, flag and input below is read from the registry
 # goldenlayers.selection.registry.SELECTORS. Each selector writes results/{model}/{dataset}/selection/{method}.json.
 SELECTORS = list(selector_registry.SELECTORS)
 # Figure 3 compares the selectors that measure something against BF's wall time.
 TIMED_SELECTORS = selector_registry.timed()
 # Selectors that score every layer of the model; checkpoint plan_sweep adds their chosen layers to the sweep grid.
 PLANNED_SELECTORS = selector_registry.planned()
-# Selectors that score one (model, dataset)'s measurements: one score_<method> rule each (selectors.smk).
+# Selectors that score one (model, dataset)'s measurements: one score_<method> rule each (selection.smk).
 MEASURED_SELECTORS = selector_registry.measured()
 
 # The file of each piece of evidence a measured selector reads ...
@@ -436,14 +438,14 @@ def get_bf_sweeps(wildcards):
 
 
 def get_bf_benchmarks(wildcards):
-    """Benchmark files of those sweep jobs, in the same layer order (BF's wall time)."""
-    return expand(
-        "results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv",
-        model=wildcards.model,
-        dataset=wildcards.dataset,
-        editor=EDITORS[0],
-        layer=swept_layers(wildcards),
-    )
+    """Snakemake's benchmark files of those sweep jobs, in the same layer order (BF's wall time): one per layer, or
+    each layer's chunk jobs' in chunk order (BF adds them up; nothing but Snakemake writes a benchmark file)."""
+    return [
+        f"results/benchmarks/sweep_layer/{wildcards.model}/{wildcards.dataset}/{EDITORS[0]}/layer_{layer}"
+        + (f"_chunk_{chunk}.tsv" if SWEEP_CHUNKS > 1 else ".tsv")
+        for layer in swept_layers(wildcards)
+        for chunk in range(SWEEP_CHUNKS)
+    ]
 
 
 def get_trace_opts(wildcards):
@@ -463,7 +465,7 @@ def get_figure3_selections(wildcards=None):
     )
 
 
-# Editors (workflow/rules/editing.smk: templates and key covariance; sweep.smk: the sweeps). What an editor needs is
+# Editors (workflow/rules/sweep.smk: templates, key covariance and the sweeps). What an editor needs is
 # read from its entry in goldenlayers.editing.EDITORS (a registry that imports no torch).
 def needs_key_covariance(model, editor):
     """Whether `editor`, with its hparams file for `model`, uses the layer's key covariance (its EDITORS entry
@@ -515,7 +517,7 @@ def get_sequential_outputs():
     return get_all_sequential_summaries()
 
 
-# Resampled proxy draws (workflow/rules/resampling.smk)
+# Resampled proxy draws (workflow/rules/analysis.smk)
 def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])

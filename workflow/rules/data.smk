@@ -1,7 +1,8 @@
 # The input stage. A model made loadable offline (prepare_model) and a dataset fetched, validated and normalised
 # (prepare_dataset), each once; then per (model, dataset) the facts the model knows, with their pre-edit locality
-# predictions (filter_dataset), and the seeded proxy/test split (split_dataset). Every later stage reads
-# results/{model}/{dataset}/records.json and split.json.
+# predictions (filter_dataset), the samples the sweeps edit (sample_set) and the seeded proxy/test split
+# (split_dataset). Every later stage reads results/{model}/{dataset}/records.json and split.json (the sweeps
+# samples.json instead).
 #
 # prepare_dataset and split_dataset are local rules: both take a second or less, and a download needs the network
 # that cluster compute nodes often lack.
@@ -77,6 +78,27 @@ rule filter_dataset:
     shell:
         "goldenlayers -q filter-dataset {params.model} --threads {threads} --dataset {input.dataset}{params.opts} "
         "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
+
+
+# The samples the sweeps edit: what the split divides, whatever its proxy fraction (sweep.smk keys the sweeps by
+# it; the split joins at aggregation, so a new split reruns no sweep job).
+rule sample_set:
+    input:
+        records="results/{model}/{dataset}/records.json",
+    output:
+        samples="results/{model}/{dataset}/samples.json",
+    log:
+        "results/logs/sample_set/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        opts=get_sample_opts,
+    shell:
+        "goldenlayers samples --records {input.records} {params.opts} --out {output.samples} > {log} 2>&1"
 
 
 rule split_dataset:

@@ -95,3 +95,40 @@ for target, files in {
         input:
             files,
         localrule: True
+
+
+localrules:
+    plot_figure3,
+
+
+rule plot_figure3:
+    input:
+        selections=get_figure3_selections,
+        config=RESOLVED_CONFIG,
+    output:
+        figure=report(
+            f"{REPORT}/figure3.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+        ),
+        figure_pdf=f"{REPORT}/figure3.pdf",
+        table=report(
+            f"{REPORT}/figure3.csv",
+            caption="../report/figure3.rst",
+            category="Tables",
+        ),
+        table_md=f"{REPORT}/figure3.md",
+    log:
+        "results/logs/plot_figure3.log",
+    benchmark:
+        "results/benchmarks/plot_figure3.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        out_prefix=lambda wildcards, output: str(Path(output.figure).with_suffix("")),
+    shell:
+        "goldenlayers figure3 --selections {input.selections} --config {input.config} "
+        "--out-prefix {params.out_prefix} > {log} 2>&1"

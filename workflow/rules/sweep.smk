@@ -1,12 +1,61 @@
-# Edit and evaluate: the single-edit sweep (one job per model, dataset, editor and layer, or per chunk of a layer's
-# samples), the sequential-editing sweep (Table 11), and their per-editor aggregates.
+# Edit and evaluate: what an editor needs first (context templates per model and editor; for editors whose EDITORS
+# entry uses it, the key covariance per model and layer, shared by every editor), the single-edit sweep (one job
+# per model, dataset, editor and layer, or per chunk of a layer's samples; keyed by the sample set, not the split)
+# and the sequential-editing sweep (Table 11). The aggregates are in analysis.smk.
+
+
+rule generate_templates:
+    input:
+        model="results/models/{model}/model.json",
+        hparams=get_hparams,
+    output:
+        templates="results/{model}/context_templates/{editor}.json",
+    log:
+        "results/logs/generate_templates/{model}/{editor}.log",
+    benchmark:
+        "results/benchmarks/generate_templates/{model}/{editor}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        gpu=get_gpu,
+        mem_mb=4000,
+    params:
+        model=model_opts,
+    shell:
+        "goldenlayers -q templates {params.model} --threads {threads} --editor {wildcards.editor} "
+        "--hparams {input.hparams} --out {output.templates} > {log} 2>&1"
+
+
+rule key_covariance:
+    input:
+        model="results/models/{model}/model.json",
+        corpus=get_key_covariance_corpus,
+    output:
+        covariance="results/{model}/key_covariance/layer_{layer}.safetensors",
+    log:
+        "results/logs/key_covariance/{model}/layer_{layer}.log",
+    benchmark:
+        "results/benchmarks/key_covariance/{model}/layer_{layer}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        gpu=get_gpu,
+        mem_mb=4000,
+    params:
+        model=model_opts,
+        opts=get_key_covariance_opts,
+    shell:
+        "goldenlayers -q key-covariance {params.model} --threads {threads} --layer {wildcards.layer} "
+        "{params.opts} --out {output.covariance} > {log} 2>&1"
 
 
 rule sweep_layer:
     input:
         model="results/models/{model}/model.json",
         records="results/{model}/{dataset}/records.json",
-        split="results/{model}/{dataset}/split.json",
+        samples="results/{model}/{dataset}/samples.json",
         templates="results/{model}/context_templates/{editor}.json",
         hparams=get_hparams,
         covariance=get_key_covariance,
@@ -29,7 +78,7 @@ rule sweep_layer:
         chunk=get_chunk_opt,
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
-        "--split {input.split} --templates {input.templates} --editor {wildcards.editor} "
+        "--samples {input.samples} --templates {input.templates} --editor {wildcards.editor} "
         "--hparams {input.hparams} --layer {wildcards.layer} {params.fluency} {params.covariance} "
         "{params.chunk} --out {output.sweep} > {log} 2>&1"
 
@@ -42,10 +91,8 @@ if SWEEP_CHUNKS > 1:
     rule merge_layer_chunks:
         input:
             chunks=get_layer_chunks,
-            benchmarks=get_layer_chunk_benchmarks,
         output:
             sweep="results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
-            benchmark="results/benchmarks/sweep_layer/{model}/{dataset}/{editor}/layer_{layer}.tsv",
         log:
             "results/logs/merge_layer_chunks/{model}/{dataset}/{editor}/layer_{layer}.log",
         conda:
@@ -54,35 +101,7 @@ if SWEEP_CHUNKS > 1:
         resources:
             mem_mb=1000,
         shell:
-            "goldenlayers merge-chunks --chunks {input.chunks} --benchmarks {input.benchmarks} "
-            "--out {output.sweep} --out-benchmark {output.benchmark} > {log} 2>&1"
-
-
-rule aggregate_sweep:
-    input:
-        sweeps=get_layer_sweeps,
-        selection=get_selections,
-    output:
-        sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
-        stats="results/{model}/{dataset}/aggregate/{editor}/layer_stats.parquet",
-        summary="results/{model}/{dataset}/aggregate/{editor}/summary.json",
-    log:
-        "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
-    benchmark:
-        "results/benchmarks/aggregate_sweep/{model}/{dataset}/{editor}.tsv"
-    # quick: runs in the main process even on a cluster (was declared local in report.smk)
-    localrule: True
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        metric=config["metric"],
-    shell:
-        "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
-        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
-        "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"
+            "goldenlayers merge-chunks --chunks {input.chunks} --out {output.sweep} > {log} 2>&1"
 
 
 rule sweep_sequential:
@@ -116,28 +135,3 @@ rule sweep_sequential:
         "--split {input.split} --subset test --templates {input.templates} --editor {wildcards.editor} "
         "--hparams {input.hparams} --layer {wildcards.layer} --n-edits {params.n_edits} --seed {params.seed} "
         "{params.covariance} {params.fluency} --out {output.sweep} > {log} 2>&1"
-
-
-rule aggregate_sequential:
-    input:
-        sweeps=get_sequential_sweeps,
-        selection=get_sequential_selections,
-    output:
-        sweep="results/{model}/{dataset}/aggregate_sequential/{editor}/sweep.parquet",
-        stats="results/{model}/{dataset}/aggregate_sequential/{editor}/layer_stats.parquet",
-        summary="results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
-    log:
-        "results/logs/aggregate_sequential/{model}/{dataset}/{editor}.log",
-    benchmark:
-        "results/benchmarks/aggregate_sequential/{model}/{dataset}/{editor}.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        metric=config["metric"],
-    shell:
-        "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
-        "--model {wildcards.model} --dataset {wildcards.dataset} --editor {wildcards.editor} "
-        "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"

@@ -33,7 +33,8 @@ import time
 import torch
 from tqdm import tqdm
 
-from goldenlayers.editing import apply_edit, needs_covariance, restore_weight, try_edit
+from goldenlayers.editing import apply_edit, restore_weight, try_edit
+from goldenlayers.editing.covariance import for_layer
 from goldenlayers.editing.evaluate import greedy_text
 from goldenlayers.appendix.metrics import (
     MetricSkipped,
@@ -108,16 +109,16 @@ def unstructured_metrics(model, tok, record: dict, max_new_tokens: int, mmlu: li
 
 
 def evaluate_at_layer(model, tok, records: list[dict], split: dict, setting: str, editor: str, hparams, layer: int,
-                      templates: list[str], settings: dict | None = None, progress: bool = True) -> dict:
-    """Edit and evaluate every test sample at `layer`; per-sample rows, means and skipped metrics."""
+                      templates: list[str], settings: dict | None = None, progress: bool = True,
+                      covariance=None) -> dict:
+    """Edit and evaluate every test sample at `layer`; per-sample rows, means and skipped metrics. `covariance`:
+    the layer's key covariance for editors that use it (`editing.covariance.for_layer`)."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown appendix setting {setting!r}; known: {', '.join(SETTINGS)}")
     settings = {**DEFAULTS, **(settings or {})}
     if settings["decoding"] != "greedy":
         raise ValueError(f"appendix.decoding {settings['decoding']!r} is not supported; the paper decodes greedily")
-    if needs_covariance(editor, hparams):
-        raise ValueError(f"{editor} with these hparams needs a key covariance per layer, which the appendix "
-                         "evaluation does not load; use r-rome/rome with mom2_adjustment: false (the shipped files)")
+    covariance = for_layer(editor, hparams, layer, given=covariance, what="the appendix evaluation")
     test_ids = set(split["test"])
     todo = [r for r in records if r["id"] in test_ids]
     if not todo:
@@ -133,7 +134,7 @@ def evaluate_at_layer(model, tok, records: list[dict], split: dict, setting: str
     for record in tqdm(todo, desc=f"{setting} {editor} layer {layer}", disable=not progress):
         row = {"sample_id": record["id"], "status": "ok", "reason": ""}
         started = time.perf_counter()
-        edit, reason = try_edit(model, tok, record, editor, hparams, layer, templates)
+        edit, reason = try_edit(model, tok, record, editor, hparams, layer, templates, covariance=covariance)
         if reason is not None:
             row.update({m: math.nan for m in SETTINGS[setting]}, status="failed", reason=reason)
             rows.append(row)

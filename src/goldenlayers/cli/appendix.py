@@ -1,23 +1,17 @@
-"""`goldenlayers appendix-eval` (the data of Tables 12-13); registered by cli.build_parser. The tables themselves
-are `goldenlayers report --tables table12` / `table13`.
-
-Kept apart from cli.py so the appendix settings stay one module's business; heavy imports happen inside the
-commands, as in cli.py.
+"""Subcommand of workflow/rules/appendix.smk: `goldenlayers appendix-eval` (the data of Tables 12-13). The tables
+themselves are `goldenlayers report --tables table12` / `table13`. Heavy imports happen inside the command.
 """
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger("goldenlayers")
+from goldenlayers.cli.common import load_model, log, model_args
 
 
 def cmd_appendix_eval(args):
     from goldenlayers.appendix.evaluate import evaluate_at_layer
-    from goldenlayers.cli import _load_model
     from goldenlayers.editing import load_hparams
     from goldenlayers.io import read_json, write_json
-    from goldenlayers.models import edited_module_name
+    from goldenlayers.models import check_layer
 
     selection = read_json(args.selection)
     layer = selection.get("chosen_layer")
@@ -27,13 +21,13 @@ def cmd_appendix_eval(args):
     records = read_json(args.records)
     split = read_json(args.split)
     templates = read_json(args.templates)["templates"]
-    model, tok = _load_model(args)
-    edited_module_name(model, layer)  # a layer out of range fails here, before anything is computed
+    model, tok = load_model(args)
+    check_layer(model, layer)
     settings = {"max_new_tokens": args.max_new_tokens, "decoding": args.decoding,
                 "bertscore_model": args.bertscore_model, "bertscore_layers": args.bertscore_layers,
                 "mmlu_file": args.mmlu_file, "mmlu_questions": args.mmlu_questions}
     result = evaluate_at_layer(model, tok, records, split, args.setting, args.editor, hparams, layer, templates,
-                               settings=settings, progress=not args.quiet)
+                               settings=settings, progress=not args.quiet, covariance=args.key_covariance)
     for metric, reason in result["skipped"].items():
         log.warning("%s", reason)
     result = {"model": args.model_name, "dataset": args.dataset_name, "method": selection.get("method", args.method),
@@ -43,7 +37,7 @@ def cmd_appendix_eval(args):
              ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items()))
 
 
-def add_appendix_parsers(sub, model_args):
+def add_parsers(sub):
     from goldenlayers.editing import EDITORS  # no torch
 
     p = sub.add_parser("appendix-eval", help="edit each test sample at a selector's layer; composite/unstructured "
@@ -57,6 +51,7 @@ def add_appendix_parsers(sub, model_args):
     p.add_argument("--method", default="", help="selector name, if the selection file does not carry it")
     p.add_argument("--editor", default="r-rome", choices=list(EDITORS))
     p.add_argument("--hparams", required=True)
+    p.add_argument("--key-covariance", help="the layer's key covariance, for editors that use it")
     p.add_argument("--model-name", required=True, help="the model's short name (table rows)")
     p.add_argument("--dataset-name", required=True, help="the dataset's short name (table rows)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="greedy generation length")

@@ -327,3 +327,44 @@ def mom2_disagreements(hparams, covariance: KeyCovariance) -> list[str]:
     made = {"mom2_dataset": corpus, "mom2_n_samples": meta.get("n_samples"), "mom2_dtype": meta.get("dtype")}
     return [f"{key} {getattr(hparams, key)!r} (the covariance used was made with {value!r})"
             for key, value in made.items() if value and str(getattr(hparams, key)) != value]
+
+
+def for_layer(editor: str, hparams, layer: int, given=None, cache=None, model=None, tok=None,
+              what: str = "this edit", progress: bool = False) -> KeyCovariance | None:
+    """The one key-covariance policy (the pipeline's sweeps, `edit()` and the appendix all call it).
+
+    * An editor that does not use it (`editing.needs_covariance`: EMMET always, ROME/R-ROME with mom2_adjustment)
+      gets None.
+    * `given` (a KeyCovariance or its file; the pipeline's --key-covariance) decides: one covariance per (model,
+      layer) serves every editor (config key_covariance), so hparams' mom2_* that differ are logged, not obeyed.
+      A file of another layer is refused.
+    * Otherwise it is computed from the hparams' mom2_dataset / mom2_n_samples / mom2_dtype: cached at `cache`
+      (reused when made with the same settings) or in memory. That needs the model; `what` names the caller in
+      the error when there is none."""
+    from goldenlayers.editing import needs_covariance
+
+    if not needs_covariance(editor, hparams):
+        return None
+    if given is not None:
+        stats = given if isinstance(given, KeyCovariance) else KeyCovariance.load(given)
+        if stats.metadata.get("layer", str(layer)) != str(layer):
+            raise ValueError(f"{given} holds layer {stats.metadata['layer']}, not layer {layer}")
+        for difference in mom2_disagreements(hparams, stats):
+            log.warning("the hparams set %s; the covariance given decides", difference)
+        return stats
+    if model is None:
+        raise ValueError(f"{editor} with these hparams needs the key covariance of layer {layer}, which {what} "
+                         "does not compute: pass --key-covariance (a file written by `goldenlayers "
+                         "key-covariance`), or use r-rome/rome with mom2_adjustment: false")
+    corpus = hparams.mom2_dataset
+    if cache is not None:
+        return load_or_compute_key_covariance(model, tok, layer, cache, corpus=corpus,
+                                              n_samples=hparams.mom2_n_samples, dtype=hparams.mom2_dtype,
+                                              progress=progress)
+    if corpus != DEFAULT_CORPUS and not Path(corpus).exists():
+        raise ValueError(f"{editor} needs the key covariance of layer {layer}, and mom2_dataset {corpus!r} is "
+                         f"neither {DEFAULT_CORPUS} nor a local file: pass a covariance (`goldenlayers "
+                         "key-covariance`, then --key-covariance) or set mom2_dataset")
+    texts, corpus_id = load_corpus(corpus, hparams.mom2_n_samples)
+    mom2, n_tokens = collect_key_second_moment(model, tok, layer, texts, dtype=hparams.mom2_dtype, progress=progress)
+    return KeyCovariance(mom2, n_tokens=n_tokens, corpus=corpus_id)

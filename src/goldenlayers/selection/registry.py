@@ -1,7 +1,7 @@
 """Every layer selector the project knows: one `SelectorSpec` per entry of `SELECTORS`, each with one `select`.
 
 The library (reports, plots, resampling, `suggest`), the CLI (`goldenlayers select --method NAME`) and the workflow
-(`workflow/rules/selectors.smk` makes one `score_<name>` rule per measured selector) read this registry; nothing else
+(`workflow/rules/selection.smk` makes one `score_<name>` rule per measured selector) read this registry; nothing else
 lists selector names. Adding a selector is one function with the signature below plus one entry here (see
 docs/architecture.md, "Adding a selector").
 
@@ -273,48 +273,6 @@ def run(name: str, evidence: Mapping[str, Any], layers: Sequence[int] | None = N
     if missing:
         raise ValueError(f"selector {name!r} needs {', '.join(missing)}")
     return spec.select(evidence, None if layers is None else [int(x) for x in layers], dict(params or {}))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# reporting: a multi-layer selector (Random) as the mean of its layers' metrics
-# ----------------------------------------------------------------------------------------------------------
-def selected_layers(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, int | None], dict[str, list[str]]]:
-    """From selection records: ({key: layer} for `analysis.summarise_sweep`, {name: keys} of the multi-layer
-    selectors). A multi-layer record's layers get the keys "<name>#0", "<name>#1", ... for `mean_of_selected`."""
-    selected, multi = {}, {}
-    for record in records:
-        if record.get("chosen_layers") is not None:
-            keys = [f"{record['method']}#{i}" for i in range(len(record["chosen_layers"]))]
-            selected.update(zip(keys, record["chosen_layers"]))
-            multi[record["method"]] = keys
-        else:
-            selected[record["method"]] = record["chosen_layer"]
-    return selected, multi
-
-
-def mean_of_selected(selected: Mapping[str, dict], name: str, keys: Sequence[str]) -> dict:
-    """Replace the `summarise_sweep` entries `keys` (one per layer of a multi-layer selector such as Random) by one
-    entry `name` = {layer: None, layers, test: {metric: mean over the layers}}, at the position of the first key.
-
-    A metric is None only when no layer has it (a layer that was not swept has None and is left out of the mean).
-    """
-    import numpy as np
-
-    entries = [selected[k] for k in keys]
-    metrics = list(entries[0]["test"]) if entries else []
-    test = {}
-    for m in metrics:
-        values = [e["test"].get(m) for e in entries if e["test"].get(m) is not None]
-        test[m] = float(np.mean(values)) if values else None
-    merged = {"layer": None, "layers": [e["layer"] for e in entries], "test": test}
-    out: dict[str, dict] = {}
-    for key, value in selected.items():
-        if key in keys:
-            if name not in out:
-                out[name] = merged
-        else:
-            out[key] = value
-    return out
 
 
 def _load_plugins() -> None:

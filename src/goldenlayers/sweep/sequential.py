@@ -24,7 +24,7 @@ from goldenlayers.sweep.single import COLUMNS
 
 DEFAULT_N_EDITS = 10
 # the single-edit sweep's table, plus the position in the sequence
-SEQUENTIAL_COLUMNS = [*COLUMNS, "edit_index"]
+SEQUENTIAL_COLUMNS = [COLUMNS[0], "split", *COLUMNS[1:], "edit_index"]  # labelled by the subset it drew from
 
 
 def choose_sequence(ids: list[str], n_edits: int = DEFAULT_N_EDITS, seed: int = 42) -> list[str]:

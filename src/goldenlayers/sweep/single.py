@@ -5,7 +5,7 @@ partial JSONL file as they finish, so a job that is killed resumes from the last
 parquet is written atomically and the partial file removed.
 
 The partial file's first line is a fingerprint of everything that determines a row (model, hparams, templates,
-split, records, editor, layer, fluency, chunk, covariance, row format); rows made with other settings are
+records (the sample set), editor, layer, fluency, chunk, covariance, row format); rows made with other settings are
 discarded, never mixed in. One process at a time owns a partial file (an exclusive `flock` held for the whole
 job): a second job on the same output waits for the first, then takes over its rows or its finished output.
 """
@@ -30,15 +30,14 @@ from goldenlayers.io import config_hash, write_parquet
 log = logging.getLogger(__name__)
 
 # Bump when a row's columns or their meaning change: partial files of an older format are then redone.
-ROW_FORMAT = 2
-COLUMNS = ["sample_id", "split", "layer", "editor", *METRICS, "fluency", "fluency_raw", "edit_seconds", "eval_seconds", "steps", "status", "reason"]
+ROW_FORMAT = 3  # 3: no proxy/test label (a sweep is keyed by its sample set; the split is joined at aggregation)
+COLUMNS = ["sample_id", "layer", "editor", *METRICS, "fluency", "fluency_raw", "edit_seconds", "eval_seconds", "steps", "status", "reason"]
 
 
-def sweep_fingerprint(model, todo: list[dict], split: dict, editor: str, hparams, layer: int, templates,
+def sweep_fingerprint(model, todo: list[dict], editor: str, hparams, layer: int, templates,
                       fluency: bool, covariance=None, chunk: tuple[int, int] = (0, 1), model_ref=None) -> dict:
     """Short hashes of everything that determines a sweep row, by part (so a mismatch can say what changed)."""
     weight = next(model.parameters())
-    split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
     cov = None if covariance is None else {"corpus": covariance.corpus, "n_tokens": covariance.n_tokens,
                                            "metadata": covariance.metadata}
     hp = dataclasses.asdict(hparams) if dataclasses.is_dataclass(hparams) else vars(hparams)
@@ -47,7 +46,6 @@ def sweep_fingerprint(model, todo: list[dict], split: dict, editor: str, hparams
                   "device": weight.device.type},
         "hparams": hp,
         "templates": list(templates),
-        "split": {r["id"]: split_of[r["id"]] for r in todo},
         "records": todo,
         "editor": editor,
         "layer": layer,
@@ -137,19 +135,31 @@ def chunk_of(items: list, chunk: int, n_chunks: int) -> list:
     return items[chunk * len(items) // n_chunks : (chunk + 1) * len(items) // n_chunks]
 
 
-def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int, templates, out_path,
+def sample_ids(content: dict, source="samples file") -> list[str]:
+    """The ids of a samples.json (`ids`) or of a split.json (proxy then test): the sample set a sweep edits."""
+    if "ids" in content:
+        return list(content["ids"])
+    if "proxy" in content and "test" in content:
+        return [*content["proxy"], *content["test"]]
+    raise ValueError(f"{source}: expected samples.json (key 'ids') or split.json (keys 'proxy', 'test')")
+
+
+def run_sweep(model, tok, records, samples, editor: str, hparams, layer: int, templates, out_path,
               fluency: bool = False, progress: bool = True, covariance=None,
               chunk: tuple[int, int] = (0, 1), model_ref=None) -> pd.DataFrame:
-    """Edit and evaluate the split's samples (or chunk (k, n) of them, for a cluster job per chunk) at `layer`.
+    """Edit and evaluate the records whose ids are in `samples` (the sample set: ids, or the content of a
+    samples.json or split.json), or chunk (k, n) of them for a cluster job per chunk, at `layer`. Rows carry no
+    proxy/test label: an edit does not depend on the split, so a new split reuses every sweep file
+    (`stats.with_split` joins it where needed).
 
     `model_ref` (the prepared model's model.json content) joins the fingerprint of the partial file.
     """
-    split_of = {rid: name for name in ("proxy", "test") for rid in split[name]}
-    todo = chunk_of([r for r in records if r["id"] in split_of], *chunk)
+    in_set = set(sample_ids(samples) if isinstance(samples, dict) else samples)
+    todo = chunk_of([r for r in records if r["id"] in in_set], *chunk)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".partial.jsonl")
-    fingerprint = sweep_fingerprint(model, todo, split, editor, hparams, layer, templates, fluency,
+    fingerprint = sweep_fingerprint(model, todo, editor, hparams, layer, templates, fluency,
                                     covariance=covariance, chunk=chunk, model_ref=model_ref)
     with _lock_partial(partial) as f:
         finished = _finished_output(out_path, fingerprint)
@@ -181,7 +191,6 @@ def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int
                 continue
             row = edit_and_evaluate(model, tok, record, editor, hparams, layer, templates, fluency=fluency,
                                     covariance=covariance)
-            row["split"] = split_of[record["id"]]
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())

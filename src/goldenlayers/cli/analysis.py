@@ -1,0 +1,70 @@
+"""Subcommands of workflow/rules/analysis.smk: aggregate (the split joined to the sweep), resample (Table 16,
+Figures 5-6). The stage bodies are `goldenlayers.analysis.aggregate` and `.resampling_report`."""
+
+from __future__ import annotations
+
+from goldenlayers.cli.common import log, names_args, set_threads
+
+
+def _key(args) -> dict:
+    """The names a summary is keyed by (model, dataset, editor), as given."""
+    return {k: v for k, v in (("model", args.model_name), ("dataset", args.dataset_name), ("editor", args.editor))
+            if v}
+
+
+def cmd_aggregate(args):
+    from goldenlayers.analysis.aggregate import aggregate
+    from goldenlayers.io import read_json
+
+    aggregate(args.sweeps, read_json(args.split) if args.split else None, args.selection or [], args.metric,
+              {"model": args.model_name, "dataset": args.dataset_name, "editor": args.editor},
+              args.out_sweep, args.out_stats, args.out_summary)
+
+
+def cmd_resample(args):
+    from goldenlayers.analysis.resampling_report import run_resampling
+
+    set_threads(args.threads)
+    summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
+                             factors_path=args.factors, effects_path=args.effects, metric=args.metric,
+                             tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
+                             sizes=args.proxy_sizes, seed=args.seed, key=_key(args))
+    log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
+             summary["n_samples"], summary["curve_sizes"],
+             ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+
+
+def add_parsers(sub):
+    from goldenlayers.selection.registry import TUKEY_K
+
+    p = sub.add_parser("aggregate", help="per-layer statistics, golden layers and t-tests of one sweep")
+    p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")
+    p.add_argument("--split", help="split.json: labels the swept samples proxy/test (not needed for the sequential "
+                                   "sweep, whose rows carry their subset)")
+    p.add_argument("--selection", nargs="*", help="selector JSON files (lga.json, ...)")
+    p.add_argument("--metric", default="rewrite")
+    p.add_argument("--model-name", required=True, help="the model's name in the config (recorded in the summary)")
+    p.add_argument("--dataset-name", required=True, help="the dataset's name in the config (recorded)")
+    p.add_argument("--editor", required=True, help="the editor (recorded in the summary)")
+    p.add_argument("--out-sweep", required=True)
+    p.add_argument("--out-stats", required=True)
+    p.add_argument("--out-summary", required=True)
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("resample", help="R seeded proxy/test re-splits: every selector's choice from cached "
+                                        "per-sample evidence, regret and hit rate (and the proxy-size curve)")
+    p.add_argument("--sweep", required=True, help="aggregated sweep (aggregate/<editor>/sweep.parquet)")
+    names_args(p, editor=True)
+    p.add_argument("--split", required=True, help="split.json (its proxy size is the draws' proxy size)")
+    p.add_argument("--gradients", help="per-sample gradient scalars of every swept sample (LGA, LGA(K'))")
+    p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
+    p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
+    p.add_argument("--metric", default="rewrite", help="BF's metric")
+    p.add_argument("--tukey-k", type=float, default=TUKEY_K)
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
+    p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_resample)

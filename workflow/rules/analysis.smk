@@ -1,0 +1,91 @@
+# Analysis: each (model, dataset, editor)'s sweep aggregated with the split joined in (per-layer statistics, golden
+# layers, t-tests, every selector's choice), and the resampled proxy/test splits (beyond the paper): every selector
+# re-chooses from cached per-sample evidence in R seeded draws. Table 16, Table 1 per metric and Figures 5-6 are
+# drawn from them by report.smk's rules.
+
+
+rule aggregate_sweep:
+    input:
+        sweeps=get_layer_sweeps,
+        split="results/{model}/{dataset}/split.json",
+        selection=get_selections,
+    output:
+        sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
+        stats="results/{model}/{dataset}/aggregate/{editor}/layer_stats.parquet",
+        summary="results/{model}/{dataset}/aggregate/{editor}/summary.json",
+    log:
+        "results/logs/aggregate_sweep/{model}/{dataset}/{editor}.log",
+    benchmark:
+        "results/benchmarks/aggregate_sweep/{model}/{dataset}/{editor}.tsv"
+    # quick: runs in the main process even on a cluster (was declared local in report.smk)
+    localrule: True
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        metric=config["metric"],
+    shell:
+        "goldenlayers aggregate --sweeps {input.sweeps} --split {input.split} --selection {input.selection} "
+        "--metric {params.metric} --model-name {wildcards.model} --dataset-name {wildcards.dataset} "
+        "--editor {wildcards.editor} --out-sweep {output.sweep} --out-stats {output.stats} "
+        "--out-summary {output.summary} > {log} 2>&1"
+
+
+rule aggregate_sequential:
+    input:
+        sweeps=get_sequential_sweeps,
+        selection=get_sequential_selections,
+    output:
+        sweep="results/{model}/{dataset}/aggregate_sequential/{editor}/sweep.parquet",
+        stats="results/{model}/{dataset}/aggregate_sequential/{editor}/layer_stats.parquet",
+        summary="results/{model}/{dataset}/aggregate_sequential/{editor}/summary.json",
+    log:
+        "results/logs/aggregate_sequential/{model}/{dataset}/{editor}.log",
+    benchmark:
+        "results/benchmarks/aggregate_sequential/{model}/{dataset}/{editor}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        metric=config["metric"],
+    shell:
+        "goldenlayers aggregate --sweeps {input.sweeps} --selection {input.selection} --metric {params.metric} "
+        "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
+        "--out-sweep {output.sweep} --out-stats {output.stats} --out-summary {output.summary} > {log} 2>&1"
+
+
+rule resample_splits:
+    input:
+        sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
+        split="results/{model}/{dataset}/split.json",
+        gradients="results/{model}/{dataset}/gradients/samples.parquet",
+        factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
+        effects="results/{model}/{dataset}/causal_trace/samples.parquet",
+    output:
+        draws="results/{model}/{dataset}/resampling/{editor}/draws.parquet",
+        verdicts="results/{model}/{dataset}/resampling/{editor}/verdicts.parquet",
+        curve="results/{model}/{dataset}/resampling/{editor}/curve.parquet",
+        summary="results/{model}/{dataset}/resampling/{editor}/summary.json",
+    log:
+        "results/logs/resample_splits/{model}/{dataset}/{editor}.log",
+    benchmark:
+        "results/benchmarks/resample_splits/{model}/{dataset}/{editor}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        metric=config["metric"],
+        k=get_tukey_k,
+        opts=get_resampling_opts,
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+    shell:
+        "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
+        "--factors {input.factors} --effects {input.effects} --metric {params.metric} --tukey-k {params.k} "
+        "{params.opts} --model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
+        "--out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,101 @@
+# Layer selection: score every selector of the registry (goldenlayers.selection.registry.SELECTORS) on the
+# measurements of measure.smk, plan the sweep, BF from the sweep. A selector added to the registry gets its
+# score_<method> rule, inputs and flags from there (common.smk, selector section).
+localrules:
+    select_random_layers,
+    plan_sweep,
+    select_bf,
+
+
+# One score_<method> rule per selector that scores the measurements above (LGA, LGA(K'), SaLEM, CMA, and any
+# selector registered later); the loop variable is bound through the helpers' arguments, not read lazily.
+for _method in MEASURED_SELECTORS:
+
+    rule:
+        name:
+            f"score_{_method}"
+        input:
+            **get_selector_inputs(_method),
+        output:
+            selection=f"results/{{model}}/{{dataset}}/selection/{_method}.json",
+        log:
+            f"results/logs/score_{_method}/{{model}}/{{dataset}}.log",
+        benchmark:
+            f"results/benchmarks/score_{_method}/{{model}}/{{dataset}}.tsv"
+        localrule: True
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        params:
+            method=_method,
+            evidence=get_selector_evidence_opts(_method),
+            opts=get_selector_opts(_method),
+        shell:
+            "goldenlayers select --method {params.method} {params.evidence} --split {input.split} "
+            "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --model-name {wildcards.model} "
+            "--dataset-name {wildcards.dataset} --out {output.selection} "
+            "> {log} 2>&1"
+
+
+rule select_random_layers:
+    output:
+        selection="results/{model}/{dataset}/selection/random.json",
+    log:
+        "results/logs/select_random_layers/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        layers=get_candidate_layers,
+        opts=get_selector_opts("random"),
+    shell:
+        "goldenlayers select --method random --layers {params.layers} {params.opts} "
+        "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --out {output.selection} > {log} 2>&1"
+
+
+checkpoint plan_sweep:
+    input:
+        selections=get_planned_selections,
+    output:
+        plan="results/{model}/{dataset}/sweep_plan.json",
+    log:
+        "results/logs/plan_sweep/{model}/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        grid=get_candidate_layers,
+    shell:
+        "goldenlayers sweep-plan --selections {input.selections} --grid {params.grid} --out {output.plan} "
+        "> {log} 2>&1"
+
+
+rule select_bf:
+    input:
+        sweeps=get_bf_sweeps,
+        split="results/{model}/{dataset}/split.json",
+        benchmarks=get_bf_benchmarks,
+    output:
+        selection="results/{model}/{dataset}/selection/bf.json",
+    log:
+        "results/logs/select_bf/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/select_bf/{model}/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        opts=get_selector_opts("bf"),
+    shell:
+        "goldenlayers select --method bf --sweep {input.sweeps} --split {input.split} --benchmarks {input.benchmarks} "
+        "{params.opts} "
+        "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --out {output.selection} > {log} 2>&1"
+
