@@ -137,7 +137,7 @@ def test_rescoring_from_cached_values_equals_each_selector_run_directly():
     masks = resampling.draw_masks(len(ids), 5, 15, seed=3)
     for proxy in masks:
         subset = [s for s, keep in zip(ev["samples"], proxy) if keep]
-        got = {k: (None if v is None else layers[v]) for k, v in resampling.choose(ev, proxy, tukey_k=1.0).items()}
+        got = {k: (None if v is None else layers[v]) for k, v in resampling.choose(ev, proxy, params={"tukey_k": 1.0}).items()}
         assert got["lga"] == selection.run_lga(grads, subset, k=1.0, layers=layers)["chosen_layer"]
         assert got["lga_kprime"] == selection.run_lga(grads, subset, k=1.0, method="lga_kprime",
                                                       layers=layers)["chosen_layer"]

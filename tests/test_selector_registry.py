@@ -136,7 +136,7 @@ def test_pipeline_records_equal_the_registry_on_a_draw(tmp_path):
         subset = [s for s, keep in zip(ev["samples"], proxy) if keep]
         (tmp_path / "split.json").write_text(json.dumps({"proxy": subset, "test": []}))
         drawn = resampling.draw_evidence(ev, proxy)
-        chosen = resampling.choose(ev, proxy, tukey_k=0.5)
+        chosen = resampling.choose(ev, proxy, params={"tukey_k": 0.5})
         for method, flag, path in (("lga", "--gradients", "g.parquet"), ("lga_kprime", "--gradients", "g.parquet"),
                                    ("cma", "--effects", "e.parquet")):
             out = tmp_path / f"{method}_{r}.json"
@@ -189,3 +189,70 @@ def test_register_refuses_a_selector_the_workflow_cannot_score():
     with pytest.raises(ValueError, match="must score the gradient"):
         selectors.register(spec)
     assert "sweepy" not in SELECTORS
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (d) a selector's own parameter reaches the resampling draws, from the CLI and from the config
+# ----------------------------------------------------------------------------------------------------------
+ALPHA_MODULE = '''
+from goldenlayers.selection.registry import SelectorSpec, register
+
+SEEN = []
+
+
+def select_alpha(evidence, layers, params):
+    """The candidate layer at position `alpha` (default 0): a parameter only this selector has."""
+    grads = evidence["gradients"]
+    candidates = sorted(int(x) for x in (grads["layer"].unique() if layers is None else layers))
+    SEEN.append(params.get("alpha"))
+    return {"method": "alpha", "layers": candidates, "scores": None,
+            "chosen_layer": candidates[int(params.get("alpha", 0))], "params": dict(params)}
+
+
+register(SelectorSpec(name="alpha", label="Alpha", color="#000000", marker="v", linestyle=":", hatch="",
+                      needs=("gradients",), timed=False, planned=True, multi_layer=False, tables=("table2",),
+                      select=select_alpha, params=("alpha",)),
+         new_params={"alpha": (int, "which candidate layer the alpha selector takes")})
+'''
+
+
+@pytest.fixture
+def alpha_selector(tmp_path, monkeypatch):
+    """ALPHA_MODULE registered (and unregistered afterwards)."""
+    namespace = {}
+    exec(ALPHA_MODULE, namespace)
+    yield namespace["SEEN"]
+    SELECTORS.pop("alpha")
+    selectors.PARAMS.pop("alpha")
+
+
+def test_a_new_selector_parameter_reaches_the_resampling_draws(tmp_path, alpha_selector):
+    from goldenlayers.cli import main
+
+    ids, sweep, grads, _ = evidence_tables()
+    sweep.to_parquet(tmp_path / "sweep.parquet")
+    grads.to_parquet(tmp_path / "g.parquet")
+    (tmp_path / "split.json").write_text(json.dumps({"proxy": ids[:5], "test": ids[5:]}))
+    base = ["-q", "resample", "--sweep", str(tmp_path / "sweep.parquet"), "--split", str(tmp_path / "split.json"),
+            "--gradients", str(tmp_path / "g.parquet"), "--draws", "3", "--curve-draws", "2", "--proxy-sizes", "3"]
+    for given, layer in ((["--alpha", "2"], 2), ([], 0)):
+        out = tmp_path / f"run{len(given)}"
+        assert main([*base, *given, "--out-dir", str(out)]) == 0
+        draws = pd.read_parquet(out / "draws.parquet")
+        assert set(draws.loc[draws["selector"] == "alpha", "layer"]) == {layer}
+    assert set(alpha_selector) == {2, None}  # the configured value in every draw of the first run, then the default
+    assert json.loads((tmp_path / "run2" / "summary.json").read_text())["selector_params"]["alpha"] == 2
+
+
+@pytest.mark.slow
+def test_the_config_sets_a_plugin_parameter_for_its_score_rule_and_the_draws(tmp_path):
+    from test_workflow import write_tiny_project
+
+    config = write_tiny_project(tmp_path)
+    text = config.read_text() + "\nselector_params:\n  alpha: 2\n"
+    config.write_text(text)
+    (tmp_path / "alpha_selector.py").write_text(ALPHA_MODULE)
+    plan = dry_run(tmp_path, config, "alpha_selector")
+    score = re.search(r"goldenlayers select --method alpha [^\n]*", plan).group(0)
+    resample = re.search(r"goldenlayers resample [^\n]*", plan).group(0)
+    assert "--alpha 2" in score and "--alpha 2" in resample

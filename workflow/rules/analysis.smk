@@ -81,11 +81,11 @@ rule resample_splits:
         mem_mb=2000,
     params:
         metric=config["metric"],
-        k=get_tukey_k,
+        selector_opts=get_resampling_selector_opts,
         opts=get_resampling_opts,
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
-        "--factors {input.factors} --effects {input.effects} --metric {params.metric} --tukey-k {params.k} "
+        "--factors {input.factors} --effects {input.effects} --metric {params.metric} {params.selector_opts} "
         "{params.opts} --model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
         "--out-dir {params.out_dir} > {log} 2>&1"

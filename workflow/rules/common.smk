@@ -328,7 +328,8 @@ STAGE_FILES = {
         "timing": "results/{model}/{dataset}/causal_trace/timing.json",
     },
 }
-# Where each selector parameter (selector_registry.PARAMS) comes from in the config.
+# Where each selector parameter (selector_registry.PARAMS) comes from in the config; any other (a plugin's, see
+# selector_registry.register) from the config's selector_params section.
 SELECTOR_PARAMS = {
     "tukey_k": get_tukey_k,
     "n_layers": lambda wildcards: config["random"]["n_layers"],
@@ -336,6 +337,23 @@ SELECTOR_PARAMS = {
     "metric": lambda wildcards: config["metric"],
     "num_layers": lambda wildcards: config["models"][wildcards.model]["num_layers"],
 }
+
+
+def selector_param(name, wildcards):
+    """A selector parameter's configured value (None: not configured, the selector's default applies)."""
+    if name in SELECTOR_PARAMS:
+        return SELECTOR_PARAMS[name](wildcards)
+    return config.get("selector_params", {}).get(name)
+
+
+def param_flags(names, wildcards):
+    """`--name value` for each configured parameter of `names`."""
+    values = {name: selector_param(name, wildcards) for name in names}
+    return " ".join(
+        f"--{name.replace('_', '-')} {value}"
+        for name, value in values.items()
+        if value is not None
+    )
 
 
 def get_selector_inputs(method):
@@ -363,10 +381,7 @@ def get_selector_opts(method):
     names = selector_registry.SELECTORS[method].params
 
     def opts(wildcards):
-        return " ".join(
-            f"--{name.replace('_', '-')} {SELECTOR_PARAMS[name](wildcards)}"
-            for name in names
-        )
+        return param_flags(names, wildcards)
 
     return opts
 
@@ -518,6 +533,15 @@ def get_sequential_outputs():
 
 
 # Resampled proxy draws (workflow/rules/analysis.smk)
+def get_resampling_selector_opts(wildcards):
+    """Every registered selector's parameters from the config, as the score rules pass them; the draws set
+    Random's (one layer per draw from their own stream) and BF's metric (--metric) themselves."""
+    names = dict.fromkeys(
+        p for spec in selector_registry.SELECTORS.values() for p in spec.params
+    )
+    return param_flags([n for n in names if n not in ("n_layers", "seed", "metric")], wildcards)
+
+
 def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])

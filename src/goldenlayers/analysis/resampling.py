@@ -24,7 +24,7 @@ Everything here is pure numpy / pandas / scipy on tables; the CLI reads and writ
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from scipy import stats
 from goldenlayers import stats as analysis  # goldenlayers.stats (scipy's `stats` is imported above)
 from goldenlayers.measure import factors as evidence
 from goldenlayers.selection.registry import SELECTORS as REGISTRY
-from goldenlayers.selection.registry import TUKEY_K, NoEvidence
+from goldenlayers.selection.registry import NoEvidence, params_of
 
 
 def draw_order() -> list[str]:
@@ -148,20 +148,34 @@ def draw_evidence(ev: dict, proxy: np.ndarray) -> dict:
     return out
 
 
-def choose(ev: dict, proxy: np.ndarray, tukey_k: float = TUKEY_K, rng: np.random.Generator | None = None) -> dict:
+def draw_params(name: str, params: Mapping[str, Any] | None, ev: dict, rng: np.random.Generator | None) -> dict:
+    """Selector `name`'s parameters in a draw: its own from `params` (the config's, `registry.params_of`), BF's
+    metric the evidence's, and a selector without evidence (Random) one layer from the caller's stream `rng`."""
+    out = params_of(name, params or {})
+    spec = REGISTRY[name]
+    if "metric" in spec.params:
+        out["metric"] = ev["metric"]
+    if not spec.needs:
+        out.pop("seed", None)
+        out.update(n_layers=1, rng=rng)
+    return out
+
+
+def choose(ev: dict, proxy: np.ndarray, params: Mapping[str, Any] | None = None,
+           rng: np.random.Generator | None = None) -> dict:
     """Each available selector's chosen layer (an index into ev["layers"], or None) for one proxy mask [S]: the
-    registry's `select` on the draw's evidence (a selector whose evidence is missing is left out; one with no
-    evidence draws one layer from `rng`, and is left out without it)."""
+    registry's `select` on the draw's evidence with its parameters from `params` (`draw_params`; a selector whose
+    evidence is missing is left out; one with no evidence draws one layer from `rng`, and is left out without it)."""
     layers = ev["layers"]
     available = draw_evidence(ev, proxy)
-    params = {"tukey_k": tukey_k, "metric": ev["metric"], "n_layers": 1, "rng": rng}
     out: dict[str, int | None] = {}
     for name in draw_order():
         spec = REGISTRY[name]
         if not all(need in available for need in spec.needs) or (not spec.needs and rng is None):
             continue
         try:
-            record = spec.select({need: available[need] for need in spec.needs}, layers, params)
+            record = spec.select({need: available[need] for need in spec.needs}, layers,
+                                 draw_params(name, params, ev, rng))
         except NoEvidence:  # e.g. no proxy sample of this draw was traced
             out[name] = None
             continue
@@ -196,7 +210,7 @@ def _hit(golden: np.ndarray, chosen: np.ndarray, same: bool) -> tuple[bool, floa
     return (p is None or p >= analysis.ALPHA), p
 
 
-def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, tukey_k: float = TUKEY_K,
+def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, params: Mapping[str, Any] | None = None,
              with_tests: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(draws, verdicts) over `n_draws` seeded re-splits with `n_proxy` proxy samples.
 
@@ -212,7 +226,7 @@ def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, tukey_k: float = T
     draw_rows, verdict_rows = [], []
     for r, proxy in enumerate(masks):
         test = ~proxy
-        chosen = choose(ev, proxy, tukey_k=tukey_k, rng=rng)
+        chosen = choose(ev, proxy, params=params, rng=rng)
         for m in metrics:
             values = ev["values"][m]
             means = _means(test, values)
@@ -252,9 +266,9 @@ def proxy_sizes(requested: Sequence[int], n_samples: int, min_test: int = 2) -> 
 
 
 def proxy_size_curve(ev: dict, sizes: Sequence[int], n_draws: int, seed: int,
-                     tukey_k: float = TUKEY_K) -> pd.DataFrame:
+                     params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """`resample` draws (regret only, no tests) for every proxy size, concatenated."""
-    frames = [resample(ev, n, n_draws, seed, tukey_k=tukey_k, with_tests=False)[0] for n in sizes]
+    frames = [resample(ev, n, n_draws, seed, params=params, with_tests=False)[0] for n in sizes]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS)
 
 

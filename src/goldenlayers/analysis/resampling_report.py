@@ -41,11 +41,12 @@ def _style(name: str) -> dict:
 
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
                    factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
-                   tukey_k: float = TUKEY_K, n_draws: int = 200, curve_draws: int = 50,
+                   params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
                    sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None) -> dict:
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
-    curve parquet files and summary.json). `key` ({model, dataset, editor}) is recorded in the summary: the tables
-    and figures key a run by it."""
+    curve parquet files and summary.json). `params`: the selectors' parameters by name (the config's; each
+    selector takes its own, `resampling.draw_params`). `key` ({model, dataset, editor}) is recorded in the summary:
+    the tables and figures key a run by it."""
     from goldenlayers.measure.factors import load_factors
 
     started = time.perf_counter()
@@ -60,10 +61,10 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     )
     loaded = time.perf_counter()
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
-    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, tukey_k=tukey_k)
+    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params)
     drawn = time.perf_counter()
     curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
-    curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, tukey_k=tukey_k)
+    curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
     # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
     df = analysis.overall(sweep)
@@ -78,7 +79,8 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         "n_samples": len(ev["samples"]), "n_proxy": n_proxy, "swept_layers": ev["layers"],
         "metrics": ev["metrics"], "metric": metric, "selectors": sorted(set(draws["selector"])),
         "n_draws": n_draws, "curve_draws": curve_draws, "curve_sizes": curve_sizes,
-        "curve_sizes_requested": [int(n) for n in sizes], "seed": seed, "tukey_k": tukey_k,
+        "curve_sizes_requested": [int(n) for n in sizes], "seed": seed,
+        "tukey_k": (params or {}).get("tukey_k", TUKEY_K), "selector_params": dict(params or {}),
         "candidates": "the swept layers", "table1": table1,
         "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn},
     }

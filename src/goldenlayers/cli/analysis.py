@@ -21,13 +21,25 @@ def cmd_aggregate(args):
               args.out_sweep, args.out_stats, args.out_summary)
 
 
+# selector parameters the draws set themselves: Random draws one layer per draw from the resampling's own stream
+DRAWN_PARAMS = ("n_layers", "seed")
+
+
+def _selector_params(args) -> dict:
+    """Every selector parameter given (--tukey-k, a plugin's --<name>, ...): each selector takes its own."""
+    from goldenlayers.selection.registry import PARAMS
+
+    given = {name: getattr(args, name, None) for name in PARAMS if name not in DRAWN_PARAMS}
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def cmd_resample(args):
     from goldenlayers.analysis.resampling_report import run_resampling
 
     set_threads(args.threads)
     summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
                              factors_path=args.factors, effects_path=args.effects, metric=args.metric,
-                             tukey_k=args.tukey_k, n_draws=args.draws, curve_draws=args.curve_draws,
+                             params=_selector_params(args), n_draws=args.draws, curve_draws=args.curve_draws,
                              sizes=args.proxy_sizes, seed=args.seed, key=_key(args))
     log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
              summary["n_samples"], summary["curve_sizes"],
@@ -35,7 +47,7 @@ def cmd_resample(args):
 
 
 def add_parsers(sub):
-    from goldenlayers.selection.registry import TUKEY_K
+    from goldenlayers.selection.registry import PARAMS
 
     p = sub.add_parser("aggregate", help="per-layer statistics, golden layers and t-tests of one sweep")
     p.add_argument("--sweeps", nargs="+", required=True, help="per-layer sweep parquet files")
@@ -60,7 +72,9 @@ def add_parsers(sub):
     p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
     p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
     p.add_argument("--metric", default="rewrite", help="BF's metric")
-    p.add_argument("--tukey-k", type=float, default=TUKEY_K)
+    for name, (kind, what) in PARAMS.items():  # the selectors' parameters, as `select` takes them
+        if name not in DRAWN_PARAMS and name != "metric":
+            p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=what)
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
     p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])

@@ -198,8 +198,14 @@ SELECTORS: dict[str, SelectorSpec] = {
 }
 
 
-def register(spec: SelectorSpec) -> None:
-    """Add a selector (a plugin's); its name must be new and its evidence known."""
+def register(spec: SelectorSpec, new_params: Mapping[str, tuple[type, str]] | None = None) -> None:
+    """Add a selector (a plugin's); its name must be new and its evidence known. `new_params` adds parameters of
+    its own to `PARAMS` ({name: (type, what)}): the CLI then takes --<name>, and the workflow reads the value from
+    the config's `selector_params` section for its score rule and for the resampling draws."""
+    for name, (kind, what) in (new_params or {}).items():
+        if name in PARAMS and PARAMS[name][0] is not kind:
+            raise ValueError(f"selector parameter {name!r} is already registered as a {PARAMS[name][0].__name__}")
+        PARAMS.setdefault(name, (kind, what))
     if spec.name in SELECTORS:
         raise ValueError(f"selector {spec.name!r} is already registered")
     unknown = sorted(set(spec.needs) - set(EVIDENCE))
@@ -214,6 +220,12 @@ def register(spec: SelectorSpec) -> None:
         del SELECTORS[spec.name]
         raise ValueError(f"selector {spec.name!r}: a plugin must score the gradient / saliency / trace evidence "
                          f"({', '.join(n for n in EVIDENCE if STAGE[n] in ('gradient', 'trace'))})")
+
+
+def params_of(name: str, given: Mapping[str, Any]) -> dict:
+    """The parameters selector `name` takes (`spec.params`) out of `given` (the config's values, by name); absent
+    ones are left out, so the selector uses its default."""
+    return {p: given[p] for p in SELECTORS[name].params if given.get(p) is not None}
 
 
 def selectors_in(table: str) -> list[str]:
