@@ -18,6 +18,7 @@ import pytest
 from goldenlayers.analysis import resampling
 from goldenlayers.selection import registry as selectors
 from goldenlayers.report.write import write_figures, write_tables
+from goldenlayers.report.tables import PAPER_TABLES
 from goldenlayers.selection.registry import SELECTORS, SelectorSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,8 +35,9 @@ def select_toy(evidence, layers, params):
             "params": {"rule": "first candidate layer"}}
 
 
-register(SelectorSpec("toy", "Toy", "#000000", "v", ":", "", ("gradients",), False, True, False, ("table2",),
-                      select_toy))
+register(SelectorSpec(name="toy", label="Toy", color="#000000", marker="v", linestyle=":", hatch="",
+                      needs=("gradients",), timed=False, planned=True, multi_layer=False, tables=("table2",),
+                      select=select_toy))
 '''
 
 
@@ -95,11 +97,13 @@ def test_a_registered_selector_gets_rows_in_table2(tmp_path, monkeypatch):
 
     before = write_tables(["table2"], files, str(tmp_path / "before"))["table2"]
     assert list(before["Selector"]) == ["LGA", "SaLEM", "CMA"] * 2  # not registered: not in the table
+    assert "chosen by LGA, SaLEM or CMA," in PAPER_TABLES["table2"].caption
 
     monkeypatch.setitem(SELECTORS, "toy", toy_spec())
     table = write_tables(["table2"], files, str(tmp_path / "after"))["table2"]
     write_figures(["figure4"], files, str(tmp_path / "after"), metric="overall")
     assert list(table["Selector"]) == ["LGA", "SaLEM", "CMA", "Toy"] * 2
+    assert "chosen by LGA, SaLEM, CMA or Toy," in PAPER_TABLES["table2"].caption  # the caption names it too
     toy = table[table["Selector"] == "Toy"]
     assert list(toy["Layer"]) == [0, 0] and list(toy["rewrite"]) == [0.125, 0.125]
     written = pd.read_csv(tmp_path / "after" / "table2.csv")
@@ -184,8 +188,9 @@ def test_register_refuses_a_duplicate_or_unknown_evidence():
 
 def test_register_refuses_a_selector_the_workflow_cannot_score():
     # no score_<name> rule is generated for a selector without gradient / saliency / trace evidence
-    spec = SelectorSpec("sweepy", "Sweepy", "#000000", "v", ":", "", ("sweep",), False, True, False, ("table2",),
-                        lambda evidence, layers, params: {})
+    spec = SelectorSpec(name="sweepy", label="Sweepy", color="#000000", marker="v", linestyle=":", hatch="",
+                        needs=("sweep",), timed=False, planned=True, multi_layer=False, tables=("table2",),
+                        select=lambda evidence, layers, params: {})
     with pytest.raises(ValueError, match="must score the gradient"):
         selectors.register(spec)
     assert "sweepy" not in SELECTORS
@@ -256,3 +261,10 @@ def test_the_config_sets_a_plugin_parameter_for_its_score_rule_and_the_draws(tmp
     score = re.search(r"goldenlayers select --method alpha [^\n]*", plan).group(0)
     resample = re.search(r"goldenlayers resample [^\n]*", plan).group(0)
     assert "--alpha 2" in score and "--alpha 2" in resample
+
+
+def test_registry_entries_are_built_with_keywords():
+    spec = toy_spec()
+    with pytest.raises(TypeError):
+        SelectorSpec("toy", "Toy", "#000000", "v", ":", "", ("gradients",), False, True, False, ("table2",),
+                     spec.select)

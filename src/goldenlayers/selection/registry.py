@@ -76,7 +76,8 @@ class NoEvidence(ValueError):
     """The evidence has no row for the selector to choose from (e.g. no proxy sample was traced)."""
 
 
-@dataclass(frozen=True)
+# keyword-only: an entry reads as what each flag means (timed=True, planned=False, ...), never as a row of booleans
+@dataclass(frozen=True, kw_only=True)
 class SelectorSpec:
     name: str
     label: str
@@ -182,18 +183,25 @@ def select_bf(evidence, layers, params) -> dict:
 SELECTORS: dict[str, SelectorSpec] = {
     s.name: s
     for s in (
-        SelectorSpec("lga", "LGA", OKABE_ITO["blue"], "o", "-", "", ("gradients",), True, True, False,
-                     ("table2", "table11", "table12", "table13", "table14", "table15"), select_lga, ("tukey_k",)),
-        SelectorSpec("lga_kprime", "LGA(K')", OKABE_ITO["sky_blue"], "s", "--", "//", ("gradients",), True, True,
-                     False, ("table15",), select_lga_kprime, ("tukey_k",)),
-        SelectorSpec("salem", "SaLEM", OKABE_ITO["orange"], "^", "-.", "\\\\", ("saliency",), True, True, False,
-                     ("table2", "table11", "table12", "table13"), select_salem),
-        SelectorSpec("cma", "CMA", OKABE_ITO["bluish_green"], "D", ":", "..", ("effects",), True, True, False,
-                     ("table2", "table11", "table12", "table13"), select_cma),
-        SelectorSpec("random", "Random", "#777777", "x", "--", "xx", (), False, False, True, ("table14",),
-                     select_random, ("n_layers", "seed")),
-        SelectorSpec("bf", "BF", OKABE_ITO["reddish_purple"], "P", "-", "", ("sweep",), False, False, False, (),
-                     select_bf, ("metric", "num_layers")),
+        SelectorSpec(name="lga", label="LGA", color=OKABE_ITO["blue"], marker="o", linestyle="-", hatch="",
+                     needs=("gradients",), timed=True, planned=True, multi_layer=False,
+                     tables=("table2", "table11", "table12", "table13", "table14", "table15"), select=select_lga,
+                     params=("tukey_k",)),
+        SelectorSpec(name="lga_kprime", label="LGA(K')", color=OKABE_ITO["sky_blue"], marker="s", linestyle="--",
+                     hatch="//", needs=("gradients",), timed=True, planned=True, multi_layer=False,
+                     tables=("table15",), select=select_lga_kprime, params=("tukey_k",)),
+        SelectorSpec(name="salem", label="SaLEM", color=OKABE_ITO["orange"], marker="^", linestyle="-.",
+                     hatch="\\\\", needs=("saliency",), timed=True, planned=True, multi_layer=False,
+                     tables=("table2", "table11", "table12", "table13"), select=select_salem),
+        SelectorSpec(name="cma", label="CMA", color=OKABE_ITO["bluish_green"], marker="D", linestyle=":",
+                     hatch="..", needs=("effects",), timed=True, planned=True, multi_layer=False,
+                     tables=("table2", "table11", "table12", "table13"), select=select_cma),
+        SelectorSpec(name="random", label="Random", color="#777777", marker="x", linestyle="--", hatch="xx",
+                     needs=(), timed=False, planned=False, multi_layer=True, tables=("table14",),
+                     select=select_random, params=("n_layers", "seed")),
+        SelectorSpec(name="bf", label="BF", color=OKABE_ITO["reddish_purple"], marker="P", linestyle="-",
+                     hatch="", needs=("sweep",), timed=False, planned=False, multi_layer=False, tables=(),
+                     select=select_bf, params=("metric", "num_layers")),
     )
 }
 
