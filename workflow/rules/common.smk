@@ -188,7 +188,8 @@ def get_filter_opts(wildcards):
 
 def get_sample_opts(wildcards):
     """The sample set's options: max_samples and, only with it, the split seed (without a cap every record is in
-    the set whatever the seed, so a new seed or proxy_fraction leaves samples.json and the sweeps alone)."""
+    the set whatever the seed, so a new seed or proxy_fraction leaves samples.json and the sweeps alone).
+    """
     d = config["datasets"][wildcards.dataset]
     if not d.get("max_samples"):
         return ""
@@ -454,7 +455,8 @@ def get_bf_sweeps(wildcards):
 
 def get_bf_benchmarks(wildcards):
     """Snakemake's benchmark files of those sweep jobs, in the same layer order (BF's wall time): one per layer, or
-    each layer's chunk jobs' in chunk order (BF adds them up; nothing but Snakemake writes a benchmark file)."""
+    each layer's chunk jobs' in chunk order (BF adds them up; nothing but Snakemake writes a benchmark file).
+    """
     return [
         f"results/benchmarks/sweep_layer/{wildcards.model}/{wildcards.dataset}/{EDITORS[0]}/layer_{layer}"
         + (f"_chunk_{chunk}.tsv" if SWEEP_CHUNKS > 1 else ".tsv")
@@ -532,14 +534,72 @@ def get_sequential_outputs():
     return get_all_sequential_summaries()
 
 
+# The appendix settings (workflow/rules/appendix.smk, Tables 12-13): which datasets, which selectors, which options.
+APPENDIX_METHODS = selector_registry.selectors_in("table12")
+APPENDIX_EDITOR = "r-rome" if "r-rome" in EDITORS else EDITORS[0]
+APPENDIX_TABLES = {"composite": "table12", "unstructured": "table13"}
+
+
+def get_appendix_setting(wildcards):
+    setting = config["datasets"][wildcards.dataset].get("setting")
+    if not setting:
+        raise ValueError(
+            f"config: dataset {wildcards.dataset!r} has no `setting:` (composite or unstructured)"
+        )
+    return setting
+
+
+def get_appendix_opts(wildcards):
+    a = config["appendix"]
+    opts = (
+        f"--decoding {a['decoding']} --max-new-tokens {a['max_new_tokens']} "
+        f"--bertscore-model {shlex.quote(a['bertscore_model'])} --mmlu-questions {a['mmlu_questions']}"
+    )
+    if a.get("bertscore_layers"):
+        opts += f" --bertscore-layers {a['bertscore_layers']}"
+    if a.get("mmlu_file"):
+        opts += f" --mmlu-file {shlex.quote(a['mmlu_file'])}"
+    return opts
+
+
+def get_mmlu_file(wildcards):
+    """The MMLU file is an input when given, so a changed file reruns the evaluation."""
+    path = config["appendix"].get("mmlu_file")
+    return [path] if path and Path(path).exists() else []
+
+
+def get_appendix_results(setting):
+    def inputs(wildcards):
+        datasets = [
+            d for d in DATASETS if config["datasets"][d].get("setting") == setting
+        ]
+        if not datasets:
+            raise ValueError(
+                f"{APPENDIX_TABLES[setting]} needs a dataset with `setting: {setting}` in the config "
+                "(config/paper.yaml has one)"
+            )
+        return expand(
+            "results/{model}/{dataset}/appendix/{editor}/{method}.json",
+            model=MODELS,
+            dataset=datasets,
+            editor=APPENDIX_EDITOR,
+            method=APPENDIX_METHODS,
+        )
+
+    return inputs
+
+
 # Resampled proxy draws (workflow/rules/analysis.smk)
 def get_resampling_selector_opts(wildcards):
     """Every registered selector's parameters from the config, as the score rules pass them; the draws set
-    Random's (one layer per draw from their own stream) and BF's metric (--metric) themselves."""
+    Random's (one layer per draw from their own stream) and BF's metric (--metric) themselves.
+    """
     names = dict.fromkeys(
         p for spec in selector_registry.SELECTORS.values() for p in spec.params
     )
-    return param_flags([n for n in names if n not in ("n_layers", "seed", "metric")], wildcards)
+    return param_flags(
+        [n for n in names if n not in ("n_layers", "seed", "metric")], wildcards
+    )
 
 
 def get_resampling_opts(wildcards):

@@ -89,9 +89,9 @@ rule sample_set:
         samples="results/{model}/{dataset}/samples.json",
     log:
         "results/logs/sample_set/{model}/{dataset}.log",
+    localrule: True
     conda:
         "../../environment.yml"
-    localrule: True
     threads: 1
     resources:
         mem_mb=1000,

@@ -98,4 +98,3 @@ rule select_bf:
         "goldenlayers select --method bf --sweep {input.sweeps} --split {input.split} --benchmarks {input.benchmarks} "
         "{params.opts} "
         "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --out {output.selection} > {log} 2>&1"
-
