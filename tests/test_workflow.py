@@ -247,3 +247,48 @@ def test_workflow_lints_and_is_formatted(tmp_path):
     fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert fmt.returncode == 0, fmt.stderr[-3000:]
+
+
+def report_tables(report: Path) -> dict[str, bytes]:
+    """Every table of a run's report folder (CSV and Markdown), but Figure 3's (wall times) and the sidecars."""
+    return {p.name: p.read_bytes() for p in sorted(report.glob("*")) if p.suffix in (".csv", ".md")
+            and not p.name.startswith("figure3")}
+
+
+@pytest.mark.slow
+def test_a_new_split_reruns_no_sweep_and_equals_a_run_from_scratch(tmp_path):
+    # the sweeps are keyed by the sample set; the split is joined where it is used (BF, the aggregates)
+    first = tmp_path / "first"
+    first.mkdir()
+    config = write_tiny_project(first)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update({"fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
+                "resampling": {"draws": 10, "curve_draws": 4, "proxy_sizes": [1, 2], "seed": 1}})
+    config.write_text(yaml.safe_dump(cfg))
+    run = snakemake(first, config)
+    assert run.returncode == 0, run.stderr[-4000:]
+    sweeps = {p: p.stat().st_mtime_ns for p in (first / "results/tiny/toy/sweep/r-rome").glob("*.parquet")}
+    assert len(sweeps) == 3
+
+    cfg["split"]["proxy_fraction"] = 0.34  # 2 of the 6 samples in the proxy split instead of 3
+    config.write_text(yaml.safe_dump(cfg))
+    plan = snakemake(first, config, "-n")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", plan.stdout, flags=re.M))
+    assert "split_dataset" in rules and "aggregate_sweep" in rules and "sweep_layer" not in rules, rules
+    rerun = snakemake(first, config)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert {p: p.stat().st_mtime_ns for p in sweeps} == sweeps  # not one sweep file rewritten
+    split = json.loads((first / "results/tiny/toy/split.json").read_text())
+    assert len(split["proxy"]) == 2
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    config_scratch = write_tiny_project(scratch)
+    config_scratch.write_text(yaml.safe_dump({**cfg, **{k: v for k, v in yaml.safe_load(
+        config_scratch.read_text()).items() if k in ("models", "datasets", "hparams_dir", "appendix")}}))
+    fresh = snakemake(scratch, config_scratch)
+    assert fresh.returncode == 0, fresh.stderr[-4000:]
+    after, from_scratch = (report_tables(root / "results/report/tiny") for root in (first, scratch))
+    assert {"table1.csv", "table2.md", "table16.csv"} <= set(after)
+    assert after == from_scratch

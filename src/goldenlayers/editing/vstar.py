@@ -264,6 +264,18 @@ class _SuffixBatch:
         return torch.log_softmax(project_to_vocab(self.model, hidden[self.rows, self.cols]).float(), -1)
 
 
+def _choose_batch(model, tok, hparams, sequences, lookup, rows_t, cols_t, suffix_ok: bool):
+    """The forward a step runs: the reference (full sequences, full vocabulary), the cached-prefix suffix when it
+    may be used and stays finite, else the full sequences over the needed positions."""
+    if hparams.reference_forward:
+        return _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=True)
+    if hparams.cache_prefix_states and suffix_ok:
+        batch = _SuffixBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id)
+        if batch.finite:
+            return batch
+    return _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
+
+
 def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: list[str],
                    site: str = "mlp_output", trace: list | None = None) -> VStar:
     """Optimise δ at `site` of `layer` for one request {prompt, subject, target_new}; see the module docstring.
@@ -293,15 +305,7 @@ def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: li
     # a target position before its row's subject token (a target whose decoded prefix re-tokenises into the
     # prompt) is outside the per-step suffix: such a request takes the full-sequence path
     suffix_ok = all(c >= lookup[r] for r, c in zip(rows, cols))
-
-    if hparams.reference_forward:
-        batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=True)
-    elif hparams.cache_prefix_states and suffix_ok:
-        batch = _SuffixBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id)
-        if not batch.finite:
-            batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
-    else:
-        batch = _FullBatch(model, sequences, lookup, rows_t, cols_t, tok.pad_token_id, full_vocab=False)
+    batch = _choose_batch(model, tok, hparams, sequences, lookup, rows_t, cols_t, suffix_ok)
 
     site_hook = _SiteHook(batch.site_rows, batch.site_cols)
     key_hook = _KeyHook(batch.site_rows, batch.site_cols)

@@ -153,6 +153,43 @@ def _true_answer(tok, record: dict, clean_probs: torch.Tensor) -> tuple[int, str
     return int(clean_probs.argmax()), "greedy"
 
 
+def _group_probs(model, input_ids, embed, mlp_outputs, clean_mlp: dict, noise, groups: list, span: tuple[int, int],
+                 answer: int, settings: TraceSettings) -> torch.Tensor:
+    """Mean probability of `answer` per group of `n_noise` corrupted runs (subject embeddings `span` noised; a
+    group's layers get their clean MLP output back at the subject's last token), batched `max_batch_rows` rows."""
+    first, last = span
+    device = input_ids.device
+    per_chunk = max(1, settings.max_batch_rows // settings.n_noise)
+    group_probs: list[torch.Tensor] = []
+    for start in range(0, len(groups), per_chunk):
+        chunk = groups[start : start + per_chunk]
+        batch_noise = noise.repeat(len(chunk), 1, 1)  # row g * n_noise + j gets noise draw j
+
+        def corrupt(_module, _args, output, batch_noise=batch_noise):
+            output = output.clone()
+            output[:, first : last + 1] += batch_noise.to(device=output.device, dtype=output.dtype)
+            return output
+
+        def restorer(layer, chunk=chunk):
+            covered = torch.tensor([g is not None and layer in g for g in chunk], device=device)
+            rows = covered.repeat_interleave(settings.n_noise)
+
+            def restore(_module, _args, output):
+                if not bool(rows.any()):
+                    return output
+                output = output.clone()
+                output[rows, last] = clean_mlp[layer].to(output.dtype)
+                return output
+
+            return restore
+
+        pairs = [(embed, corrupt)] + [(m, restorer(layer)) for layer, m in enumerate(mlp_outputs)]
+        with torch.no_grad(), _hooks(pairs):
+            probs = _last_position_probs(model, input_ids.repeat(len(chunk) * settings.n_noise, 1))
+        group_probs.append(probs[:, answer].view(len(chunk), settings.n_noise).mean(dim=1).double().cpu())
+    return torch.cat(group_probs)
+
+
 def trace_sample(
     model,
     tok,
@@ -195,35 +232,8 @@ def trace_sample(
                          embed.weight.shape[1], noise_std)
     # groups: None = corrupted baseline (nothing restored), then one group per traced layer; n_noise rows each
     groups: list[list[int] | None] = [None, *windows]
-    per_chunk = max(1, settings.max_batch_rows // settings.n_noise)
-    group_probs: list[torch.Tensor] = []
-    for start in range(0, len(groups), per_chunk):
-        chunk = groups[start : start + per_chunk]
-        batch_noise = noise.repeat(len(chunk), 1, 1)  # row g * n_noise + j gets noise draw j
-
-        def corrupt(_module, _args, output, batch_noise=batch_noise):
-            output = output.clone()
-            output[:, first : last + 1] += batch_noise.to(device=output.device, dtype=output.dtype)
-            return output
-
-        def restorer(layer, chunk=chunk):
-            covered = torch.tensor([g is not None and layer in g for g in chunk], device=device)
-            rows = covered.repeat_interleave(settings.n_noise)
-
-            def restore(_module, _args, output):
-                if not bool(rows.any()):
-                    return output
-                output = output.clone()
-                output[rows, last] = clean_mlp[layer].to(output.dtype)
-                return output
-
-            return restore
-
-        pairs = [(embed, corrupt)] + [(m, restorer(layer)) for layer, m in enumerate(mlp_outputs)]
-        with torch.no_grad(), _hooks(pairs):
-            probs = _last_position_probs(model, input_ids.repeat(len(chunk) * settings.n_noise, 1))
-        group_probs.append(probs[:, answer].view(len(chunk), settings.n_noise).mean(dim=1).double().cpu())
-    mean_probs = torch.cat(group_probs)
+    mean_probs = _group_probs(model, input_ids, embed, mlp_outputs, clean_mlp, noise, groups, (first, last), answer,
+                              settings)
     return {
         "sample_id": str(record["id"]),
         "answer_token": int(answer),

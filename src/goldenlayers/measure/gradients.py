@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from goldenlayers.models import edited_module, num_layers
+from goldenlayers.models import check_layer, edited_module, num_layers
 from goldenlayers.text import encode_prompt_answer, pad_batch, prompt_ids
 
 COLUMNS = ["sample_id", "layer", "dot_old_new", "sq_norm_old", "sq_norm_new"]
@@ -330,6 +330,22 @@ class NewGradientSum:
         return frame
 
 
+def _checked_inputs(model, records: Iterable[dict], layers, method: str, batch_size: int) -> tuple[list, list, list]:
+    """(records, their ids, the sorted candidate layers), refused with a clear error before any pass runs."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    records = list(records)
+    ids = [str(r["id"]) for r in records]
+    if len(set(ids)) != len(ids):
+        raise ValueError("record ids must be unique")
+    layers = list(range(num_layers(model))) if layers is None else sorted({int(layer) for layer in layers})
+    for layer in layers:
+        check_layer(model, layer)
+    return records, ids, layers
+
+
 def extract_layer_gradients(
     model,
     tok,
@@ -355,17 +371,7 @@ def extract_layer_gradients(
     """
     from tqdm.auto import tqdm
 
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    records = list(records)
-    ids = [str(r["id"]) for r in records]
-    if len(set(ids)) != len(ids):
-        raise ValueError("record ids must be unique")
-    layers = list(range(num_layers(model))) if layers is None else sorted({int(layer) for layer in layers})
-    for layer in layers:
-        edited_module(model, layer)  # validates the range, with the model's layer count in the message
+    records, ids, layers = _checked_inputs(model, records, layers, method, batch_size)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     rows: list[tuple] = []

@@ -91,6 +91,51 @@ def _selector_style(name: str) -> dict:
     return dict(label=spec.label, color=spec.color, marker=spec.marker)
 
 
+def _panel_means(s: pd.DataFrame, split: str, metrics: list[str] | None) -> tuple[list[str], pd.DataFrame,
+                                                                                    pd.DataFrame]:
+    """(metrics drawn, mean and SEM as layer x metric frames) of one dataset's `layer_stats` rows of `split`."""
+    s = s.loc[s["split"] == split]
+    ms = metrics or sorted(s["metric"].unique(), key=lambda m: (_METRIC_ORDER + [m]).index(m))
+    mean = s.pivot_table(index="layer", columns="metric", values="mean", aggfunc="first")
+    sem = s.pivot_table(index="layer", columns="metric", values="sem", aggfunc="first")
+    ms = [m for m in ms if m in mean.columns]
+    mean, sem = mean.reindex(columns=ms).sort_index(), sem.reindex(columns=ms).sort_index()
+    mean.columns.name = sem.columns.name = None
+    return ms, mean, sem
+
+
+def _draw_strip(strip, strip_names: list[str], placed: Mapping[str, int]):
+    """Figure 1's selector strip above a panel: one row per selector, its chosen layer marked in its colour."""
+    for row, name in enumerate(strip_names):
+        strip.axhline(row, color="#dddddd", linewidth=0.8, zorder=0)
+        if name in placed:
+            style = _selector_style(name)
+            strip.plot([placed[name]], [row], linestyle="none", marker=style["marker"],
+                       color=style["color"], markersize=8, markeredgecolor="black", markeredgewidth=0.6)
+    strip.set_yticks(range(len(strip_names)), [_selector_style(name)["label"] for name in strip_names],
+                     fontsize=8)
+    strip.set_ylim(len(strip_names) - 0.5, -0.5)  # first selector on top
+    strip.tick_params(axis="x", labelbottom=False, length=0)
+    for side in ("top", "right", "bottom"):
+        strip.spines[side].set_visible(False)
+    return strip
+
+
+def _layer_curves_handles(used_metrics: list[str], strip_names: list[str], golden: bool) -> list:
+    """Figure 1's one legend: the metrics (greys), the selectors (coloured) and the test golden band."""
+    handles = [Line2D([], [], color=METRIC_STYLE.get(m, _OTHER_METRIC)["color"],
+                      marker=METRIC_STYLE.get(m, _OTHER_METRIC)["marker"],
+                      linestyle=METRIC_STYLE.get(m, _OTHER_METRIC)["linestyle"], markersize=5,
+                      label=_metric_label(m)) for m in used_metrics]
+    handles += [Line2D([], [], linestyle="none", markersize=7, markeredgecolor="black", markeredgewidth=0.6,
+                       color=_selector_style(name)["color"], marker=_selector_style(name)["marker"],
+                       label=f"{_selector_style(name)['label']} layer" + (" (proxy golden)" if name == "bf" else ""))
+                for name in strip_names]
+    if golden:
+        handles.append(Patch(facecolor=GOLD, alpha=0.35, label="test golden layer (oracle)"))
+    return handles
+
+
 def plot_layer_curves(
     stats: Mapping[str, pd.DataFrame],
     markers: Mapping[str, Mapping[str, int | None]] | None,
@@ -130,14 +175,7 @@ def plot_layer_curves(
     for i, ds in enumerate(datasets):
         r, c = divmod(i, ncols)
         ax = fig.add_subplot(grid[2 * r + 1, c])
-        s = stats[ds]
-        s = s.loc[s["split"] == split]
-        ms = metrics or sorted(s["metric"].unique(), key=lambda m: (_METRIC_ORDER + [m]).index(m))
-        mean = s.pivot_table(index="layer", columns="metric", values="mean", aggfunc="first")
-        sem = s.pivot_table(index="layer", columns="metric", values="sem", aggfunc="first")
-        ms = [m for m in ms if m in mean.columns]
-        mean, sem = mean.reindex(columns=ms).sort_index(), sem.reindex(columns=ms).sort_index()
-        mean.columns.name = sem.columns.name = None
+        ms, mean, sem = _panel_means(stats[ds], split, metrics)
         layers = [int(x) for x in mean.index]
         for m in ms:
             st = METRIC_STYLE.get(m, _OTHER_METRIC)
@@ -150,20 +188,7 @@ def plot_layer_curves(
         test_golden = next((v for k, v in given.items() if k.lower() == "test golden"), None)
         axes = [ax]
         if strip_names:
-            strip = fig.add_subplot(grid[2 * r, c], sharex=ax)
-            axes.append(strip)
-            for row, name in enumerate(strip_names):
-                strip.axhline(row, color="#dddddd", linewidth=0.8, zorder=0)
-                if name in strips[ds]:
-                    style = _selector_style(name)
-                    strip.plot([strips[ds][name]], [row], linestyle="none", marker=style["marker"],
-                               color=style["color"], markersize=8, markeredgecolor="black", markeredgewidth=0.6)
-            strip.set_yticks(range(len(strip_names)), [_selector_style(name)["label"] for name in strip_names],
-                             fontsize=8)
-            strip.set_ylim(len(strip_names) - 0.5, -0.5)  # first selector on top
-            strip.tick_params(axis="x", labelbottom=False, length=0)
-            for side in ("top", "right", "bottom"):
-                strip.spines[side].set_visible(False)
+            axes.append(_draw_strip(fig.add_subplot(grid[2 * r, c], sharex=ax), strip_names, strips[ds]))
         if test_golden is not None:
             for a in axes:
                 a.axvspan(test_golden - 0.4, test_golden + 0.4, color=GOLD, alpha=0.35, zorder=0)
@@ -180,16 +205,7 @@ def plot_layer_curves(
         ax.grid(True, alpha=0.3, linewidth=0.6)
         out[ds] = {"layers": layers, "mean": mean, "sem": sem, "markers": given, "strip": strips[ds],
                    "test_golden": test_golden}
-    handles = [Line2D([], [], color=METRIC_STYLE.get(m, _OTHER_METRIC)["color"],
-                      marker=METRIC_STYLE.get(m, _OTHER_METRIC)["marker"],
-                      linestyle=METRIC_STYLE.get(m, _OTHER_METRIC)["linestyle"], markersize=5,
-                      label=_metric_label(m)) for m in used_metrics]
-    handles += [Line2D([], [], linestyle="none", markersize=7, markeredgecolor="black", markeredgewidth=0.6,
-                       color=_selector_style(name)["color"], marker=_selector_style(name)["marker"],
-                       label=f"{_selector_style(name)['label']} layer" + (" (proxy golden)" if name == "bf" else ""))
-                for name in strip_names]
-    if any(d["test_golden"] is not None for d in out.values()):
-        handles.append(Patch(facecolor=GOLD, alpha=0.35, label="test golden layer (oracle)"))
+    handles = _layer_curves_handles(used_metrics, strip_names, any(d["test_golden"] is not None for d in out.values()))
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 * ncols + 1, 6),
                    frameon=False, fontsize=9)
