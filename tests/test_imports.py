@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "goldenlayers"
+from helpers import REPO
+
+PACKAGE = REPO / "src" / "goldenlayers"
 
 # bottom to top: a module may import modules of its own stage and of the stages below it
 ORDER = ("base", "data", "measure", "selection", "editing", "sweep", "analysis", "appendix", "report", "api", "cli")

@@ -60,25 +60,3 @@ def test_prepared_gemma_matches_its_gguf(gemma3_270m_dir, tmp_path):
     with torch.no_grad():
         ref_logits = reference(**ids).logits[0, -1]
     torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-4)
-
-
-def test_two_model_config_plans_both_models(tmp_path):
-    """config/two-models.yaml plans every stage for both models (a dry run in a scratch directory)."""
-    import re
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "config", tmp_path / "config")
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--snakefile", str(repo / "Snakefile"),
-                          "--directory", str(tmp_path), "--configfile", str(tmp_path / "config/two-models.yaml")],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.M))
-    assert counts["prepare_model"] == "2" and counts["extract_gradients"] == "2"
-    # the grids only (the layers the selectors choose join after the checkpoint): 5 of SmolLM2's 30, 5 of Gemma's 18
-    assert counts["sweep_layer"] == str(5 + 5)
-    assert "results/gemma3-270m/default/sweep/r-rome/layer_17.parquet" in run.stdout
-    assert "results/report/two-models/table1.csv" in run.stdout

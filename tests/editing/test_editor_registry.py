@@ -3,16 +3,13 @@ CLI and the workflow; an editor added by one entry is run by them without other 
 `goldenlayers --help`) imports no torch."""
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 
 from goldenlayers.editing import EDITORS, EditorSpec, needs_covariance
 from goldenlayers.editing.rome import RomeHparams
 
-from test_editing import TEMPLATES, param_hash
-from test_sequential import records
+from helpers import TEMPLATES, param_hash, records
 
 
 def test_covariance_need_is_read_from_the_entry_and_the_hparams():
@@ -23,15 +20,6 @@ def test_covariance_need_is_read_from_the_entry_and_the_hparams():
 
     assert needs_covariance("r-rome", RomeHparams(mom2_adjustment=True))
     assert not needs_covariance("r-rome", RomeHparams())
-
-
-def test_the_registry_and_help_import_no_torch():
-    code = ("import sys\nfrom goldenlayers.cli import build_parser\n"
-            "try:\n    build_parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
-            "import goldenlayers.editing, goldenlayers.config\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # A toy editor for the test below: R-ROME's update, computed one request at a time, written as one low-rank update

@@ -12,24 +12,12 @@ from goldenlayers.models import edited_weight
 from goldenlayers.editing.apply import edit_sequentially
 from goldenlayers.sweep.sequential import SEQUENTIAL_COLUMNS, choose_sequence, run_sequential_sweep
 
-from test_editing import TEMPLATES, param_hash
-from test_editing import strong_hparams as _strong_hparams
-from test_emmet import emmet_hparams
-
-SUBJECTS = ["France", "Germany", "Italy", "Spain", "Paris", "Berlin", "Rome", "Apple", "Toko Yasuda",
-            "Michael Jordan"]
-TARGETS = ["Paris", "Berlin", "Rome", "guitar", "basketball", "Dutch", "French", "Spanish", "Apple", "Chicago"]
+from helpers import TEMPLATES, emmet_hparams, param_hash, records, strong_hparams as _strong_hparams
 
 
 def strong_hparams(**kw):
     # the tiny models' loose clamp gives updates far above the default norm bound (10 x ‖W‖): no bound here
     return _strong_hparams(**{"max_update_norm_ratio": None, **kw})
-
-
-def records(n=10):
-    return [{"id": f"s{i}", "subject": SUBJECTS[i], "prompt": f"The capital of {SUBJECTS[i]}",
-             "target_new": TARGETS[i], "rephrase_prompts": [], "locality": [], "portability": []}
-            for i in range(n)]
 
 
 @pytest.mark.parametrize("editor", ["r-rome", "emmet"])
@@ -130,7 +118,7 @@ def test_cli_key_covariance_sweep_and_sequential_with_emmet(tmp_path, tiny_token
     """The CLI wiring of the rules: key-covariance -> sweep --key-covariance and sequential, on a saved tiny model."""
     import yaml
 
-    from conftest import build_tiny_llama
+    from helpers import build_tiny_llama
     from goldenlayers.cli import main
     from goldenlayers.io import write_json
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from conftest import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
+from helpers import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
 from goldenlayers.data import filter_known
 from goldenlayers.editing import get_editor
 from goldenlayers.editing.rome import RomeHparams, apply_edit, restore_weight

@@ -4,29 +4,16 @@ provenance hashes the resolved config; summaries must say which model, dataset a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from goldenlayers import stats as analysis
 from goldenlayers.report import tables
 from goldenlayers.cli import main
-from goldenlayers.report.write import provenance
-from goldenlayers.report.tables import PAPER_TABLES, PaperTable
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def toy_table(summaries, metric):
-    """A table the registry does not ship: each (model, dataset)'s number of layers."""
-    return pd.DataFrame([{"Model": m, "Dataset": d, "Layers": len(s["layers"])} for (m, d), s in summaries.items()])
-
-
-TOY = PaperTable("toy", toy_table, "Toy: layers per model and dataset.", "aggregates")
+from goldenlayers.report.tables import PAPER_TABLES
+from helpers import TOY
 
 
 def write_summary(path: Path, layers=(0, 1, 2), **keys) -> str:
@@ -81,63 +68,3 @@ def test_tables_of_different_inputs_are_not_mixed(tmp_path, capsys):
     summary = write_summary(tmp_path / "s.json", model="m", dataset="d", editor="e")
     assert main(["report", "--tables", "table1", "table2", "--inputs", summary, "--out-dir", str(tmp_path)]) == 2
     assert "different kinds of inputs" in capsys.readouterr().err
-
-
-# Snakemake runs in a child process that registers the toy table first, as a project adding a table would
-PATCHED_SNAKEMAKE = """
-import sys
-sys.path.insert(0, {tests!r})
-import test_tables_registry as t
-from goldenlayers.report.tables import PAPER_TABLES
-PAPER_TABLES["toy"] = t.TOY
-from snakemake.cli import main
-sys.argv = ["snakemake", *sys.argv[1:]]
-main()
-"""
-
-
-def snakemake(root: Path, config: Path, *args: str, patched: bool = False) -> subprocess.CompletedProcess:
-    start = [sys.executable, "-c", PATCHED_SNAKEMAKE.format(tests=str(Path(__file__).parent))] if patched else [
-        sys.executable, "-m", "snakemake"]
-    cmd = [*start, "--snakefile", str(REPO / "Snakefile"), "--directory", str(root), "--configfile", str(config),
-           "--cores", "1", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def tiny_project(tmp_path_factory):
-    from test_workflow import write_tiny_project
-
-    root = tmp_path_factory.mktemp("tiny")
-    return root, write_tiny_project(root)
-
-
-@pytest.mark.slow
-def test_a_registered_table_is_a_workflow_target(tiny_project):
-    root, config = tiny_project
-    plan = snakemake(root, config, "-n", patched=True)
-    assert plan.returncode == 0, plan.stderr[-3000:]
-    assert "rule make_toy:" in plan.stdout and "results/report/tiny/toy.csv" in plan.stdout  # part of `all`
-    named = snakemake(root, config, "-n", "toy", patched=True)
-    assert named.returncode == 0, named.stderr[-3000:]
-    assert "rule make_toy:" in named.stdout and "make_table1 " not in named.stdout
-    # without the registration there is no such target
-    unpatched = snakemake(root, config, "-n", "toy")
-    assert unpatched.returncode != 0 and "No rule to produce toy" in unpatched.stdout + unpatched.stderr
-
-
-@pytest.mark.slow
-def test_provenance_hashes_the_resolved_config(tiny_project):
-    root, config = tiny_project
-    resolved = root / "results/report/tiny/config.resolved.yaml"
-    first = snakemake(root, config, str(resolved.relative_to(root)))
-    assert first.returncode == 0, first.stderr[-3000:]
-    before = provenance(str(resolved), [])["config_hash"]
-    assert yaml.safe_load(resolved.read_text())["split"]["seed"] == 42
-    # a second --configfile overrides one key; the config *file* given first is the same, the resolved config is not
-    override = root / "override.yaml"
-    override.write_text(yaml.safe_dump({"split": {"proxy_fraction": 0.5, "seed": 7}}))
-    second = snakemake(root, config, str(resolved.relative_to(root)), "--configfile", str(config), str(override))
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert yaml.safe_load(resolved.read_text())["split"]["seed"] == 7
-    assert provenance(str(resolved), [])["config_hash"] != before

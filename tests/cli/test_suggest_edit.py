@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from helpers import build_tiny_llama, build_tiny_tokenizer
 from goldenlayers import cli
 
 N_LAYERS = 6

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import build_tiny_tokenizer
+from helpers import build_tiny_tokenizer
 from goldenlayers.data import filter_known
 from goldenlayers.editing.vstar import rewriting_batch
 from goldenlayers.editing.evaluate import evaluate_record

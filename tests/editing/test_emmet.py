@@ -11,8 +11,7 @@ from goldenlayers.text import prompt_ids, subject_last_index
 
 EMMET = get_editor("emmet")
 
-from test_covariance import random_spd
-from test_editing import REQUEST, TEMPLATES, param_hash
+from helpers import REPO, REQUEST, TEMPLATES, emmet_hparams, param_hash, random_spd
 
 REQUESTS = [
     REQUEST,
@@ -20,12 +19,6 @@ REQUESTS = [
     {"id": "2", "subject": "Danielle Darrieux", "prompt": "The mother tongue of Danielle Darrieux",
      "target_new": "French"},
 ]
-
-
-def emmet_hparams(**kw):
-    # tiny random models: no weight decay (their ‖v_init‖ is tiny), a loose clamp, a few steps
-    return EmmetHparams(**{"v_num_grad_steps": 10, "v_lr": 0.5, "v_weight_decay": 0.0, "clamp_norm_factor": 100.0,
-                           "max_update_norm_ratio": None, **kw})
 
 
 def emmet_keys(model, tok, layer, requests, templates):
@@ -179,9 +172,7 @@ def test_easyedit_emmet_yaml_loads_as_it_is(tmp_path, tiny_llama, tiny_tokenizer
 
 
 def test_every_shipped_hparams_file_loads():
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1] / "config" / "hparams"
+    root = REPO / "config" / "hparams"
     files = sorted(root.glob("*/*.yaml"))
     assert {p.parent.name for p in files} == {"rome", "r-rome", "emmet"}
     for path in files:

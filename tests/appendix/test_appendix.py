@@ -7,7 +7,6 @@ Fixtures in tests/fixtures/{unke,peakcf,mmlu}/ are written for this project in t
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -29,8 +28,8 @@ from goldenlayers.appendix.metrics import (
     rouge,
 )
 from goldenlayers.text import vstar_target_ids
+from helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 UNKE = FIXTURES / "unke/final_data_v3.json"
 PEAKCF = FIXTURES / "peakcf/PEAK_counter.json"
 MMLU = FIXTURES / "mmlu/mmlu_tiny.json"

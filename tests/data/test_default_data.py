@@ -11,13 +11,12 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from goldenlayers.data import dataset_path, load_records
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "scripts" / "make_default_edits.py"
 
 

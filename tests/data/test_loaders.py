@@ -22,8 +22,8 @@ from goldenlayers.data import (
     read_raw,
     resolve_dataset_file,
 )
+from helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RECORD_KEYS = {"id", "relation", "subject", "prompt", "ground_truth", "ground_truth_aliases", "target_new",
                "rephrase_prompts", "locality", "portability"}
 
@@ -317,48 +317,6 @@ def test_prepare_dataset_cli_writes_records_and_report(tmp_path, caplog):
     assert len(rep["sha256"]) == 64 and rep["supported_metrics"]["portability"] == 1
     assert "skipped invalid record 1: field 'alt' is empty" in caplog.text
     assert [r["id"] for r in json.loads(out.read_text())] == ["0", "2"]
-
-
-def test_prepare_dataset_declares_the_local_file_it_reads(tmp_path):
-    """Editing a local dataset file re-runs prepare_dataset (it is the rule's input); a file not copied yet is not
-    declared, so a dry run still plans the run and prepare-dataset names the missing file when it runs."""
-    import re
-    import subprocess
-    import sys
-
-    import yaml
-    from test_workflow import workflow_copy
-
-    wf = workflow_copy(tmp_path / "wf")
-    here = tmp_path / "here.json"
-    here.write_text(json.dumps([{"subject": "France", "prompt": "The capital of France is", "target_new": "Rome"}]))
-    config = yaml.safe_load((wf / "config/config.yaml").read_text())
-    config["datasets"] = {"here": {"source": str(here)}, "later": {"source": str(tmp_path / "later.json")}}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(tmp_path / "c.yaml"),
-                          "--until", "prepare_dataset"], cwd=wf, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    jobs = re.findall(r"rule prepare_dataset:\n(.*?)\n\s*wildcards: dataset=(\w+)", run.stdout, re.DOTALL)
-    inputs = {dataset: re.findall(r"input: (.*)", block) for block, dataset in jobs}
-    assert inputs == {"here": [str(here)], "later": []}
-
-
-def test_paper_config_dry_runs_with_only_its_models_and_datasets():
-    """config/paper.yaml replaces the default model and dataset (Snakemake would merge them) and needs neither
-    models nor data on this machine: the hub files are fetched by prepare_dataset, inside the run."""
-    import re
-    import subprocess
-    import sys
-
-    repo = Path(__file__).resolve().parents[1]
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"], cwd=repo,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.MULTILINE))
-    # the five sweep datasets; the appendix settings' PeakCF and UnKE are built only by `table12`/`table13`
-    assert counts["prepare_model"] == "3" and counts["prepare_dataset"] == "5"
-    assert counts["sweep_layer"] == str((48 + 32 + 48) * 5)
-    assert "smollm2-135m" not in run.stdout and "/default/" not in run.stdout
 
 
 def test_a_declared_format_that_drops_fields_warns(caplog):

@@ -11,76 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import build_tiny_llama, build_tiny_tokenizer
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
-
-TINY_RECORDS = [
-    {"case_id": i, "relation": rel, "subject": subj, "prompt": prompt, "ground_truth": gt, "target_new": new,
-     "rephrase_prompt": rephrase, "locality": {"Relation_Specificity": [{"prompt": loc, "ground_truth": loc_gt}]},
-     "portability": {"Reasoning": [{"prompt": port, "ground_truth": port_gt}]}}
-    for i, (rel, subj, prompt, gt, new, rephrase, loc, loc_gt, port, port_gt) in enumerate([
-        ("capital", "France", "The capital of France is", "Paris", "Rome", "France's capital is",
-         "The capital of Germany is", "Berlin", "The capital of France is in", "Italy"),
-        ("capital", "Germany", "The capital of Germany is", "Berlin", "Paris", "Germany's capital is",
-         "The capital of Italy is", "Rome", "The capital of Germany is in", "France"),
-        ("capital", "Italy", "The capital of Italy is", "Rome", "Berlin", "Italy's capital is",
-         "The capital of France is", "Paris", "The capital of Italy is in", "Germany"),
-        ("language", "Spain", "The official language of Spain is", "Spanish", "French",
-         "Spain's official language is", "The capital of France is", "Paris", "People in Spain speak", "French"),
-        ("sport", "Michael Jordan", "Michael Jordan plays", "basketball", "guitar", "Michael Jordan's sport is",
-         "Toko Yasuda plays the", "guitar", "Michael Jordan is famous for his", "guitar"),
-        ("instrument", "Toko Yasuda", "Toko Yasuda plays the", "guitar", "basketball",
-         "The instrument of Toko Yasuda is the", "Michael Jordan plays", "basketball",
-         "Toko Yasuda is famous for", "basketball"),
-    ])
-]
-
-
-def write_tiny_project(root: Path) -> Path:
-    tok = build_tiny_tokenizer()
-    model = build_tiny_llama(tok, layers=3)
-    model.save_pretrained(root / "tiny-model")
-    tok.save_pretrained(root / "tiny-model")
-    (root / "tiny.json").write_text(json.dumps(TINY_RECORDS))
-    hparams = {"alg_name": "R-ROME", "layers": [0], "v_num_grad_steps": 4, "v_lr": "5e-1", "v_weight_decay": 0.0,
-               "clamp_norm_factor": 4, "kl_factor": 0.0625, "mom2_adjustment": False,
-               "context_template_length_params": [[3, 1]], "max_target_tokens": 12}
-    (root / "hparams" / "r-rome").mkdir(parents=True)
-    (root / "hparams" / "r-rome" / "tiny.yaml").write_text(yaml.safe_dump(hparams))
-    config = {
-        "models": {"tiny": {"source": str(root / "tiny-model"), "num_layers": 3, "dtype": "float32",
-                            "device": "cpu"}},
-        "datasets": {
-            "toy": {"source": str(root / "tiny.json"), "keep_unknown": True},
-            # the appendix settings (Tables 12-13), on fixtures written in PeakCF's and UnKE's formats
-            "peak": {"source": str(FIXTURES / "peakcf/PEAK_counter.json"), "on_invalid": "skip",
-                     "keep_unknown": True, "setting": "composite", "tukey_k": 0.5},
-            "unke": {"source": str(FIXTURES / "unke/final_data_v3.json"), "on_invalid": "skip",
-                     "keep_unknown": True, "setting": "unstructured", "tukey_k": 0.5},
-        },
-        "appendix": {"max_new_tokens": 6, "bertscore_model": str(root / "absent-bertscore-model"),
-                     "bertscore_layers": 2, "mmlu_file": str(FIXTURES / "mmlu/mmlu_tiny.json"), "mmlu_questions": 4},
-        "editors": ["r-rome"],
-        "hparams_dir": str(root / "hparams"),
-        "layers": "all",
-        "split": {"proxy_fraction": 0.5, "seed": 42},
-        "lga": {"tukey_k": 1.0},
-        "fluency": True,
-        "sequential": {"enabled": True, "n_edits": 2, "seed": 42},
-        "metric": "rewrite",
-        "run_name": "tiny",
-    }
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake(root: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-           "--configfile", str(config), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+from helpers import REPO, TINY_RECORDS, snakemake, workflow_copy, write_tiny_project
 
 
 @pytest.mark.slow
@@ -164,17 +95,6 @@ def test_workflow_end_to_end_on_a_tiny_model(tmp_path):
         assert first_run.read_bytes() == second_run.read_bytes(), name
 
 
-def workflow_copy(root: Path) -> Path:
-    """The repository's Snakefile, rules and config in `root`, without its results/: a dry run there plans the
-    default run from scratch whatever the repository's own results/ holds (issue #11, item 0)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "environment.yml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("workflow", "config"):
-        shutil.copytree(REPO / name, root / name)
-    return root
-
-
 @pytest.mark.slow
 def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     config = write_tiny_project(tmp_path)
@@ -215,6 +135,7 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     assert set(gradients["sample_id"]) == set(sweep["sample_id"])  # evidence for every swept sample
 
 
+@pytest.mark.slow
 def test_default_config_dry_runs(tmp_path):
     root = workflow_copy(tmp_path)
     # finished outputs of an earlier run in the repository must not change what a fresh copy plans
@@ -240,6 +161,7 @@ def test_default_config_dry_runs(tmp_path):
     assert counts == {"sweep_layer": str(3 * n_layers), "merge_layer_chunks": str(n_layers)}
 
 
+@pytest.mark.slow
 def test_workflow_lints_and_is_formatted(tmp_path):
     lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=workflow_copy(tmp_path),
                           capture_output=True, text=True, timeout=300)

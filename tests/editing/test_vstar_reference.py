@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
+from helpers import build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
 from goldenlayers.editing import get_editor
 from goldenlayers.editing.covariance import KeyCovariance
 from goldenlayers.editing.emmet import EmmetHparams
@@ -191,7 +191,7 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def tok():
-    from conftest import build_tiny_tokenizer
+    from helpers import build_tiny_tokenizer
 
     return build_tiny_tokenizer()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_CORPUS, build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
+from helpers import TINY_CORPUS, build_tiny_gemma3, build_tiny_gpt2, build_tiny_llama
 from goldenlayers.measure.causal_trace import (
     EFFECT_COLUMNS,
     TraceSettings,

@@ -2,18 +2,12 @@
 
 import errno
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import build_tiny_llama, build_tiny_tokenizer
-from test_workflow import workflow_copy
+from helpers import build_tiny_llama, build_tiny_tokenizer
 from goldenlayers import cli, io
 
-REPO = Path(__file__).resolve().parents[1]
 GOOD = {"subject": "France", "prompt": "The capital of France is", "ground_truth": "Paris", "target_new": "Rome"}
 
 
@@ -168,16 +162,6 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         io.write_json(tmp_path / "out.json", {"a": 1})
     assert list(tmp_path.iterdir()) == []  # neither the output nor its temp file
-
-
-def test_config_that_violates_the_schema(tmp_path):
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["split"]["proxy_fraction"] = 1.5
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")],
-                         cwd=workflow_copy(tmp_path / "wf"), capture_output=True, text=True, timeout=300)
-    assert run.returncode != 0
-    assert "1.5 is greater than or equal to the maximum of 1" in run.stdout + run.stderr
 
 
 def test_hparams_with_unknown_keys(sweep_files, capsys, tiny_model_json):

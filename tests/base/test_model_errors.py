@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from helpers import build_tiny_llama, build_tiny_tokenizer
 from goldenlayers import cli
 
 GOOD = {"subject": "France", "prompt": "The capital of France is", "ground_truth": "Paris", "target_new": "Rome"}
@@ -84,7 +84,7 @@ def test_keep_unknown_filter_log_counts_the_known_records(tmp_path, caplog):
     import logging
 
     from goldenlayers.data import filter_known, load_records
-    from test_workflow import TINY_RECORDS
+    from helpers import TINY_RECORDS
 
     tok = build_tiny_tokenizer()
     build_tiny_llama(tok).save_pretrained(tmp_path / "m")

@@ -5,10 +5,6 @@ registry's `select` on the same proxy subset (the code the resampling draws run)
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,64 +16,13 @@ from goldenlayers.selection import registry as selectors
 from goldenlayers.report.write import write_figures, write_tables
 from goldenlayers.report.tables import PAPER_TABLES
 from goldenlayers.selection.registry import SELECTORS, SelectorSpec
-
-REPO = Path(__file__).resolve().parents[1]
-
-TOY_MODULE = '''
-from goldenlayers.selection.registry import SelectorSpec, register
-
-
-def select_toy(evidence, layers, params):
-    """The first candidate layer."""
-    grads = evidence["gradients"]
-    candidates = sorted(int(x) for x in (grads["layer"].unique() if layers is None else layers))
-    return {"method": "toy", "layers": candidates, "scores": None, "chosen_layer": candidates[0],
-            "params": {"rule": "first candidate layer"}}
-
-
-register(SelectorSpec(name="toy", label="Toy", color="#000000", marker="v", linestyle=":", hatch="",
-                      needs=("gradients",), timed=False, planned=True, multi_layer=False, tables=("table2",),
-                      select=select_toy))
-'''
+from helpers import ALPHA_MODULE, TOY_MODULE
 
 
 def toy_spec() -> SelectorSpec:
     namespace = {}
     exec(TOY_MODULE.replace("register(", "spec = ("), namespace)  # the same entry, not registered globally
     return namespace["spec"]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# (a) the workflow: a plugin module named in GOLDENLAYERS_SELECTOR_PLUGINS adds score_toy to the DAG
-# ----------------------------------------------------------------------------------------------------------
-def dry_run(root: Path, config: Path, plugins: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != selectors.PLUGINS_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(REPO / "src"), env.get("PYTHONPATH", "")])
-    if plugins:
-        env[selectors.PLUGINS_ENV] = plugins
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-           "--configfile", str(config), "--cores", "1", "-n", "-p"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout + run.stderr
-
-
-def test_a_registered_selector_is_a_job_of_the_workflow(tmp_path):
-    from test_workflow import write_tiny_project
-
-    config = write_tiny_project(tmp_path)
-    (tmp_path / "toy_selector.py").write_text(TOY_MODULE)
-    without = dry_run(tmp_path, config, None)
-    assert "score_toy" not in without
-    plan = dry_run(tmp_path, config, "toy_selector")
-    rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", plan, flags=re.M))
-    assert "score_toy" in rules and {"score_lga", "score_cma"} <= rules
-    # its inputs and command come from the registry's needs: the gradient stage, the proxy split
-    assert "goldenlayers select --method toy --gradients results/tiny/toy/gradients/samples.parquet" in plan
-    assert "results/tiny/toy/selection/toy.json" in plan
-    # planned: an input of the sweep plan
-    plan_job = plan[plan.index("checkpoint plan_sweep:"):]
-    assert "selection/toy.json" in plan_job[:plan_job.index("\n\n")]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -196,31 +141,6 @@ def test_register_refuses_a_selector_the_workflow_cannot_score():
     assert "sweepy" not in SELECTORS
 
 
-# ----------------------------------------------------------------------------------------------------------
-# (d) a selector's own parameter reaches the resampling draws, from the CLI and from the config
-# ----------------------------------------------------------------------------------------------------------
-ALPHA_MODULE = '''
-from goldenlayers.selection.registry import SelectorSpec, register
-
-SEEN = []
-
-
-def select_alpha(evidence, layers, params):
-    """The candidate layer at position `alpha` (default 0): a parameter only this selector has."""
-    grads = evidence["gradients"]
-    candidates = sorted(int(x) for x in (grads["layer"].unique() if layers is None else layers))
-    SEEN.append(params.get("alpha"))
-    return {"method": "alpha", "layers": candidates, "scores": None,
-            "chosen_layer": candidates[int(params.get("alpha", 0))], "params": dict(params)}
-
-
-register(SelectorSpec(name="alpha", label="Alpha", color="#000000", marker="v", linestyle=":", hatch="",
-                      needs=("gradients",), timed=False, planned=True, multi_layer=False, tables=("table2",),
-                      select=select_alpha, params=("alpha",)),
-         new_params={"alpha": (int, "which candidate layer the alpha selector takes")})
-'''
-
-
 @pytest.fixture
 def alpha_selector(tmp_path, monkeypatch):
     """ALPHA_MODULE registered (and unregistered afterwards)."""
@@ -247,20 +167,6 @@ def test_a_new_selector_parameter_reaches_the_resampling_draws(tmp_path, alpha_s
         assert set(draws.loc[draws["selector"] == "alpha", "layer"]) == {layer}
     assert set(alpha_selector) == {2, None}  # the configured value in every draw of the first run, then the default
     assert json.loads((tmp_path / "run2" / "summary.json").read_text())["selector_params"]["alpha"] == 2
-
-
-@pytest.mark.slow
-def test_the_config_sets_a_plugin_parameter_for_its_score_rule_and_the_draws(tmp_path):
-    from test_workflow import write_tiny_project
-
-    config = write_tiny_project(tmp_path)
-    text = config.read_text() + "\nselector_params:\n  alpha: 2\n"
-    config.write_text(text)
-    (tmp_path / "alpha_selector.py").write_text(ALPHA_MODULE)
-    plan = dry_run(tmp_path, config, "alpha_selector")
-    score = re.search(r"goldenlayers select --method alpha [^\n]*", plan).group(0)
-    resample = re.search(r"goldenlayers resample [^\n]*", plan).group(0)
-    assert "--alpha 2" in score and "--alpha 2" in resample
 
 
 def test_registry_entries_are_built_with_keywords():

@@ -20,7 +20,7 @@ from goldenlayers.models import blocks, edited_module
 
 R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
 
-from test_editing import REQUEST, TEMPLATES, keys_and_values, strong_hparams
+from helpers import REQUEST, TEMPLATES, keys_and_values, random_spd, strong_hparams
 
 TEXTS = ["The capital of France is Paris.", "Toko Yasuda plays the guitar.",
          "Michael Jordan plays basketball for the Chicago Bulls. The capital of Italy is Rome."]
@@ -99,12 +99,6 @@ def test_corpora_from_files_and_the_offline_default(tmp_path):
     with pytest.raises(ValueError, match="unsupported corpus file"):
         (tmp_path / "a.csv").write_text("x")
         load_corpus(str(tmp_path / "a.csv"))
-
-
-def random_spd(dim, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
-    return a @ a.T / dim + 0.1 * torch.eye(dim, dtype=torch.float64)
 
 
 def test_solve_uses_one_factorisation_and_matches_a_dense_solve():

@@ -1,57 +1,13 @@
-import hashlib
-
 import pytest
 import torch
 
 from goldenlayers.editing import apply_edit, get_editor, load_hparams, restore_weight
-from goldenlayers.editing.rome import RomeHparams
 from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.editing.evaluate import evaluate_record
-from goldenlayers.models import blocks, edited_module
+from goldenlayers.models import blocks
+from helpers import REQUEST, TEMPLATES, param_hash, strong_hparams
 
 R_ROME = get_editor("r-rome")  # compute_rome_edit with the hparams as given
-
-# The subject ends the prompt, so δ enters the residual stream at the predicting position: a random 3-layer model
-# barely routes information between positions, and the test is about the edit math, not about attention.
-# " Paris" is one token of the tiny tokenizer.
-REQUEST = {"id": "0", "subject": "France", "prompt": "The capital of France", "target_new": "Paris",
-           "rephrase_prompts": [], "locality": [], "portability": []}
-TEMPLATES = ["{}", "The day. {}", "Because I said so. {}"]
-
-
-def param_hash(model) -> str:
-    h = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(p.detach().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-def strong_hparams(**kw):
-    # tiny random models need more steps and a looser clamp than a real LM to reach the target
-    # (its ‖v_init‖ is ~1e-2, so the ‖δ‖/‖v_init‖² decay would swamp the loss: switch it off)
-    return RomeHparams(**{"v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0, "clamp_norm_factor": 1000.0,
-                          **kw})
-
-
-def keys_and_values(model, tok, layer, templates):
-    """Edited-module input/output at the subject's last token under each template (independent of the editor)."""
-    from goldenlayers.text import prompt_ids, subject_last_index
-
-    captured = []
-    handle = edited_module(model, layer).register_forward_hook(
-        lambda m, i, o: captured.append((i[0].detach(), o.detach())))
-    keys, values = [], []
-    with torch.no_grad():
-        for t in templates:
-            text = t.replace("{}", REQUEST["prompt"])
-            at = t.index("{}") + REQUEST["prompt"].index("France") + len("France")
-            idx = subject_last_index(tok, text[:at], "France")
-            model(input_ids=torch.tensor([prompt_ids(tok, text)]))
-            k, v = captured.pop()
-            keys.append(k[0, idx]), values.append(v[0, idx])
-    handle.remove()
-    return torch.stack(keys), torch.stack(values)
 
 
 @pytest.mark.parametrize("family", ["tiny_llama", "tiny_gpt2"])
