@@ -369,3 +369,14 @@ def test_to_markdown_formats():
     assert lines[1].split("|")[2].strip().endswith(":")
     assert not lines[1].split("|")[1].strip().endswith(":")
     assert md.endswith("\n")
+
+
+def test_the_split_is_joined_to_a_sweep_keyed_by_its_sample_set():
+    sweep = pd.DataFrame({"sample_id": ["a", "b", "c", "a"], "layer": [0, 0, 0, 1], "rewrite": [1.0, 0.0, 1.0, 0.0]})
+    joined = A.with_split(sweep, {"proxy": ["b"], "test": ["a", "c"]})
+    assert list(joined.columns[:3]) == ["sample_id", "split", "layer"]  # the layout the sweeps had with the label
+    assert list(joined["split"]) == ["test", "proxy", "test", "test"] and "split" not in sweep.columns
+    with pytest.raises(ValueError, match="neither part of the split.*different sample sets"):
+        A.with_split(sweep, {"proxy": ["b"], "test": ["a"]})
+    labelled = joined.assign(split="test")  # the sequential sweep's rows carry their subset already
+    assert A.with_split(labelled, {"proxy": ["b"], "test": ["a", "c"]}) is labelled
