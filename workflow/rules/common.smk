@@ -525,3 +525,102 @@ def get_resampling_summaries(wildcards=None):
         dataset=MAIN_DATASETS,
         editor=EDITORS,
     )
+
+
+# Job resources (goldenlayers.resources): mem_mb and runtime of every rule that loads the model, sized from the
+# model (parameters x dtype bytes x the rule's measured factor, plus the covariance it holds) and the work (records,
+# layers, edits). Called when a job is ready, so the prepared model's config.json and the filtered records are
+# there to read (a dry run before that uses the config's `parameters` hint). Retries grow, capped at `cluster`.
+import math
+import subprocess
+
+import goldenlayers.resources as job_sizes
+
+
+def job_work(rule_name, wildcards, input):
+    """Units of work of one job (goldenlayers.resources.SECONDS_PER_UNIT): records, edits or corpus texts."""
+    records = job_sizes.count_records(getattr(input, "records", None))
+    if records is None:
+        d = config["datasets"].get(getattr(wildcards, "dataset", ""), {})
+        records = d.get("max_samples") or 1000
+    if rule_name == "sweep_layer":
+        return math.ceil(records / SWEEP_CHUNKS)
+    if rule_name == "sweep_sequential":
+        return config["sequential"]["n_edits"]
+    if rule_name == "key_covariance":
+        return min(config["key_covariance"]["n_samples"], 20000)
+    if rule_name == "trace_causal_effects":
+        return records * max(1, config["models"][wildcards.model]["num_layers"] // 10)
+    if rule_name in ("prepare_model", "generate_templates"):
+        return 1
+    return records
+
+
+def sized(rule_name, what):
+    """A resource callable for a rule's `what` (mem_mb or runtime). Override per rule on the command line with
+    --set-resources (README, "Running on a cluster")."""
+
+    def resource(wildcards, input, attempt):
+        name = wildcards.model
+        model = config["models"][name]
+        prepared = Path(f"results/models/{name}/model.json")
+        prepared = prepared if prepared.exists() else None
+        parameters = job_sizes.model_parameters(name, model, prepared)
+        covariance = rule_name == "key_covariance" or (
+            hasattr(wildcards, "editor")
+            and needs_key_covariance(name, wildcards.editor)
+        )
+        mem = job_sizes.memory_mb(
+            rule_name,
+            parameters,
+            model.get("dtype", "float32"),
+            covariance_dim=(
+                job_sizes.key_dim(name, model, prepared) if covariance else 0
+            ),
+            uses_covariance=covariance,
+            bertscore=Path(
+                config.get("appendix", {}).get("bertscore_model", "")
+            ).is_dir(),
+            device=model.get("device", "auto"),
+        )
+        runtime = job_sizes.runtime_min(
+            rule_name,
+            parameters,
+            job_work(rule_name, wildcards, input),
+            device=model.get("device", "auto"),
+            fluency=config["fluency"],
+        )
+        limits = config.get("cluster", {})
+        return job_sizes.for_attempt(mem, runtime, attempt, limits, rule_name)[what]
+
+    return resource
+
+
+def slurm_node_limits():
+    """The nodes' memory, CPUs and GPUs as `sinfo` reports them, or a note when there is no sinfo."""
+    try:
+        found = subprocess.run(
+            ["sinfo", "-h", "-o", "%P: %m MB, %c CPUs, gres %G, time limit %l"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "(sinfo not available)"
+    return "; ".join(line for line in found if line.strip()) or "(sinfo said nothing)"
+
+
+onerror:
+    # the plugin reports a job that sbatch refused as "sbatch failed"; say which rule asked for what, and what the
+    # nodes have, in one line each
+    # `log` is the run's log file (a list of them in some Snakemake versions)
+    logs = [log] if isinstance(log, (str, Path)) else list(log or [])
+    text = "".join(
+        Path(path).read_text(errors="replace")
+        for path in logs
+        if Path(path).exists()
+    )
+    refusals = job_sizes.explain_refusals(text, "") if text else []
+    if refusals:
+        for line in job_sizes.explain_refusals(text, slurm_node_limits()):
+            print(line, file=sys.stderr)

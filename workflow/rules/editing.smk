@@ -17,7 +17,8 @@ rule generate_templates:
     threads: 2
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("generate_templates", "mem_mb"),
+        runtime=sized("generate_templates", "runtime"),
     params:
         model=model_opts,
     shell:
@@ -40,7 +41,8 @@ rule key_covariance:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("key_covariance", "mem_mb"),
+        runtime=sized("key_covariance", "runtime"),
     params:
         model=model_opts,
         opts=get_key_covariance_opts,

@@ -21,7 +21,8 @@ rule sweep_layer:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("sweep_layer", "mem_mb"),
+        runtime=sized("sweep_layer", "runtime"),
     params:
         model=model_opts,
         fluency="--fluency" if config["fluency"] else "",
@@ -104,7 +105,8 @@ rule sweep_sequential:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("sweep_sequential", "mem_mb"),
+        runtime=sized("sweep_sequential", "runtime"),
     params:
         model=model_opts,
         covariance=get_key_covariance_opt,
