@@ -131,21 +131,29 @@ def model_parameters(name: str, model: dict, prepared: Path | None = None) -> fl
     return FALLBACK_PARAMETERS
 
 
-def key_dim(name: str, model: dict, prepared: Path | None = None) -> int:
-    """The MLP's inner size (the key dimension of the edited matrix), for the covariance a job holds."""
-    for path in ([prepared] if prepared else []):
-        ref = _read_json(path) or {}
-        cfg = _read_json(Path(ref.get("path", "")) / "config.json") if ref.get("path") else None
+def model_dims(name: str, model: dict, prepared: Path | None = None) -> tuple[int, int]:
+    """(MLP inner size = the edited matrix's key dimension, hidden size), for the covariance and gradient factors a
+    job holds: from the model's config.json when there is one, else estimated from the parameter count."""
+    folders = []
+    if prepared is not None and (ref := _read_json(prepared)) and ref.get("path"):
+        folders.append(Path(ref["path"]))
+    source = Path(str(model.get("source", ""))).expanduser()
+    if source.is_dir():
+        folders.append(source)
+    for folder in folders:
+        cfg = _read_json(folder / "config.json")
         if cfg:
             cfg = cfg.get("text_config", cfg)
-            hidden = cfg.get("hidden_size") or cfg.get("n_embd") or 0
-            return int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden)
-    # unknown before the model is prepared: the square root of a block's share of the weights is the right order
-    return int(math.sqrt(model_parameters(name, model, prepared) / 12))
+            hidden = int(cfg.get("hidden_size") or cfg.get("n_embd") or 0)
+            return int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden), hidden
+    # a block holds ~12 hidden^2 weights (LLaMA-like: inner ~ 2.7 x hidden)
+    hidden = int(math.sqrt(model_parameters(name, model, prepared) / max(model.get("num_layers", 1), 1) / 12))
+    return int(2.7 * hidden), hidden
 
 
 def memory_mb(rule: str, parameters: float, dtype: str = "float32", covariance_dim: int = 0,
-              uses_covariance: bool = False, bertscore: bool = False, device: str = "cpu") -> int:
+              uses_covariance: bool = False, bertscore: bool = False, device: str = "cpu",
+              evidence_mb: float = 0.0) -> int:
     """Peak host memory of one job of `rule` (attempt 1), rounded up to ROUND_MB. On a GPU the host holds the
     weights once while loading them (GPU_HOST_FACTOR); the rest of FACTORS is then GPU memory (gpu_memory_mb)."""
     weights = parameters * BYTES_PER_PARAM[dtype] / 2**20
@@ -155,6 +163,7 @@ def memory_mb(rule: str, parameters: float, dtype: str = "float32", covariance_d
         held += 2 * covariance_dim**2 * 8 / 2**20  # the float64 accumulator and its result / inverse
     if rule == "appendix_eval" and bertscore:
         held += BERTSCORE_MB
+    held += evidence_mb  # evidence the job collects in memory before writing it (extract_gradients' factors)
     need = (BASE_MB + weights * factor + held) * HEADROOM
     return int(math.ceil(need / ROUND_MB) * ROUND_MB)
 
@@ -191,9 +200,22 @@ def for_attempt(mem_mb: int, runtime: int, attempt: int, limits: dict | None = N
 
 
 def count_records(path: str | Path | None) -> int | None:
-    """Records in a records.json (the filtered dataset a job reads), or None when it does not exist yet."""
+    """Samples a job works on: the proxy + test samples of a split.json, the records of a records.json, or None
+    when the file does not exist yet."""
     data = _read_json(Path(path)) if path else None
+    if isinstance(data, dict) and isinstance(data.get("proxy"), list):
+        return len(data["proxy"]) + len(data.get("test", []))
     return len(data) if isinstance(data, list) else None
+
+
+# tokens of a typical edit sequence (prompt + target); WikiBio's are ~8x longer (docs/paper-scale.md)
+FACTOR_TOKENS = 15
+
+
+def gradient_factors_mb(samples: int, key_dim: int, hidden: int, layers: int) -> float:
+    """SaLEM's per-sample gradient factors, which extract_gradients holds until it writes them: tokens x
+    (d_in + d_out) x layers float32 values per sample (docs/paper-scale.md)."""
+    return samples * FACTOR_TOKENS * (key_dim + hidden) * layers * 4 / 2**20
 
 
 # What sbatch says when a request exceeds every node (Slurm 22.05-24.x), and the request flags it names.

@@ -36,6 +36,8 @@ SWEEP = "results/tiny/toy/sweep/r-rome/layer_{}.parquet"
 # the tests' only change to the profile: the first status check 2 s after submission instead of its 10 s
 FAST = ["--slurm-init-seconds-before-status-checks", "2"]
 TIMES: dict[str, float] = {}
+# every Snakemake started in the background, killed with its children if a test ends before it did
+STARTED: list[subprocess.Popen] = []
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +71,7 @@ def tiny_slurm_project(root: Path) -> Path:
 
 
 def run_snakemake(root: Path, config: Path, *args: str, env: dict | None = None, slurm: bool = True,
-                  timeout: float = 300, background: bool = False):
+                  timeout: float = 600, background: bool = False):
     """snakemake on `root` through the real profile (slurm=True) or locally, in its own process group, killed with
     its children when `timeout` passes (then the test fails saying so)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
@@ -78,6 +80,7 @@ def run_snakemake(root: Path, config: Path, *args: str, env: dict | None = None,
     proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**(env or os.environ), "PYTHONPATH": str(REPO / "src")}, start_new_session=True)
     proc.timeout = timeout
+    STARTED.append(proc)
     return proc if background else finish(proc)
 
 
@@ -125,6 +128,14 @@ def table_frames(results: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_leftover_runs():
+    yield
+    for proc in STARTED:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, slurm):
     """The tiny project run on the cluster (--until score_lga, then the default target) and locally."""
@@ -136,7 +147,7 @@ def project(tmp_path_factory, slurm):
 
     # the local run of the same config, beside the cluster runs (those mostly wait for SLURM)
     t_local = time.monotonic()
-    local_proc = run_snakemake(local, local / "config.yaml", slurm=False, timeout=600, background=True)
+    local_proc = run_snakemake(local, local / "config.yaml", slurm=False, timeout=1200, background=True)
     t0, start = time.monotonic(), now()
     until = run_snakemake(root, config, "--until", "score_lga", env=env)
     TIMES["until score_lga"] = time.monotonic() - t0
@@ -146,15 +157,13 @@ def project(tmp_path_factory, slurm):
                    "trace": (root / "results/tiny/toy/causal_trace/samples.parquet").exists()}
 
     t0, start = time.monotonic(), now()
-    full = run_snakemake(root, config, env=env)
+    full = run_snakemake(root, config, env=env, timeout=900)
     TIMES["default target"] = time.monotonic() - t0
     full_jobs = sacct(start, env)
 
-    local_run = finish(local_proc)
-    TIMES["local run"] = time.monotonic() - t_local
     yield {"root": root, "config": config, "local": local, "env": env, "until": until, "until_jobs": until_jobs,
-           "until_state": until_state, "full": full, "full_jobs": full_jobs, "local_run": local_run,
-           "node_mem_mb": slurm["node_mem_mb"]}
+           "until_state": until_state, "full": full, "full_jobs": full_jobs, "local_proc": local_proc,
+           "t_local": t_local, "node_mem_mb": slurm["node_mem_mb"]}
     print(f"\nSLURM bring-up {slurm['bring_up_s']:.1f} s; " + "; ".join(f"{k} {v:.0f} s" for k, v in TIMES.items()))
 
 
@@ -167,8 +176,10 @@ def test_until_stops_after_the_stage(project):
 
 
 def test_default_target_on_slurm_equals_a_local_run(project):
-    full, local = project["full"], project["local_run"]
+    full = project["full"]
     assert full.returncode == 0, full.stdout[-4000:]
+    local = finish(project["local_proc"])
+    TIMES["local run"] = time.monotonic() - project["t_local"]
     assert local.returncode == 0, local.stdout[-4000:]
     jobs = project["full_jobs"]
     # the model-loading rules went through SLURM, each once, with requests the 16 GB node could schedule
@@ -215,9 +226,13 @@ def kill_a_sweep_job(root: Path, config: Path, env: dict, layer: int) -> dict:
             break
         time.sleep(0.01)
     done = len(partial.read_text().splitlines()) - 1 if partial.exists() else 0
-    running = [job for job in sacct(start, env) if job["rule"] == "sweep_layer" and job["state"] == "RUNNING"]
-    for job in running:
-        subprocess.run(["scancel", "--signal=KILL", job["id"]], env=env, check=True)
+    # this project's running sweep job (sacct fills in the comment only when a job ends; squeue has it now)
+    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z"], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    running = [line.split("|")[0] for line in queue.splitlines()
+               if "sweep_layer" in line.split("|")[1] and line.split("|")[2] == str(root)]
+    for jobid in running:
+        subprocess.run(["scancel", "--signal=KILL", jobid], env=env, check=True)
     run = finish(proc)
     return {"run": run, "killed": running, "done": done, "partial_left": partial.exists(),
             "jobs": [job for job in sacct(start, env) if job["rule"] == "sweep_layer"]}

@@ -539,7 +539,9 @@ import goldenlayers.resources as job_sizes
 
 def job_work(rule_name, wildcards, input):
     """Units of work of one job (goldenlayers.resources.SECONDS_PER_UNIT): records, edits or corpus texts."""
-    records = job_sizes.count_records(getattr(input, "records", None))
+    records = job_sizes.count_records(
+        getattr(input, "split", None)
+    ) or job_sizes.count_records(getattr(input, "records", None))
     if records is None:
         d = config["datasets"].get(getattr(wildcards, "dataset", ""), {})
         records = d.get("max_samples") or 1000
@@ -570,14 +572,22 @@ def sized(rule_name, what):
             hasattr(wildcards, "editor")
             and needs_key_covariance(name, wildcards.editor)
         )
+        inner, hidden = job_sizes.model_dims(name, model, prepared)
+        factors = 0.0
+        if rule_name == "extract_gradients":
+            factors = job_sizes.gradient_factors_mb(
+                job_work(rule_name, wildcards, input),
+                inner,
+                hidden,
+                model["num_layers"],
+            )
         mem = job_sizes.memory_mb(
             rule_name,
             parameters,
             model.get("dtype", "float32"),
-            covariance_dim=(
-                job_sizes.key_dim(name, model, prepared) if covariance else 0
-            ),
+            covariance_dim=inner if covariance else 0,
             uses_covariance=covariance,
+            evidence_mb=factors,
             bertscore=Path(
                 config.get("appendix", {}).get("bertscore_model", "")
             ).is_dir(),
