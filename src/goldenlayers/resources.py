@@ -33,8 +33,8 @@ BASE_MB = 800
 # Copies of the model's weights a job holds at its peak (CPU). Measured: max_rss of the jobs' benchmark files for
 # SmolLM2-135M (float32, 514 MB of weights) and the tiny 3-layer test model; docs/paper-scale.md has the numbers.
 FACTORS = {
-    # loads (or dequantises) the checkpoint and writes it again: two copies at once
-    "prepare_model": 2.0,
+    # a hub model is only downloaded; an embedded GGUF is dequantised tensor by tensor (SmolLM2: 424 MB peak)
+    "prepare_model": 1.0,
     # forward passes only
     "filter_dataset": 1.2,
     "generate_templates": 1.2,
