@@ -9,9 +9,9 @@ Debian's packages (slurm-wlm 22.05, slurmdbd + MariaDB for sacct, munge), run as
 systemd), configured in a state folder (default /tmp/goldenlayers-slurm, or $GOLDENLAYERS_SLURM_STATE). Clients and
 daemons find the configuration through SLURM_CONF=<state>/slurm.conf, and /etc/slurm/slurm.conf links to it while
 the cluster runs (srun inside a job reads only that path; an existing configuration there is never replaced);
-munge and the daemons' ports (6817-6819) are global, so there is one such cluster per machine. `up` twice reuses a running
-cluster; `up` after a crash stops what the state folder's pid files name first. Facts behind the settings:
-docs/reliability.md ("On a cluster").
+munge and the daemons' ports (6817-6819) are global, so there is one such cluster per machine. `up` twice reuses a
+running cluster; `up` after a crash first stops what the state folder's pid files name. What it is used for:
+docs/reliability.md ("On a SLURM cluster").
 """
 
 from __future__ import annotations

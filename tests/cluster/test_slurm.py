@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-# columns that hold wall times or dates: the only ones allowed to differ between a local and a SLURM run
-TIMING = re.compile(r"time|seconds|wall|_s$|date|duration", re.I)
+# columns that hold wall times (or ratios of them: Figure 3's speedup) or dates: the only ones allowed to differ
+# between a local and a SLURM run
+TIMING = re.compile(r"time|seconds|wall|_s$|date|duration|speedup", re.I)
 SWEEP = "results/tiny/toy/sweep/r-rome/layer_{}.parquet"
 # the tests' only change to the profile: the first status check 2 s after submission instead of its 10 s
 FAST = ["--slurm-init-seconds-before-status-checks", "2"]
