@@ -259,6 +259,12 @@ def _stop_pid(name: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            # a daemon this process started stays a zombie until it is reaped: reap it, or see that it is gone
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        try:
             os.kill(pid, 0)
         except OSError:
             return

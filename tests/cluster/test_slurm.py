@@ -103,15 +103,16 @@ def proc_env() -> dict:
 
 def sacct(since: str, env: dict) -> list[dict]:
     """The SLURM jobs (not steps) started since `since`: id, rule (the plugin's --comment), state, memory, time."""
-    out = subprocess.run(["sacct", "-n", "-P", "-X", "-S", since, "-o", "JobID,Comment,State,ReqMem,Timelimit"],
+    out = subprocess.run(["sacct", "-n", "-P", "-X", "-S", since, "-o",
+                          "JobID,Comment,State,ReqMem,Timelimit,WorkDir"],
                          env=env, capture_output=True, text=True, check=True).stdout
     jobs = []
     for line in out.splitlines():
-        jobid, rule, state, mem, limit = line.split("|")
+        jobid, rule, state, mem, limit, workdir = line.split("|")
         # the plugin's comment is rule_<rule>_wildcards_<values>
         rule = re.sub(r"^rule_|_wildcards_.*$", "", rule)
         jobs.append({"id": jobid, "rule": rule, "state": state.split()[0], "mem_mb": int(re.sub(r"\D", "", mem)),
-                     "limit": limit})
+                     "limit": limit, "workdir": workdir})
     return jobs
 
 
@@ -210,33 +211,31 @@ def live_sweep_pids(root: Path, layer: int) -> list[int]:
 
 
 def kill_a_sweep_job(root: Path, config: Path, env: dict, layer: int) -> dict:
-    """README: `--forcerun sweep_layer <layer's file>` reruns that job alone; here the scheduler kills it after its
-    first sample (scancel) and the run goes on. What it saw: the run, its SLURM jobs, samples done when killed."""
+    """README: `snakemake <layer's file> --forcerun sweep_layer` reruns that job alone. Here its first attempt
+    hangs after its first sample and SLURM kills it at its 1-minute time limit; the run goes on. What it saw: the
+    run, its SLURM jobs, the samples done when it was killed."""
     target = root / SWEEP.format(layer)
     partial = target.with_name(target.name + ".partial.jsonl")
     start = now()
-    proc = run_snakemake(root, config, "--forcerun", "sweep_layer", SWEEP.format(layer), env=env, background=True)
-    deadline = time.monotonic() + 240
-    # freeze the job's process the moment a first sample is written (tiny edits take well under a second), then
-    # let SLURM kill it: `scancel --signal=KILL` kills the job's steps, and the job ends FAILED. (A plain scancel
-    # ends it "CANCELLED by 0", which plugin 2.8.0 never recognises: that run would hang until the timeout.)
+    proc = run_snakemake(root, config, SWEEP.format(layer), "--set-resources",
+                         "sweep_layer:runtime=1 if attempt == 1 else 30", "--forcerun", "sweep_layer", env=env,
+                         background=True)
+    deadline = time.monotonic() + 300
+    # freeze the job's process the moment a first sample is written (a tiny edit takes well under a second), so
+    # that it outlives its limit; SLURM then ends the job TIMEOUT and kills its processes (SIGKILL after KillWait).
+    # (Killing it with scancel ends it "CANCELLED by 0", which plugin 2.8.0 never recognises: that run would hang.)
+    frozen = []
     while time.monotonic() < deadline and proc.poll() is None:
         if partial.exists() and len(partial.read_text().splitlines()) >= 2:
-            for pid in live_sweep_pids(root, layer):
+            frozen = live_sweep_pids(root, layer)
+            for pid in frozen:
                 os.kill(pid, signal.SIGSTOP)
             break
         time.sleep(0.01)
     done = len(partial.read_text().splitlines()) - 1 if partial.exists() else 0
-    # this project's running sweep job (sacct fills in the comment only when a job ends; squeue has it now)
-    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z"], env=env, capture_output=True,
-                           text=True, check=True).stdout
-    running = [line.split("|")[0] for line in queue.splitlines()
-               if "sweep_layer" in line.split("|")[1] and line.split("|")[2] == str(root)]
-    for jobid in running:
-        subprocess.run(["scancel", "--signal=KILL", jobid], env=env, check=True)
     run = finish(proc)
-    return {"run": run, "killed": running, "done": done, "partial_left": partial.exists(),
-            "jobs": [job for job in sacct(start, env) if job["rule"] == "sweep_layer"]}
+    return {"run": run, "frozen": frozen, "done": done, "partial_left": partial.exists(),
+            "jobs": [job for job in sacct(start, env) if job["workdir"] == str(root)]}
 
 
 @pytest.fixture(scope="module")
@@ -249,30 +248,38 @@ def faults(project, tmp_path_factory):
     for name in ("broken", "refused"):
         copies[name] = tmp_path_factory.mktemp(name) / "project"
         shutil.copytree(root, copies[name], symlinks=True)
-    # a bad input that more memory cannot fix: the split is an empty object
-    (copies["broken"] / "results/tiny/toy/split.json").write_text("{}")
+    # a bad input that more memory cannot fix: the split is an empty object (with its old mtime, so that only the
+    # forced sweep job runs, not everything downstream of the split)
+    split = copies["broken"] / "results/tiny/toy/split.json"
+    stat = split.stat()
+    split.write_text("{}")
+    os.utime(split, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     t0, start = time.monotonic(), now()
-    broken = run_snakemake(copies["broken"], config, "--forcerun", "sweep_layer", SWEEP.format(0), env=env,
+    broken = run_snakemake(copies["broken"], config, SWEEP.format(0), "--forcerun", "sweep_layer", env=env,
                            background=True)
-    refused = run_snakemake(copies["refused"], config, "--forcerun", "sweep_layer", SWEEP.format(0),
-                            "--set-resources", "sweep_layer:mem_mb=48000", env=env, timeout=180, background=True)
+    refused = run_snakemake(copies["refused"], config, SWEEP.format(0), "--set-resources",
+                            "sweep_layer:mem_mb=48000", "--forcerun", "sweep_layer", env=env, timeout=180,
+                            background=True)
     before = pd.read_parquet(root / SWEEP.format(2))
     killed = kill_a_sweep_job(root, config, env, layer=2)
     broken_run, refused_run = finish(broken), finish(refused)
     TIMES["faults"] = time.monotonic() - t0
     jobs = sacct(start, env)
     return {"killed": killed, "before": before, "broken": broken_run, "refused": refused_run,
-            "broken_jobs": [job for job in jobs if job["id"] not in {j["id"] for j in killed["jobs"]}]}
+            "broken_jobs": [job for job in jobs if job["workdir"] == str(copies["broken"])]}
 
 
 def test_a_killed_sweep_job_is_retried_and_resumes(project, faults):
-    """Killed by the scheduler after its first sample, the sweep job is retried with more time and memory (within
-    the node), resumes from the finished samples, and the layer's table equals the uninterrupted run's."""
+    """Killed by the scheduler at its time limit after its first sample, the sweep job is retried with more time
+    and memory (within the node), resumes from the finished samples, and the layer's table equals the
+    uninterrupted run's; only that layer's job ran."""
     killed = faults["killed"]
     assert killed["run"].returncode == 0, killed["run"].stdout[-4000:]
-    assert len(killed["killed"]) == 1, killed
-    assert [job["state"] for job in killed["jobs"]] == ["FAILED", "COMPLETED"], killed["jobs"]
+    assert killed["frozen"], "the sweep job finished before its first sample could be seen"
+    assert [(job["rule"], job["state"]) for job in killed["jobs"]] == [("sweep_layer", "TIMEOUT"),
+                                                                       ("sweep_layer", "COMPLETED")], killed["jobs"]
     first, second = killed["jobs"]
+    assert (first["limit"], second["limit"]) == ("00:01:00", "00:30:00")
     assert first["mem_mb"] < second["mem_mb"] <= project["node_mem_mb"], killed["jobs"]
     assert 1 <= killed["done"] < len(TINY_RECORDS)
     log = (project["root"] / "results/logs/sweep_layer/tiny/toy/r-rome/layer_2.log").read_text()
