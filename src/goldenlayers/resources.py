@@ -40,8 +40,8 @@ FACTORS = {
     "generate_templates": 1.2,
     "trace_causal_effects": 1.3,
     "key_covariance": 1.2,
-    # backward through the whole model: one gradient per weight it reaches
-    "extract_gradients": 2.2,
+    # backward from the output to the edited layers' weights (SmolLM2, 20 samples: 1,174 MB peak, factor 1.4)
+    "extract_gradients": 1.5,
     # one edited layer's weights kept to restore them after each edit, plus the edit's optimisation
     "sweep_layer": 1.5,
     "sweep_sequential": 1.5,
