@@ -1,5 +1,6 @@
 """Job resources sized from the model (goldenlayers.resources) and what the SLURM profile asks the scheduler for."""
 
+import json
 import re
 import subprocess
 import sys
@@ -26,8 +27,8 @@ def test_parameter_count_from_config_json(config, published):
 
 def test_prepared_model_config_wins_over_the_hint(tmp_path):
     (tmp_path / "hf").mkdir()
-    (tmp_path / "hf/config.json").write_text(__import__("json").dumps(LLAMA2_7B))
-    (tmp_path / "model.json").write_text(__import__("json").dumps({"path": str(tmp_path / "hf")}))
+    (tmp_path / "hf/config.json").write_text(json.dumps(LLAMA2_7B))
+    (tmp_path / "model.json").write_text(json.dumps({"path": str(tmp_path / "hf")}))
     model = {"source": "meta-llama/Llama-2-7b-hf", "parameters": 1}
     assert resources.model_parameters("llama", model, tmp_path / "model.json") == pytest.approx(6.74e9, rel=0.03)
     assert resources.model_parameters("llama", model, None) == 1

@@ -8,7 +8,7 @@ The workflow's rules read their `mem_mb` and `runtime` from here (workflow/rules
 
 `weights_mb` is parameters x bytes of the config's dtype. `FACTORS` say how many copies of the weights a job holds
 at its peak (measured on this project's CPU machines, docs/paper-scale.md "Resources per rule"); `held_mb` is the
-data it holds besides the model (key covariance matrices). The parameter count comes from the prepared model's
+data it holds besides the model (key covariance matrices, SaLEM's gradient factors, BERTScore's model). The parameter count comes from the prepared model's
 config.json (results/models/<model>/model.json names its folder) once prepare_model has run, else from a local
 model folder's config.json, else from the config's `parameters` hint; a model known by none of these gets
 FALLBACK_PARAMETERS and a warning.
@@ -28,10 +28,11 @@ import sys
 from pathlib import Path
 
 BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2}
-# Python + torch + transformers + pandas imported, a tokenizer loaded: the peak RSS of a job on a 3-layer toy model.
+# Python + torch + transformers + pandas imported, a tokenizer loaded: a job on the 3-layer test model peaks at
+# 190-470 MB; 800 leaves room for bigger datasets and tokenizers.
 BASE_MB = 800
 # Copies of the model's weights a job holds at its peak (CPU). Measured: max_rss of the jobs' benchmark files for
-# SmolLM2-135M (float32, 514 MB of weights) and the tiny 3-layer test model; docs/paper-scale.md has the numbers.
+# SmolLM2-135M (float32, 513 MB of weights) and the tiny 3-layer test model; docs/paper-scale.md has the numbers.
 FACTORS = {
     # a hub model is only downloaded; an embedded GGUF is dequantised tensor by tensor (SmolLM2: 424 MB peak)
     "prepare_model": 1.0,

@@ -9,7 +9,6 @@ call runs under a timeout: plugin 2.8.0 waits forever on a job SLURM reports as 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
