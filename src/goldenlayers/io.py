@@ -191,3 +191,21 @@ def files_digest(directory: str | os.PathLike) -> dict[str, str]:
     """sha256 of each of a model directory's `model_files`, streamed (1.3 GB/s on one core of this machine: a
     7B model's 13.5 GB of float16 safetensors take about 11 s of CPU, more where the disk is slower)."""
     return {path.name: sha256_file(path) for path in model_files(directory)}
+
+
+# A job that resumes writes its finished rows to <output><PARTIAL_SUFFIX> and removes that file once the output is
+# in place (goldenlayers.sweep).
+PARTIAL_SUFFIX = ".partial.jsonl"
+
+
+def unfinished_outputs(directories: list[str | os.PathLike]) -> list[str]:
+    """Outputs in `directories` that a killed or interrupted job left unfinished: their partial file is there, the
+    output is not. Snakemake does not rebuild such a missing intermediate when what reads it is up to date (after
+    an interrupted `--forcerun`), so the workflow names them and its default target finishes them."""
+    found = []
+    for directory in directories:
+        for partial in sorted(Path(directory).glob(f"*{PARTIAL_SUFFIX}")):
+            output = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
+            if not output.exists():
+                found.append(str(output))
+    return found

@@ -3,6 +3,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -10,7 +11,7 @@ import goldenlayers.selectors as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
 from goldenlayers.editing import check_hparams_for_model, needs_covariance
-from goldenlayers.io import files_stamp, model_files, read_yaml
+from goldenlayers.io import files_stamp, model_files, read_yaml, unfinished_outputs
 from goldenlayers.report import FIGURES
 from goldenlayers.tables import INPUTS, PAPER_TABLES
 
@@ -264,6 +265,46 @@ def get_grid_sweeps():
     ]
 
 
+def get_planned_sweeps(wildcards=None):
+    """Every layer of every sweep plan (the grid and the layers the selectors added, known once plan_sweep ran):
+    in `all`, so a sweep file that is missing while the tables that read it exist (a forced rerun interrupted
+    after Snakemake removed the old file) is redone by the default target; Snakemake would not rebuild it for
+    its readers."""
+    return [
+        f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
+        for model in MODELS
+        for dataset in MAIN_DATASETS
+        for layer in swept_layers(SimpleNamespace(model=model, dataset=dataset))
+        for editor in EDITORS
+    ]
+
+
+def report_unfinished_sweeps():
+    """Sweep outputs an interrupted job left unfinished (their partial file, no output): one line naming them and
+    the command that finishes them (resuming their rows), since a run of a table target says "Nothing to be
+    done" while its tables still come from the sweep before. `all` lists them, so the default target does it.
+    """
+    unfinished = unfinished_outputs(
+        [
+            f"results/{model}/{dataset}/sweep/{editor}"
+            for model in MODELS
+            for dataset in MAIN_DATASETS
+            for editor in EDITORS
+        ]
+    )
+    if unfinished:
+        print(
+            f"goldenlayers: an interrupted run left {len(unfinished)} sweep output(s) unfinished, and the tables "
+            f"that read them are from before it: {' '.join(unfinished)}; `snakemake --cores N` (or `snakemake "
+            f"--cores N {' '.join(unfinished)}`) finishes them from their saved rows and redoes those tables",
+            file=sys.stderr,
+        )
+    return unfinished
+
+
+UNFINISHED_SWEEPS = report_unfinished_sweeps()
+
+
 # Paper tables and figures (workflow/rules/report.smk): their registries say which kind of result files each reads.
 def get_report_inputs(kind):
     """The files of one kind of report input (goldenlayers.tables.INPUTS), looked up when the DAG is built (the
@@ -308,6 +349,7 @@ def table_in_all(table):
 def get_final_outputs():
     return [
         *get_grid_sweeps(),
+        *UNFINISHED_SWEEPS,
         *[f"{REPORT}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(t)],
         *[f"{REPORT}/{figure}.png" for figure in [*FIGURES, "figure3"]],
         *get_all_summaries(),
