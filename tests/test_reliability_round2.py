@@ -252,3 +252,100 @@ def test_a_prompt_longer_than_the_context_is_named(tiny_llama, tiny_tokenizer, c
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "longer than the model's context of 128 tokens" in warnings[0]
     assert repr(records[1]["id"]) in warnings[0] and repr(records[0]["id"]) not in warnings[0]
+
+
+# --- items 1 and 2 on the tiny workflow ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_rebuild_hint_rebuilds_and_replaced_weights_rerun_prepare_model(tmp_path, tiny_tokenizer, monkeypatch):
+    from goldenlayers.io import read_json
+
+    config = write_tiny_project(tmp_path)
+    split = "results/tiny/toy/split.json"
+    built = snakemake(tmp_path, config, split)
+    assert built.returncode == 0, built.stderr[-3000:]
+
+    # item 2: a truncated intermediate, read by a later stage, says how to rebuild it; doing so rebuilds it (its
+    # reader split.json is up to date, so deleting it would rebuild nothing). The target keeps the run small.
+    records = tmp_path / "results/tiny/toy/records.json"
+    good = records.read_text()
+    records.write_text(good[:40])
+    monkeypatch.chdir(tmp_path)  # the pipeline's jobs name files relative to the working directory
+    with pytest.raises(ValueError) as err:
+        read_json("results/tiny/toy/records.json")
+    hint = re.search(r"`snakemake --cores N (.*?)`", str(err.value))
+    assert hint and "delete" not in str(err.value), str(err.value)
+    rebuilt = snakemake(tmp_path, config, *hint.group(1).split(), split)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert json.loads(records.read_text()) == json.loads(good)
+
+    # item 1: other weights under the same path and config.json, moved in with an older mtime
+    model_json = tmp_path / "results/models/tiny/model.json"
+    before = json.loads(model_json.read_text())["files_sha256"]
+    other = _save(build_tiny_llama(tiny_tokenizer, seed=1), tiny_tokenizer, tmp_path / "other")
+    weights = tmp_path / "tiny-model/model.safetensors"
+    old = weights.stat().st_mtime - 3600
+    shutil.copy(other / "model.safetensors", weights)
+    os.utime(weights, (old, old))
+    plan = snakemake(tmp_path, config, "-n", split)
+    assert re.search(r"^prepare_model\s+1$", plan.stdout, flags=re.M), plan.stdout[-3000:]
+    rerun = snakemake(tmp_path, config, split)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    after = json.loads(model_json.read_text())["files_sha256"]
+    assert after["model.safetensors"] != before["model.safetensors"]
+    assert "Nothing to be done" in snakemake(tmp_path, config, "-n", split).stdout
+
+
+# --- item 3: an interrupted forced rerun ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_an_interrupted_forced_rerun_is_named_and_finished_by_the_default_target(tmp_path):
+    config = write_tiny_project(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    # grid [2]: the seeded tiny run's selectors add layer 0 outside it (test_workflow.py)
+    cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
+                "resampling": {"draws": 10, "curve_draws": 3, "proxy_sizes": [1, 2], "seed": 1}})
+    config.write_text(yaml.safe_dump(cfg))
+    hparams = tmp_path / "hparams/r-rome/tiny.yaml"
+    hparams.write_text(yaml.safe_dump({**yaml.safe_load(hparams.read_text()), "v_num_grad_steps": 30}))
+    first = snakemake(tmp_path, config)
+    assert first.returncode == 0, first.stderr[-4000:]
+    sweeps = tmp_path / "results/tiny/toy/sweep/r-rome"
+    assert json.loads((tmp_path / "results/tiny/toy/sweep_plan.json").read_text())["layers"] == [0, 2]
+    expected = {layer: pd.read_parquet(sweeps / f"layer_{layer}.parquet") for layer in (0, 2)}
+    table1 = tmp_path / "results/report/tiny/table1.csv"
+    table_before = table1.read_bytes()
+
+    # `snakemake --forcerun sweep_layer table1`, interrupted (Ctrl-C) after 2 rows of layer 2
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(config), "--cores", "2", "--forcerun", "sweep_layer", "--", "table1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    partial = sweeps / "layer_2.parquet.partial.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if partial.exists() and len(partial.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    assert partial.exists() and not (sweeps / "layer_2.parquet").exists(), "the interrupt must land mid-layer"
+    # layer 0 (added by a selector, outside the grid) as a kill before its first row would leave it: gone, no rows
+    (sweeps / "layer_0.parquet").unlink(missing_ok=True)
+    (sweeps / "layer_0.parquet.partial.jsonl").unlink(missing_ok=True)
+
+    named = snakemake(tmp_path, config, "table1")
+    assert named.returncode == 0, named.stderr[-3000:]
+    line = [x for x in named.stderr.splitlines() if "unfinished" in x]
+    assert len(line) == 1 and "results/tiny/toy/sweep/r-rome/layer_2.parquet" in line[0], named.stderr[-3000:]
+    assert "`snakemake --cores N`" in line[0]
+
+    finished = snakemake(tmp_path, config)
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    assert not partial.exists()
+    log = (tmp_path / "results/logs/sweep_layer/tiny/toy/r-rome/layer_2.log").read_text()
+    assert "resuming from" in log and "2 of 6 samples already done" in log
+    timing = ["edit_seconds", "eval_seconds"]
+    for layer, frame in expected.items():
+        again = pd.read_parquet(sweeps / f"layer_{layer}.parquet")
+        pd.testing.assert_frame_equal(again.drop(columns=timing), frame.drop(columns=timing), check_exact=True)
+    assert table1.stat().st_mtime > (sweeps / "layer_2.parquet").stat().st_mtime  # the tables were redone
+    assert table1.read_bytes() == table_before
+    assert "unfinished" not in snakemake(tmp_path, config, "-n").stderr
