@@ -18,9 +18,16 @@ import pytest
 import yaml
 
 from conftest import build_tiny_llama
-from test_workflow import REPO, TINY_RECORDS, snakemake, write_tiny_project
+from test_workflow import REPO, TINY_RECORDS, write_tiny_project
 
 from goldenlayers import cli
+
+
+def snakemake(root: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """test_workflow.snakemake with more time: a whole tiny run took over 10 minutes on 2 cores shared by 5 users."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
+           "--configfile", str(config), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
 
 
 # --- item 1: replaced weights ----------------------------------------------------------------------------------
