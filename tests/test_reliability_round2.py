@@ -153,6 +153,21 @@ def test_a_pipeline_write_past_the_file_size_limit_names_the_file(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".records.json.*"))
 
 
+def test_a_safetensors_write_past_the_file_size_limit_names_the_file(tmp_path):
+    out = tmp_path / "results/tiny/key_covariance/layer_0.safetensors"
+    run = _under_file_size_limit(20000, f"""
+import torch
+from goldenlayers.editing import KeyCovariance
+try:
+    KeyCovariance(torch.eye(100, dtype=torch.float64), n_tokens=1, corpus="x").save({str(out)!r})
+except ValueError as err:
+    print("ValueError:", err)
+""")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"ValueError: cannot write {out}:" in run.stdout and "file-size limit" in run.stdout
+    assert not out.exists() and not list(out.parent.glob(".layer_0.safetensors.*"))
+
+
 def test_edit_saving_past_the_file_size_limit_is_one_line_naming_the_directory(tmp_path):
     out = tmp_path / "edited"
     run = _under_file_size_limit(20000, f"""

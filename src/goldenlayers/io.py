@@ -31,6 +31,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 # a full disk or a file-size limit (EFBIG, ENOSPC) names no file when a write fails: name the output
                 raise OSError(err.errno, err.strerror, str(path)) from None
             raise
+        except Exception as err:  # safetensors' writer raises its own error type, with no file name
+            if type(err).__name__ != "SafetensorError":
+                raise
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"cannot write {path}: {detail} (disk full or a file-size limit?)") from None
         # mkstemp makes the file 0600; an output gets the mode any new file gets (0644 under the usual umask 022),
         # so others on a shared cluster filesystem can read the results
         os.chmod(tmp_path, 0o666 & ~_umask())
