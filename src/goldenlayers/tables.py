@@ -123,8 +123,6 @@ def load_selections(files: list[str]) -> list[tuple[str, str, dict]]:
 def load_resampling_runs(files: list[str]) -> dict[tuple[str, str, str], dict]:
     """(model, dataset, editor) -> the resampling run's summary (which records that key) and its tables, read
     beside each summary.json."""
-    import pandas as pd
-
     runs = {}
     for path in map(Path, files):
         summary = read_json(path)
