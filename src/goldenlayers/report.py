@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from goldenlayers.io import config_hash, read_json, read_yaml, write_json, write_text
+from goldenlayers.io import config_hash, read_json, read_parquet, read_yaml, write_json, write_text
 from goldenlayers.tables import INPUTS, PAPER_TABLES, Built, build_table, summary_key, to_markdown
 
 if TYPE_CHECKING:  # annotations only
@@ -72,7 +72,7 @@ def figure_layer_curves(files: list[str], out_prefix: Path, metric: str) -> None
     stats, markers = {}, {}
     for (path, summary), (model, dataset, _) in zip(summaries, keys):
         panel = dataset if one_model else f"{model} / {dataset}"
-        stats[panel] = pd.read_parquet(Path(path).parent / "layer_stats.parquet")
+        stats[panel] = read_parquet(Path(path).parent / "layer_stats.parquet")
         markers[panel] = {"proxy golden": summary["proxy_golden_layer"], "test golden": summary["test_golden_layer"],
                           **{name: sel["layer"] for name, sel in summary.get("selected", {}).items()}}
     plot_layer_curves(stats, markers, out_prefix)
@@ -86,7 +86,7 @@ def figure_delta_heatmap(files: list[str], out_prefix: Path, metric: str) -> Non
     sweeps: dict[str, dict[str, pd.DataFrame]] = {}
     for path in files:
         model, dataset, _ = summary_key(read_json(path), path)
-        sweeps.setdefault(model, {})[dataset] = pd.read_parquet(Path(path).parent / "sweep.parquet")
+        sweeps.setdefault(model, {})[dataset] = read_parquet(Path(path).parent / "sweep.parquet")
     plot_delta_heatmap(sweeps, out_prefix, metric=metric)
 
 

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from goldenlayers import analysis, resampling  # noqa: E402
-from goldenlayers.io import read_json, save_figure, write_json, write_parquet  # noqa: E402
+from goldenlayers.io import read_json, read_parquet, save_figure, write_json, write_parquet  # noqa: E402
 from goldenlayers.selectors import SELECTORS, TUKEY_K  # noqa: E402
 
 
@@ -48,13 +48,13 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     from goldenlayers.evidence import load_factors
 
     started = time.perf_counter()
-    sweep = pd.read_parquet(sweep_path)
+    sweep = read_parquet(sweep_path)
     split = read_json(split_path)
     ev = resampling.build_evidence(
         sweep,
-        gradients=pd.read_parquet(gradients_path) if gradients_path else None,
+        gradients=read_parquet(gradients_path) if gradients_path else None,
         factors=load_factors(factors_path) if factors_path else None,
-        effects=pd.read_parquet(effects_path) if effects_path else None,
+        effects=read_parquet(effects_path) if effects_path else None,
         metric=metric,
     )
     loaded = time.perf_counter()

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from goldenlayers.editing import apply_edit, restore_weight, try_edit
 from goldenlayers.evaluation import METRICS, evaluate_fluency, evaluate_record
-from goldenlayers.io import config_hash, write_parquet
+from goldenlayers.io import PARTIAL_SUFFIX, config_hash, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def run_sweep(model, tok, records, split: dict, editor: str, hparams, layer: int
     todo = chunk_of([r for r in records if r["id"] in split_of], *chunk)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_name(out_path.name + ".partial.jsonl")
+    partial = out_path.with_name(out_path.name + PARTIAL_SUFFIX)
     fingerprint = sweep_fingerprint(model, todo, split, editor, hparams, layer, templates, fluency,
                                     covariance=covariance, chunk=chunk, model_ref=model_ref)
     with _lock_partial(partial) as f:

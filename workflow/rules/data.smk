@@ -28,6 +28,7 @@ rule prepare_model:
     params:
         source=lambda wildcards: config["models"][wildcards.model]["source"],
         num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
+        files=get_model_files_stamp,
     shell:
         "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
         "--out-dir results/models/{wildcards.model} > {log} 2>&1"
