@@ -387,8 +387,9 @@ def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: in
                    tukey_k: float = TUKEY_K) -> pd.DataFrame:
     """`replicates` bootstrap samples of the facts (with replacement, `verdict.bootstrap_indices`), each re-split
     `draws` times with `n_proxy` proxy facts and judged as `resample` does (regret only). One row per (replicate,
-    draw, selector, metric): `DRAW_COLUMNS` + replicate. The spread of a statistic over replicates is its
-    uncertainty on a fresh sample of facts (plus split noise / draws, so the interval is a little wide)."""
+    draw, selector, metric): `DRAW_COLUMNS` + replicate. The spread over replicates of a statistic averaged over
+    each replicate's draws is its uncertainty on a fresh sample of facts, plus the split noise of `draws`
+    re-splits (so the interval is conservative; more draws per replicate make it tighter)."""
     idx = verdict.bootstrap_indices(len(ev["samples"]), replicates, [int(seed), 7])
     frames = []
     for b, rows in enumerate(idx):
@@ -398,18 +399,26 @@ def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: in
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS + ["replicate"])
 
 
-def fact_ci(fact_draws: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+def fact_ci(fact_draws: pd.DataFrame, estimates: pd.DataFrame | None = None, confidence: float = 0.95) -> pd.DataFrame:
     """Per (selector, metric): the percentile interval over bootstrap replicates of the mean regret over each
-    replicate's draws (columns selector, metric, facts_low, facts_high, replicates)."""
+    replicate's draws, centred on the estimate (`estimates`: summarise_draws' frame, its mean_regret;
+    `verdict.centred`). Columns selector, metric, facts_low, facts_high, replicates."""
     cols = ["selector", "metric", "facts_low", "facts_high", "replicates"]
     if fact_draws is None or fact_draws.empty:
         return pd.DataFrame(columns=cols)
-    means = fact_draws.dropna(subset=["regret"]).groupby(["selector", "metric", "replicate"])["regret"].mean()
+    per = fact_draws.dropna(subset=["regret"]).groupby(["selector", "metric", "replicate"])["regret"].mean()
+    centre = {} if estimates is None else estimates.set_index(["selector", "metric"])["mean_regret"].to_dict()
     rows = []
-    for (name, m), part in means.groupby(level=["selector", "metric"], sort=False):
-        low, high = verdict.percentile_ci(part.to_numpy(), confidence)
-        rows.append((name, m, float(low), float(high), int(len(part))))
+    for (name, m), part in per.groupby(level=["selector", "metric"], sort=False):
+        low, high = _replicate_ci(part.to_numpy(), centre.get((name, m)), confidence)
+        rows.append((name, m, max(low, 0.0), high, int(len(part))))  # a regret is >= 0; centring can cross 0
     return pd.DataFrame(rows, columns=cols)
+
+
+def _replicate_ci(means: np.ndarray, estimate: float | None, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the replicates' means centred on `estimate` (`verdict.centred`)."""
+    low, high = verdict.percentile_ci(verdict.centred(means, estimate), confidence)
+    return float(low), float(high)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -446,7 +455,7 @@ def paired_draws(draws: pd.DataFrame, ref: str, metrics: Sequence[str], fact_dra
             if boot is not None:
                 per = boot[(boot["selector"] == name) & (boot["metric"] == m)].groupby("replicate")["diff"].mean()
                 if len(per):
-                    f_low, f_high = (float(x) for x in verdict.percentile_ci(per.to_numpy()))
+                    f_low, f_high = _replicate_ci(per.to_numpy(), mean)
                     n_rep = int(len(per))
             rows.append((name, ref, m, mean, low, high,
                          float((part["ref_value"] >= part["value"] - analysis.TIE_TOL).mean()), int(len(part)),
