@@ -6,8 +6,9 @@ R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the 
 * each selector of the registry (`goldenlayers.selectors`) chooses a layer **from cached per-sample evidence
   only** (no model), through the same `select` the pipeline calls: LGA / LGA(K') from the per-sample gradient
   scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.evidence`), CMA from the per-sample
-  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are the
-  swept layers (every layer with `layers: all`), so every choice has test metrics;
+  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are
+  swept layers, so every choice has test metrics: the pipeline passes the configured grid (every layer with
+  `layers: all`), not the layers the selectors added to the sweep, which would favour them;
 * on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
   ties kept), the chosen layer's mean, its **regret** = golden mean - chosen mean (>= 0), and a **hit** when the
   chosen layer is statistically indistinguishable from the golden layer (the Table 1 test: two-sided Student's
