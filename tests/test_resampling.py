@@ -285,7 +285,8 @@ def test_fact_bootstrap_copies_facts_and_weighs_repeats():
     ev = resampling.build_evidence(sweep, grads, effects=effects)
     rep = resampling.replicate_evidence(ev, [0, 0, 3, 5, 5, 5, 6, 7])
     assert len(set(rep["samples"])) == 8 and rep["samples"][:2] == [f"{ev['samples'][0]}#0", f"{ev['samples'][0]}#1"]
-    np.testing.assert_array_equal(rep["values"]["rewrite"][4], ev["values"]["rewrite"][5])
+    for m in ev["metrics"]:
+        np.testing.assert_array_equal(rep["values"][m], ev["values"][m][[0, 0, 3, 5, 5, 5, 6, 7]])
     assert (rep["gradients"]["sample_id"].str.startswith(ev["samples"][5])).sum() == 3 * 6  # 3 copies x 6 layers
     # identity indices: the same choices as the original evidence in every draw
     same = resampling.replicate_evidence(ev, range(8))

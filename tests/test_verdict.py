@@ -116,3 +116,22 @@ def test_bootstrap_pieces():
     np.testing.assert_allclose(moved, [-0.5, 0.5, 1.5])  # mean moved to the estimate, spread kept
     with pytest.raises(ValueError, match="needs facts"):
         verdict.bootstrap_indices(0, 5, seed=0)
+
+
+def test_table1_notes_say_how_many_facts_its_test_needs():
+    import pandas as pd
+
+    from goldenlayers import analysis, tables
+
+    rng = np.random.default_rng(4)
+    rows = [dict(sample_id=f"s{i}", split="proxy" if i < 4 else "test", layer=layer, editor="r-rome",
+                 rewrite=float(rng.random() < 0.5 + 0.1 * layer), status="ok") for i in range(17) for layer in range(3)]
+    summary = analysis.summarise_sweep(pd.DataFrame(rows), metric="rewrite")
+    built = tables.table1_with_power({("m", "d"): summary})
+    c = summary["optimal_vs_golden"]
+    pooled = math.sqrt((c["optimal_std"] ** 2 + c["golden_std"] ** 2) / 2)
+    need = verdict.facts_needed(c["mean_diff"], pooled, paired=False)
+    low = verdict.detectable_difference(13, pooled, paired=False)
+    assert f"with 13 test facts Table 1's test cannot tell apart differences below {low:.4f}" in built.markdown
+    assert f"would need {need} test facts" in built.markdown
+    pd.testing.assert_frame_equal(built.frame, tables.table1({("m", "d"): summary}))

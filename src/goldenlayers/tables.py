@@ -254,6 +254,24 @@ def table1(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str =
     return pd.DataFrame(rows, columns=["Model", "Method", *datasets])
 
 
+def table1_with_power(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str = "") -> Built:
+    """Table 1 (`table1`) with a note per (model, dataset): the smallest difference its test (two-sample Student's
+    t, pooled sd of the two columns) detects with the test facts there are, and the facts the observed difference
+    would need (80 % power, α = 0.05; `verdict.power_note`). The paired version is in Table 1 per metric."""
+    from goldenlayers import verdict
+
+    frame = table1(summaries, metric)
+    notes = []
+    for (model, dataset), s in summaries.items():
+        c = (s or {}).get("optimal_vs_golden") or {}
+        if not c or c.get("n") is None or c.get("optimal_std") is None:
+            continue
+        pooled = math.sqrt((c["optimal_std"] ** 2 + c["golden_std"] ** 2) / 2.0)
+        note = verdict.power_note(c["n"], c.get("mean_diff"), pooled, paired=False)
+        notes.append(f"- {model}/{dataset}: " + _power_sentence(note, "Table 1's test") + "\n")
+    return Built(frame, markdown=to_markdown(frame) + ("\n" + "".join(notes) if notes else ""))
+
+
 def table_proxy_vs_test(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str) -> pd.DataFrame:
     """Tables 3–8 (one metric): per model, rows Set ∈ {Proxy, Test}; per dataset a layer and a value column.
 
@@ -571,10 +589,11 @@ def _appendix_builder(table: str) -> Callable[[list[str], str], Built]:
 PAPER_TABLES: dict[str, PaperTable] = {
     t.id: t
     for t in (
-        PaperTable("table1", table1,
+        PaperTable("table1", table1_with_power,
                    "Table 1: mean ± std rewrite accuracy on the test split when every sample is edited at its own "
                    "best layer vs at the single golden layer, with the two-sided Student's t-test decision at "
-                   "α = 0.05.", "aggregates"),
+                   "α = 0.05. The notes give the smallest difference that test detects with the test facts there "
+                   "are and the test facts the observed difference would need (80 % power).", "aggregates"),
         PaperTable("selected_layers", table_selected_layers,
                    "Layers chosen by each selector (BF = proxy golden layer, LGA, test golden layer as reference) "
                    "and their mean test rewrite accuracy.", "aggregates"),
