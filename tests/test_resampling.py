@@ -212,7 +212,7 @@ def test_resample_stage_and_report(tmp_path):
     assert set(summary["table1"]) == {"rewrite", "rephrase", "overall"}
     runs = [str(run_dir / "summary.json")]
     tables = write_tables(["table16", "table17", "table1_by_metric"], runs, str(tmp_path / "report"))
-    write_figures(["figure5", "figure6"], runs, str(tmp_path / "report"))
+    write_figures(["figure5", "figure6", "figure7"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
     assert set(t16["Model"]) == {"m"} and set(t16["Editor"]) == {"r-rome"}  # the key the summary recorded
     assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
@@ -231,7 +231,7 @@ def test_resample_stage_and_report(tmp_path):
     assert "Table 1's test cannot tell apart" in (tmp_path / "report/table1_by_metric.md").read_text()
     t1 = tables["table1_by_metric"]
     assert t1["Draws with a golden layer"].between(0, 1).all()
-    for name in ("figure5.png", "figure5.pdf", "figure6.png", "table1_by_metric.csv"):
+    for name in ("figure5.png", "figure5.pdf", "figure6.png", "figure7.png", "table1_by_metric.csv"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 

@@ -213,7 +213,7 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     assert resampled["candidate_layers"] == plan["grid"] and resampled["fact_bootstrap"]["replicates"] > 0
     table17 = pd.read_csv(tmp_path / "results/report/tiny/table17.csv")
     assert {"LGA", "Random"} == set(table17["Versus"]) and table17["t-test p"].notna().any()
-    for name in ("figure5.png", "figure6.png", "table1_by_metric.csv", "figure3.png", "table17.md"):
+    for name in ("figure5.png", "figure6.png", "table1_by_metric.csv", "figure3.png", "table17.md", "figure7.png"):
         assert (tmp_path / "results/report/tiny" / name).stat().st_size > 0, name
     gradients = pd.read_parquet(results / "gradients/samples.parquet")
     assert set(gradients["sample_id"]) == set(sweep["sample_id"])  # evidence for every swept sample

@@ -206,3 +206,48 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
     save_figure(fig, out_prefix)
     plt.close(fig)
     return data
+
+
+def plot_paired(runs: dict, out_prefix) -> pd.DataFrame:
+    """Figure 7: Table 17's draws half as a forest plot. Per (model, dataset) of the first editor and reference
+    (LGA, Random), one row per (selector, reported metric): the mean regret difference selector - reference over the
+    draws (> 0: the reference's layer is better), its CI over draws (thick) and over facts (thin, the bootstrap over
+    facts)."""
+    frames, seen = [], set()
+    for (model, dataset, editor), run in runs.items():
+        if (model, dataset) in seen:
+            continue
+        seen.add((model, dataset))
+        for ref in ("lga", "random"):
+            part = resampling.paired_draws(run["draws"], ref, report_metrics(run["summary"]), run["fact_draws"],
+                                           seed=run["summary"]["seed"])
+            frames.append(part.assign(model=model, dataset=dataset))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    panels = [(k, ref) for k in sorted(seen) for ref in ("lga", "random")]
+    height = max([len(data[(data["model"] == k[0]) & (data["dataset"] == k[1]) & (data["ref"] == r)])
+                  for k, r in panels] + [1])
+    fig, axes = plt.subplots(max(len(seen), 1), 2, figsize=(11, 0.9 + 0.32 * height * max(len(seen), 1)),
+                             squeeze=False)
+    for i, (model, dataset) in enumerate(sorted(seen)):
+        for j, ref in enumerate(("lga", "random")):
+            ax = axes[i, j]
+            part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["ref"] == ref)]
+            labels = []
+            for y, row in enumerate(part.itertuples(index=False)):
+                style = _style(row.selector)
+                ax.plot([row.facts_low, row.facts_high], [y, y], color=style["color"], linewidth=1)
+                ax.plot([row.draws_low, row.draws_high], [y, y], color=style["color"], linewidth=4, alpha=0.7)
+                ax.plot([row.mean_diff], [y], marker=style["marker"], color=style["color"], linestyle="none")
+                labels.append(f"{draw_label(row.selector)} ({row.metric})")
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            ax.set_yticks(range(len(labels)), labels, fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xlabel(f"mean regret difference: selector - {draw_label(ref)} (> 0: {draw_label(ref)} better)",
+                          fontsize=8)
+            ax.set_title(f"{model} / {dataset} vs {draw_label(ref)}: CI over draws (thick), over facts (thin)",
+                         fontsize=9)
+            ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data

@@ -49,7 +49,9 @@ def paired_tests(a, b) -> dict:
     if out["sd_diff"] <= TIE_TOL:
         out["t"], out["p_t"] = (math.inf if out["mean_diff"] > 0 else -math.inf), 0.0
     else:
-        res = stats.ttest_rel(a[keep], b[keep])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # near-constant differences: scipy's precision note
+            res = stats.ttest_rel(a[keep], b[keep])
         out["t"], out["p_t"] = float(res.statistic), float(res.pvalue)
     nonzero = np.abs(d) > TIE_TOL
     with warnings.catch_warnings():
