@@ -111,6 +111,12 @@ def figure_proxy_size_curve(files: list[str], out_prefix: Path, metric: str) -> 
     plot_proxy_size_curve(INPUTS["resampling"].load(files), out_prefix)
 
 
+def figure_paired(files: list[str], out_prefix: Path, metric: str) -> None:
+    from goldenlayers.resampling_report import plot_paired
+
+    plot_paired(INPUTS["resampling"].load(files), out_prefix)
+
+
 @dataclass(frozen=True)
 class Figure:
     # key of goldenlayers.tables.INPUTS: which result files it reads
@@ -128,6 +134,7 @@ FIGURES = {
     "figure4": Figure("editor_aggregates", figure_selector_scores),
     "figure5": Figure("resampling", figure_layer_distribution, INPUTS["resampling"].siblings),
     "figure6": Figure("resampling", figure_proxy_size_curve, INPUTS["resampling"].siblings),
+    "figure7": Figure("resampling", figure_paired, INPUTS["resampling"].siblings),
 }
 
 

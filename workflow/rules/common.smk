@@ -582,7 +582,9 @@ def get_sequential_outputs():
 def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])
-    return f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
+    boot = r["fact_bootstrap"]
+    return (f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']} "
+            f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}")
 
 
 def get_resampling_summaries(wildcards=None):
