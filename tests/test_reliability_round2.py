@@ -203,7 +203,7 @@ def test_a_corrupt_file_read_by_the_table_stage_gives_the_rebuild_command(tmp_pa
 
     summary = tmp_path / "results/tiny/toy/resampling/r-rome/summary.json"
     summary.parent.mkdir(parents=True)
-    summary.write_text(json.dumps({"model": "tiny", "dataset": "toy", "editor": "r-rome"}))
+    summary.write_text(json.dumps({"model": "tiny", "dataset": "toy", "editor": "r-rome", "fact_bootstrap": {}}))
     (summary.parent / "draws.parquet").write_bytes(b"PAR1 torn")
     with pytest.raises(ValueError) as err:
         load_resampling_runs([str(summary)])
