@@ -28,3 +28,4 @@ include: "workflow/rules/appendix.smk"
 rule all:
     input:
         get_final_outputs(),
+        get_planned_sweeps,

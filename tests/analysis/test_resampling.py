@@ -196,24 +196,45 @@ def test_resample_stage_and_report(tmp_path):
         paths[name] = tmp_path / f"{name}.parquet"
         frame.to_parquet(paths[name])
     (tmp_path / "split.json").write_text(json.dumps({"proxy": ids[:4], "test": ids[4:]}))
+    sweep["split"] = np.where(sweep["sample_id"].isin(ids[:4]), "proxy", "test")
+    sweep.to_parquet(paths["sweep"])
+    (tmp_path / "plan.json").write_text(json.dumps({"grid": [0, 3, 5], "chosen": {"lga": 2}, "added": [2],
+                                                    "layers": [0, 2, 3, 5]}))
+    (tmp_path / "agg.json").write_text(json.dumps({"proxy_golden_layer": 3, "selected": {
+        "lga": {"layer": 2}, "lga_kprime": {"layer": 0}, "cma": {"layer": 5},
+        "random": {"layer": None, "layers": [0, 3, 5]}}}))
     summary = run_resampling(str(paths["sweep"]), str(tmp_path / "split.json"), str(run_dir),
                              gradients_path=str(paths["grads"]), effects_path=str(paths["effects"]),
                              n_draws=30, curve_draws=10, sizes=(3, 5, 50),
-                             key={"model": "m", "dataset": "d", "editor": "r-rome"})
+                             key={"model": "m", "dataset": "d", "editor": "r-rome"},
+                             plan_path=str(tmp_path / "plan.json"), aggregate_path=str(tmp_path / "agg.json"),
+                             fact_replicates=8, fact_draws=2)
     assert summary["n_proxy"] == 4 and summary["curve_sizes"] == [3, 5] and summary["swept_layers"] == [0, 2, 3, 5]
+    assert summary["candidate_layers"] == [0, 3, 5] and summary["candidates"] == "the configured grid"
+    assert summary["table1"]["rewrite"]["power"]["two_sample"]["n"] == 10
     assert set(summary["table1"]) == {"rewrite", "rephrase", "overall"}
     runs = [str(run_dir / "summary.json")]
-    tables = write_tables(["table16", "table1_by_metric"], runs, str(tmp_path / "report"))
-    write_figures(["figure5", "figure6"], runs, str(tmp_path / "report"))
+    tables = write_tables(["table16", "table17", "table1_by_metric"], runs, str(tmp_path / "report"))
+    write_figures(["figure5", "figure6", "figure7"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
     assert set(t16["Model"]) == {"m"} and set(t16["Editor"]) == {"r-rome"}  # the key the summary recorded
     assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
     assert set(t16["Metric"]) == {"rewrite", "overall"}
-    assert (t16["CI low"] <= t16["Mean regret"] + 1e-12).all() and (t16["Mean regret"] <= t16["CI high"] + 1e-12).all()
-    assert "swept layers [0, 2, 3, 5]" in (tmp_path / "report/table16.md").read_text()
+    assert (t16["CI low (over draws)"] <= t16["Mean regret"] + 1e-12).all()
+    assert (t16["Mean regret"] <= t16["CI high (over draws)"] + 1e-12).all()
+    assert (t16["CI low (over facts)"] >= 0).all() and (t16["CI high (over facts)"] >= t16["CI low (over facts)"]).all()
+    md = (tmp_path / "report/table16.md").read_text()
+    assert "swept layers [0, 2, 3, 5]; the draws chose among the configured grid [0, 3, 5]" in md
+    t17 = tables["table17"]
+    assert set(t17["Versus"]) == {"LGA", "Random"} and set(t17["Metric"]) == {"rewrite", "overall"}
+    row = t17[(t17["Selector"] == "CMA") & (t17["Versus"] == "LGA") & (t17["Metric"] == "rewrite")].iloc[0]
+    assert row["Layer"] == 5 and row["Versus layer"] == 2 and row["Test facts"] == 10 and row["Draws"] > 0
+    assert "with 10 test facts this comparison cannot tell apart differences below" in (
+        tmp_path / "report/table17.md").read_text()
+    assert "Table 1's test cannot tell apart" in (tmp_path / "report/table1_by_metric.md").read_text()
     t1 = tables["table1_by_metric"]
     assert t1["Draws with a golden layer"].between(0, 1).all()
-    for name in ("figure5.png", "figure5.pdf", "figure6.png", "table1_by_metric.csv"):
+    for name in ("figure5.png", "figure5.pdf", "figure6.png", "figure7.png", "table1_by_metric.csv"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 
@@ -227,3 +248,78 @@ def test_a_draw_without_proxy_values_of_the_metric_gives_bf_no_choice():
     assert out["bf"] is None and out["lga"] is not None
     # a draw with values chooses as before
     assert resampling.choose(ev, ~proxy)["bf"] is not None
+
+
+def spike_case(n: int = 12):
+    """Grid 0, 2, 4 (values 0.5, 0.7, 0.5 for every fact) plus layer 3, swept only because CMA chose it on the
+    pipeline's split: a narrow spike (1.0). CMA's effects always peak at layer 3 (at 0 among the grid), LGA's
+    gradient scores at layer 4."""
+    ids = [f"s{i}" for i in range(n)]
+    values = {0: 0.5, 2: 0.7, 3: 1.0, 4: 0.5}
+    sweep = pd.DataFrame([{"sample_id": s, "split": "test", "layer": layer, "editor": "r-rome", "rewrite": v,
+                           "status": "ok"} for s in ids for layer, v in values.items()])
+    grads = pd.DataFrame([{"sample_id": s, "layer": layer, "dot_old_new": 2.0 if layer == 4 else 1.0,
+                           "sq_norm_old": 1.0, "sq_norm_new": 1.0} for s in ids for layer in range(5)])
+    effects = pd.DataFrame([{"sample_id": s, "layer": layer, "correct": True,
+                             "indirect_effect": {3: 0.9, 0: 0.5}.get(layer, 0.1)} for s in ids for layer in range(5)])
+    return ids, sweep, grads, effects
+
+
+def test_a_selectors_added_spike_favours_it_only_when_added_layers_are_candidates():
+    ids, sweep, grads, effects = spike_case()
+    swept = resampling.build_evidence(sweep, grads, effects=effects)
+    grid = resampling.build_evidence(sweep, grads, effects=effects, candidates=[0, 2, 4])
+    assert swept["layers"] == [0, 2, 3, 4] and grid["layers"] == [0, 2, 4]
+    summary = {}
+    for name, ev in (("swept", swept), ("grid", grid)):
+        draws, _ = resampling.resample(ev, 4, 20, seed=1)
+        summary[name] = resampling.summarise_draws(draws, ["rewrite"]).set_index("selector")["mean_regret"]
+    # with the spike as a candidate CMA looks perfect and LGA misses by the spike's height
+    assert summary["swept"]["cma"] == 0 and summary["swept"]["lga"] == pytest.approx(0.5)
+    # over the grid alone both choose among the same layers and miss the grid's golden layer 2 equally (0 and 4)
+    assert summary["grid"]["cma"] == pytest.approx(0.2) and summary["grid"]["lga"] == pytest.approx(0.2)
+    assert summary["swept"]["bf"] == 0 and summary["grid"]["bf"] == 0  # BF's proxy golden follows the candidates
+    with pytest.raises(ValueError, match="were not swept"):
+        resampling.build_evidence(sweep, grads, effects=effects, candidates=[0, 1])
+
+
+def test_fact_bootstrap_copies_facts_and_weighs_repeats():
+    ids, sweep, grads, effects = random_evidence(n=8)
+    ev = resampling.build_evidence(sweep, grads, effects=effects)
+    rep = resampling.replicate_evidence(ev, [0, 0, 3, 5, 5, 5, 6, 7])
+    assert len(set(rep["samples"])) == 8 and rep["samples"][:2] == [f"{ev['samples'][0]}#0", f"{ev['samples'][0]}#1"]
+    for m in ev["metrics"]:
+        np.testing.assert_array_equal(rep["values"][m], ev["values"][m][[0, 0, 3, 5, 5, 5, 6, 7]])
+    assert (rep["gradients"]["sample_id"].str.startswith(ev["samples"][5])).sum() == 3 * 6  # 3 copies x 6 layers
+    # identity indices: the same choices as the original evidence in every draw
+    same = resampling.replicate_evidence(ev, range(8))
+    for proxy in resampling.draw_masks(8, 3, 5, seed=2):
+        assert resampling.choose(same, proxy) == resampling.choose(ev, proxy)
+    # a known table: LGA is golden on every set of facts, LGA(K') misses by exactly 1
+    known = resampling.build_evidence(known_sweep(), known_gradients())
+    boot = resampling.fact_bootstrap(known, 3, replicates=6, draws=2, seed=4)
+    assert set(boot["replicate"]) == set(range(6)) and len(boot[boot["selector"] == "lga"]) == 6 * 2 * 2
+    ci = resampling.fact_ci(boot).set_index(["selector", "metric"])
+    assert tuple(ci.loc[("lga", "rewrite"), ["facts_low", "facts_high"]]) == (0.0, 0.0)
+    assert ci.loc[("lga_kprime", "rewrite"), "facts_low"] == pytest.approx(1.0)
+    paired = resampling.paired_draws(resampling.resample(known, 3, 10, seed=4)[0], "lga", ["rewrite"], boot)
+    row = paired.set_index("selector").loc["lga_kprime"]
+    assert row["mean_diff"] == pytest.approx(1.0) and row["ref_at_least_as_good"] == 1.0
+    assert (row["facts_low"], row["facts_high"]) == pytest.approx((1.0, 1.0))
+
+
+def test_pipeline_pairs_are_scipy_paired_tests_on_the_test_split():
+    ids, sweep, grads, effects = random_evidence(n=14)
+    sweep["split"] = np.where(sweep["sample_id"].isin(ids[:4]), "proxy", "test")
+    selected = {"lga": {"layer": 2}, "cma": {"layer": 5}, "random": {"layer": None, "layers": [0, 3, 5]}}
+    rows = {(r["selector"], r["ref"], r["metric"]): r
+            for r in resampling.pipeline_pairs(sweep, selected, ("lga", "random"), ["rephrase"])}
+    test = sweep[sweep["split"] == "test"].pivot(index="sample_id", columns="layer", values="rephrase")
+    lga, cma, rnd = test[2].to_numpy(), test[5].to_numpy(), test[[0, 3, 5]].mean(axis=1).to_numpy()
+    r = rows[("cma", "lga", "rephrase")]
+    assert r["n"] == 10 and r["mean_diff"] == pytest.approx(np.mean(lga - cma))
+    assert r["p_t"] == pytest.approx(stats.ttest_rel(lga, cma).pvalue)
+    assert r["p_wilcoxon"] == pytest.approx(stats.wilcoxon(lga - cma).pvalue)
+    assert r["power"]["facts_needed"] is None or r["power"]["facts_needed"] >= 2
+    assert rows[("lga", "random", "rephrase")]["p_t"] == pytest.approx(stats.ttest_rel(rnd, lga).pvalue)
+    assert ("random", "lga", "rephrase") in rows and ("lga", "lga", "rephrase") not in rows

@@ -20,7 +20,7 @@ needs_gemma = pytest.mark.skipif(not HAVE_GEMMA, reason="Gemma-3-270M wheels not
 def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):
     fake = models.EmbeddedModel("no_such_wheel_pkg", "pip install no-such-wheel==9", models._smollm2_gguf)
     monkeypatch.setitem(models.EMBEDDED_MODELS, "embedded:fake", fake)
-    with pytest.raises(RuntimeError, match=r"embedded:fake needs the `no_such_wheel_pkg` wheel.*pip install no-such-wheel==9"):
+    with pytest.raises(ValueError, match=r"embedded:fake needs the `no_such_wheel_pkg` wheel.*pip install no-such-wheel==9"):
         models.prepare_model("embedded:fake", tmp_path)
     assert not (tmp_path / "model.json").exists()
 

@@ -129,7 +129,11 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     table16 = pd.read_csv(tmp_path / "results/report/tiny/table16.csv")
     assert {"LGA", "SaLEM", "CMA", "BF"} <= set(table16["Selector"])
     assert f"swept layers {plan['layers']}" in (tmp_path / "results/report/tiny/table16.md").read_text()
-    for name in ("figure5.png", "figure6.png", "table1_by_metric.csv", "figure3.png"):
+    # the draws choose among the grid alone: the added layers would favour the selectors that chose them
+    assert resampled["candidate_layers"] == plan["grid"] and resampled["fact_bootstrap"]["replicates"] > 0
+    table17 = pd.read_csv(tmp_path / "results/report/tiny/table17.csv")
+    assert {"LGA", "Random"} == set(table17["Versus"]) and table17["t-test p"].notna().any()
+    for name in ("figure5.png", "figure6.png", "table1_by_metric.csv", "figure3.png", "table17.md", "figure7.png"):
         assert (tmp_path / "results/report/tiny" / name).stat().st_size > 0, name
     gradients = pd.read_parquet(results / "gradients/samples.parquet")
     assert set(gradients["sample_id"]) == set(sweep["sample_id"])  # evidence for every swept sample

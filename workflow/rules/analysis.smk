@@ -65,10 +65,13 @@ rule resample_splits:
         gradients="results/{model}/{dataset}/gradients/samples.parquet",
         factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
         effects="results/{model}/{dataset}/causal_trace/samples.parquet",
+        plan="results/{model}/{dataset}/sweep_plan.json",
+        aggregate="results/{model}/{dataset}/aggregate/{editor}/summary.json",
     output:
         draws="results/{model}/{dataset}/resampling/{editor}/draws.parquet",
         verdicts="results/{model}/{dataset}/resampling/{editor}/verdicts.parquet",
         curve="results/{model}/{dataset}/resampling/{editor}/curve.parquet",
+        fact_draws="results/{model}/{dataset}/resampling/{editor}/fact_draws.parquet",
         summary="results/{model}/{dataset}/resampling/{editor}/summary.json",
     log:
         "results/logs/resample_splits/{model}/{dataset}/{editor}.log",
@@ -86,6 +89,6 @@ rule resample_splits:
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
-        "--factors {input.factors} --effects {input.effects} --metric {params.metric} {params.selector_opts} "
+        "--factors {input.factors} --effects {input.effects} --plan {input.plan} --aggregate {input.aggregate} --metric {params.metric} {params.selector_opts} "
         "{params.opts} --model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
         "--out-dir {params.out_dir} > {log} 2>&1"

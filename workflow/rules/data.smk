@@ -24,10 +24,12 @@ rule prepare_model:
         "../../environment.yml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=sized("prepare_model", "mem_mb"),
+        runtime=sized("prepare_model", "runtime"),
     params:
         source=lambda wildcards: config["models"][wildcards.model]["source"],
         num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
+        files=get_model_files_stamp,
     shell:
         "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
         "--out-dir results/models/{wildcards.model} > {log} 2>&1"
@@ -72,6 +74,8 @@ rule filter_dataset:
     threads: 2
     resources:
         gpu=get_gpu,
+        mem_mb=sized("filter_dataset", "mem_mb"),
+        runtime=sized("filter_dataset", "runtime"),
     params:
         model=model_opts,
         opts=get_filter_opts,

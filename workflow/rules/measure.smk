@@ -23,6 +23,8 @@ rule extract_gradients:
     threads: 2
     resources:
         gpu=get_gpu,
+        mem_mb=sized("extract_gradients", "mem_mb"),
+        runtime=sized("extract_gradients", "runtime"),
     params:
         model=model_opts,
     shell:
@@ -49,6 +51,8 @@ rule trace_causal_effects:
     threads: 1
     resources:
         gpu=get_gpu,
+        mem_mb=sized("trace_causal_effects", "mem_mb"),
+        runtime=sized("trace_causal_effects", "runtime"),
     params:
         model=model_opts,
         opts=get_trace_opts,

@@ -19,7 +19,8 @@ rule generate_templates:
     threads: 2
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("generate_templates", "mem_mb"),
+        runtime=sized("generate_templates", "runtime"),
     params:
         model=model_opts,
     shell:
@@ -42,7 +43,8 @@ rule key_covariance:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("key_covariance", "mem_mb"),
+        runtime=sized("key_covariance", "runtime"),
     params:
         model=model_opts,
         opts=get_key_covariance_opts,
@@ -70,7 +72,8 @@ rule sweep_layer:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("sweep_layer", "mem_mb"),
+        runtime=sized("sweep_layer", "runtime"),
     params:
         model=model_opts,
         fluency="--fluency" if config["fluency"] else "",
@@ -123,7 +126,8 @@ rule sweep_sequential:
     threads: 1
     resources:
         gpu=get_gpu,
-        mem_mb=4000,
+        mem_mb=sized("sweep_sequential", "mem_mb"),
+        runtime=sized("sweep_sequential", "runtime"),
     params:
         model=model_opts,
         covariance=get_key_covariance_opt,

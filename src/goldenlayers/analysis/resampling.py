@@ -6,8 +6,9 @@ R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the 
 * each selector of the registry (`goldenlayers.selection.registry`) chooses a layer **from cached per-sample evidence
   only** (no model), through the same `select` the pipeline calls: LGA / LGA(K') from the per-sample gradient
   scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.measure.factors`), CMA from the per-sample
-  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are the
-  swept layers (every layer with `layers: all`), so every choice has test metrics;
+  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are
+  swept layers, so every choice has test metrics: the pipeline passes the configured grid (every layer with
+  `layers: all`), not the layers the selectors added to the sweep, which would favour them;
 * on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
   ties kept), the chosen layer's mean, its **regret** = golden mean - chosen mean (>= 0), and a **hit** when the
   chosen layer is statistically indistinguishable from the golden layer (the Table 1 test: two-sided Student's
@@ -34,6 +35,7 @@ from goldenlayers import stats as analysis  # goldenlayers.stats (scipy's `stats
 from goldenlayers.measure import factors as evidence
 from goldenlayers.selection.registry import SELECTORS as REGISTRY
 from goldenlayers.selection.registry import NoEvidence, params_of
+from goldenlayers.analysis import verdict
 
 
 def draw_order() -> list[str]:
@@ -58,18 +60,27 @@ def _matrix(frame: pd.DataFrame, column: str, samples: list[str], layers: list[i
 
 
 def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, factors: dict | None = None,
-                   effects: pd.DataFrame | None = None, metric: str = "rewrite") -> dict:
+                   effects: pd.DataFrame | None = None, metric: str = "rewrite",
+                   candidates: Sequence[int] | None = None) -> dict:
     """Everything a draw needs: the test values as arrays over the sweep's samples (rows) and swept layers
     (columns), and the selectors' per-sample evidence tables (`draw_evidence` cuts one draw's proxy part).
 
     `sweep` is an aggregated sweep (every swept layer, proxy and test samples); `gradients` the per-sample gradient
     table (`gradients.COLUMNS`) of those samples, `factors` `evidence.load_factors(...)`, `effects` the per-sample
     causal-trace table. A missing piece drops its selector(s); a sweep sample missing from a piece is an error
-    (the evidence was computed for other samples).
+    (the evidence was computed for other samples). `candidates` (e.g. the configured grid) restricts the layers the
+    draws choose among to those swept layers, so that no selector's own pipeline choice is a candidate only
+    because that selector picked it; every candidate must have been swept.
     """
     df = analysis.overall(sweep)
     samples = sorted(df["sample_id"].astype(str).unique())
     layers = sorted(int(x) for x in df["layer"].unique())
+    if candidates is not None:
+        unswept = sorted({int(x) for x in candidates} - set(layers))
+        if unswept:
+            raise ValueError(f"candidate layers {unswept} were not swept (swept: {layers})")
+        layers = sorted({int(x) for x in candidates})
+        df = df[df["layer"].isin(layers)]
     metrics = analysis.supported_metrics(df) + [analysis.OVERALL]
     if metric not in metrics:
         raise ValueError(f"metric {metric!r} is not supported by this sweep (supported: {metrics})")
@@ -347,3 +358,173 @@ def layer_frequencies(draws: pd.DataFrame, verdicts: pd.DataFrame, metric: str, 
     out["test golden"] = [float(np.mean([layer in s for s in sets])) if sets else math.nan for layer in layers]
     return pd.DataFrame.from_dict(out, orient="index", columns=layers)
 
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the bootstrap over facts: a fresh sample of facts like these, then re-split and re-choose
+# ----------------------------------------------------------------------------------------------------------
+def _copy_rows(frame: pd.DataFrame, origin: list[str], ids: list[str]) -> pd.DataFrame:
+    """`frame`'s rows of each sample in `origin`, once per occurrence, renamed to the copy's id in `ids`."""
+    groups = frame.groupby("sample_id", sort=False).indices
+    rows = [groups.get(s, np.zeros(0, dtype=np.int64)) for s in origin]
+    out = frame.iloc[np.concatenate(rows)].copy()
+    out["sample_id"] = np.repeat(np.asarray(ids, dtype=object), [len(r) for r in rows])
+    return out.reset_index(drop=True)
+
+
+def _copy_factors(factors: dict, origin: list[str], ids: list[str], layers: Sequence[int]) -> dict:
+    """SaLEM's factors with one block of token rows per copy (candidate layers only: the rest is never read)."""
+    rows = evidence.token_index(factors, origin)
+    position = {sid: i for i, sid in enumerate(factors["sample_ids"])}
+    offsets = factors["offsets"]
+    lengths = [int(offsets[position[s] + 1] - offsets[position[s]]) for s in origin]
+    return {"sample_ids": list(ids), "layers": [int(x) for x in layers],
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "x": {layer: factors["x"][layer][rows] for layer in layers},
+            "d": {layer: factors["d"][layer][rows] for layer in layers},
+            "provenance": factors.get("provenance", {})}
+
+
+def replicate_evidence(ev: dict, idx: Sequence[int]) -> dict:
+    """`build_evidence`'s dict for the facts `idx` (indices into ev["samples"], with repeats): each occurrence is
+    a fact of its own ("<id>#<k>"), with its values and evidence copied, so a fact drawn twice weighs twice in
+    every selector's score and may land in both splits, as two equal facts of a fresh sample would."""
+    origin = [ev["samples"][int(i)] for i in idx]
+    ids = [f"{s}#{k}" for k, s in enumerate(origin)]
+    out = {**ev, "samples": ids, "values": {m: v[np.asarray(idx, dtype=np.int64)] for m, v in ev["values"].items()}}
+    for key in ("gradients", "effects", "sweep"):
+        if key in ev:
+            out[key] = _copy_rows(ev[key], origin, ids)
+    if "factors" in ev:
+        out["factors"] = _copy_factors(ev["factors"], origin, ids, ev["layers"])
+    return out
+
+
+def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: int,
+                   params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """`replicates` bootstrap samples of the facts (with replacement, `verdict.bootstrap_indices`), each re-split
+    `draws` times with `n_proxy` proxy facts and judged as `resample` does (regret only). One row per (replicate,
+    draw, selector, metric): `DRAW_COLUMNS` + replicate. The spread over replicates of a statistic averaged over
+    each replicate's draws is its uncertainty on a fresh sample of facts, plus the split noise of `draws`
+    re-splits (so the interval is conservative; more draws per replicate make it tighter)."""
+    idx = verdict.bootstrap_indices(len(ev["samples"]), replicates, [int(seed), 7])
+    frames = []
+    for b, rows in enumerate(idx):
+        part, _ = resample(replicate_evidence(ev, rows), n_proxy, draws, seed=int(seed) + 1 + b, params=params,
+                           with_tests=False)
+        frames.append(part.assign(replicate=b))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS + ["replicate"])
+
+
+def fact_ci(fact_draws: pd.DataFrame, estimates: pd.DataFrame | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (selector, metric): the percentile interval over bootstrap replicates of the mean regret over each
+    replicate's draws, centred on the estimate (`estimates`: summarise_draws' frame, its mean_regret;
+    `verdict.centred`). Columns selector, metric, facts_low, facts_high, replicates."""
+    cols = ["selector", "metric", "facts_low", "facts_high", "replicates"]
+    if fact_draws is None or fact_draws.empty:
+        return pd.DataFrame(columns=cols)
+    per = fact_draws.dropna(subset=["regret"]).groupby(["selector", "metric", "replicate"])["regret"].mean()
+    centre = {} if estimates is None else estimates.set_index(["selector", "metric"])["mean_regret"].to_dict()
+    rows = []
+    for (name, m), part in per.groupby(level=["selector", "metric"], sort=False):
+        low, high = _replicate_ci(part.to_numpy(), centre.get((name, m)), confidence)
+        rows.append((name, m, max(low, 0.0), high, int(len(part))))  # a regret is >= 0; centring can cross 0
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _replicate_ci(means: np.ndarray, estimate: float | None, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the replicates' means centred on `estimate` (`verdict.centred`)."""
+    low, high = verdict.percentile_ci(verdict.centred(means, estimate), confidence)
+    return float(low), float(high)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# paired comparisons: each selector against a reference (LGA, Random) on the same draws / the same facts
+# ----------------------------------------------------------------------------------------------------------
+def _paired(draws: pd.DataFrame, ref: str, keys: list[str]) -> pd.DataFrame:
+    """Rows (keys..., metric, selector) with the reference's value in the same draw: value, ref_value and
+    diff = regret - ref regret = ref value - value (positive: the reference's layer did better)."""
+    known = draws.dropna(subset=["regret"])
+    mine = known[known["selector"] != ref]
+    theirs = known.loc[known["selector"] == ref, keys + ["metric", "value"]].rename(columns={"value": "ref_value"})
+    out = mine.merge(theirs, on=keys + ["metric"], how="inner")
+    return out.assign(diff=out["ref_value"] - out["value"])
+
+
+def paired_draws(draws: pd.DataFrame, ref: str, metrics: Sequence[str], fact_draws: pd.DataFrame | None = None,
+                 seed: int = 0) -> pd.DataFrame:
+    """Per selector X != `ref` and metric, over the draws where both chose: mean regret difference (X - ref) with
+    the Monte-Carlo CI over draws (`mean_ci`), the share of draws in which ref's layer is at least as good, and,
+    from `fact_draws`, the percentile CI over fact-bootstrap replicates of the same mean difference."""
+    cols = ["selector", "ref", "metric", "mean_diff", "draws_low", "draws_high", "ref_at_least_as_good", "n_draws",
+            "facts_low", "facts_high", "replicates"]
+    pairs = _paired(draws, ref, ["draw"])
+    boot = _paired(fact_draws, ref, ["replicate", "draw"]) if fact_draws is not None and len(fact_draws) else None
+    rows = []
+    for name in [s for s in draw_order() if s != ref and s in set(pairs["selector"])]:
+        for m in metrics:
+            part = pairs[(pairs["selector"] == name) & (pairs["metric"] == m)]
+            if part.empty:
+                continue
+            mean, low, high = mean_ci(part["diff"].to_list(), seed=seed)
+            f_low = f_high = math.nan
+            n_rep = 0
+            if boot is not None:
+                per = boot[(boot["selector"] == name) & (boot["metric"] == m)].groupby("replicate")["diff"].mean()
+                if len(per):
+                    f_low, f_high = _replicate_ci(per.to_numpy(), mean)
+                    n_rep = int(len(per))
+            rows.append((name, ref, m, mean, low, high,
+                         float((part["ref_value"] >= part["value"] - analysis.TIE_TOL).mean()), int(len(part)),
+                         f_low, f_high, n_rep))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def pipeline_values(sweep: pd.DataFrame, selected: dict, metric: str, split: str = "test") -> dict[str, pd.Series]:
+    """Per selector of the aggregate summary's `selected` ({name: {layer, layers?}}): its per-fact `metric` on the
+    pipeline's `split` at its chosen layer (a multi-layer selector such as Random: the mean over its layers, as the
+    pipeline reports it). Index sample_id."""
+    df = analysis.overall(sweep)
+    out = {}
+    for name, entry in selected.items():
+        layers = entry.get("layers") if entry.get("layer") is None else [entry["layer"]]
+        layers = [int(x) for x in (layers or []) if x is not None]
+        if not layers:
+            continue
+        cols = [analysis.values_at_layer(df, metric, split, layer) for layer in layers]
+        out[name] = pd.concat(cols, axis=1).mean(axis=1, skipna=False).dropna().sort_index()
+    return out
+
+
+def pipeline_pairs(sweep: pd.DataFrame, selected: dict, refs: Sequence[str], metrics: Sequence[str]) -> list[dict]:
+    """Each selector X against each reference on the pipeline's test split: the paired tests of the per-fact
+    values (d = ref - X, `verdict.paired_tests`) and the test facts a paired t-test needs to detect the observed
+    mean difference with 80 % power (`verdict.power_note`)."""
+    rows = []
+    for m in metrics:
+        values = pipeline_values(sweep, selected, m)
+        for ref in refs:
+            if ref not in values:
+                continue
+            for name in [s for s in draw_order() if s != ref and s in values]:
+                both = pd.concat([values[ref], values[name]], axis=1, join="inner")
+                tests = verdict.paired_tests(both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy())
+                rows.append({"selector": name, "ref": ref, "metric": m,
+                             "layer": selected[name].get("layer"), "ref_layer": selected[ref].get("layer"),
+                             **tests, "power": verdict.power_note(tests["n"], tests["mean_diff"], tests["sd_diff"])})
+    return rows
+
+
+def table1_power(sweep: pd.DataFrame, metric: str, layer: int) -> dict:
+    """Power of Table 1's comparison (every fact at its own best layer vs all at the golden `layer`, test split):
+    for its own test (two-sample Student's t, pooled sd) and for the paired t-test on the same facts."""
+    df = analysis.overall(sweep)
+    opt = analysis.sample_optimal(df, metric, "test").set_index("sample_id")["best"]
+    at = analysis.values_at_layer(df, metric, "test", layer)
+    both = pd.concat([opt, at], axis=1, join="inner").to_numpy(dtype=np.float64)
+    n = int(len(both))
+    diff = float(both[:, 0].mean() - both[:, 1].mean()) if n else None
+    pooled = math.sqrt((both[:, 0].var(ddof=1) + both[:, 1].var(ddof=1)) / 2.0) if n >= 2 else None
+    sd_diff = float((both[:, 0] - both[:, 1]).std(ddof=1)) if n >= 2 else None
+    return {"two_sample": verdict.power_note(n, diff, pooled, paired=False),
+            "paired": verdict.power_note(n, diff, sd_diff, paired=True)}

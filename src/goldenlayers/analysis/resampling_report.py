@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 from goldenlayers import stats as analysis  # noqa: E402
 from goldenlayers.analysis import resampling  # noqa: E402
-from goldenlayers.io import read_json, save_figure, write_json, write_parquet  # noqa: E402
+from goldenlayers.io import read_json, read_parquet, save_figure, write_json, write_parquet  # noqa: E402
 from goldenlayers.selection.registry import SELECTORS, TUKEY_K  # noqa: E402
 
 
@@ -42,21 +42,33 @@ def _style(name: str) -> dict:
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
                    factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
                    params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
-                   sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None) -> dict:
+                   sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None,
+                   plan_path: str | None = None, aggregate_path: str | None = None, candidates: str = "grid",
+                   fact_replicates: int = 0, fact_draws: int = 1) -> dict:
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
     curve parquet files and summary.json). `params`: the selectors' parameters by name (the config's; each
     selector takes its own, `resampling.draw_params`). `key` ({model, dataset, editor}) is recorded in the summary:
-    the tables and figures key a run by it."""
+    the tables and figures key a run by it.
+
+    candidates "grid": the draws choose among the sweep plan's grid (`plan_path`), not the grid plus the layers the
+    selectors chose on the pipeline's split (which would favour those selectors); "swept": among every swept layer.
+    `aggregate_path` (the aggregate summary) gives the pipeline's chosen layers for the paired tests on its test
+    split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet)."""
     from goldenlayers.measure.factors import load_factors
 
     started = time.perf_counter()
-    sweep = pd.read_parquet(sweep_path)
+    sweep = read_parquet(sweep_path)
     split = read_json(split_path)
+    if candidates not in ("grid", "swept"):
+        raise ValueError(f"candidates must be 'grid' or 'swept', not {candidates!r}")
+    if candidates == "grid" and not plan_path:
+        raise ValueError("candidates 'grid' needs the sweep plan (--plan sweep_plan.json)")
+    grid = [int(x) for x in read_json(plan_path)["grid"]] if candidates == "grid" else None
     ev = resampling.build_evidence(
-        sweep,
-        gradients=pd.read_parquet(gradients_path) if gradients_path else None,
+        sweep, candidates=grid,
+        gradients=read_parquet(gradients_path) if gradients_path else None,
         factors=load_factors(factors_path) if factors_path else None,
-        effects=pd.read_parquet(effects_path) if effects_path else None,
+        effects=read_parquet(effects_path) if effects_path else None,
         metric=metric,
     )
     loaded = time.perf_counter()
@@ -66,6 +78,9 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
+    facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params)
+             if fact_replicates > 0 else pd.DataFrame(columns=resampling.DRAW_COLUMNS + ["replicate"]))
+    booted = time.perf_counter()
     # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
     df = analysis.overall(sweep)
     rates = resampling.golden_exists_rate(verdicts)
@@ -73,21 +88,33 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     for m in ev["metrics"]:
         golden = analysis.golden_layer(df, m, "test")
         row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
-        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m)}
+        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m),
+                     "power": resampling.table1_power(sweep, m, golden) if golden is not None else None}
+    pairs = []
+    if aggregate_path:  # the pipeline's own choices (among every layer of the model) on its test split
+        aggregate = read_json(aggregate_path)
+        selected = {"bf": {"layer": aggregate.get("proxy_golden_layer")}, **aggregate.get("selected", {})}
+        wanted = list(dict.fromkeys(m for m in (metric, analysis.OVERALL) if m in ev["metrics"]))
+        pairs = resampling.pipeline_pairs(sweep, selected, ("lga", "random"), wanted)
     summary = {
         **(key or {}),
-        "n_samples": len(ev["samples"]), "n_proxy": n_proxy, "swept_layers": ev["layers"],
+        "n_samples": len(ev["samples"]), "n_proxy": n_proxy,
+        "swept_layers": sorted(int(x) for x in sweep["layer"].unique()),
         "metrics": ev["metrics"], "metric": metric, "selectors": sorted(set(draws["selector"])),
         "n_draws": n_draws, "curve_draws": curve_draws, "curve_sizes": curve_sizes,
         "curve_sizes_requested": [int(n) for n in sizes], "seed": seed,
         "tukey_k": (params or {}).get("tukey_k", TUKEY_K), "selector_params": dict(params or {}),
-        "candidates": "the swept layers", "table1": table1,
-        "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn},
+        "candidates": "the configured grid" if grid is not None else "the swept layers",
+        "candidate_layers": ev["layers"], "table1": table1, "pipeline_pairs": pairs,
+        "fact_bootstrap": {"replicates": int(fact_replicates), "draws": int(fact_draws)},
+        "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn,
+                    "fact_bootstrap": booted - done},
     }
     out = Path(out_dir)
     write_parquet(out / "draws.parquet", draws)
     write_parquet(out / "verdicts.parquet", verdicts)
     write_parquet(out / "curve.parquet", curve)
+    write_parquet(out / "fact_draws.parquet", facts)
     write_json(out / "summary.json", summary)
     return summary
 
@@ -179,6 +206,51 @@ def plot_proxy_size_curve(runs: dict, out_prefix) -> pd.DataFrame:
                    bbox_to_anchor=(0.5, 1.0))
     else:
         fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data
+
+
+def plot_paired(runs: dict, out_prefix) -> pd.DataFrame:
+    """Figure 7: Table 17's draws half as a forest plot. Per (model, dataset) of the first editor and reference
+    (LGA, Random), one row per (selector, reported metric): the mean regret difference selector - reference over the
+    draws (> 0: the reference's layer is better), its CI over draws (thick) and over facts (thin, the bootstrap over
+    facts)."""
+    frames, seen = [], set()
+    for (model, dataset, editor), run in runs.items():
+        if (model, dataset) in seen:
+            continue
+        seen.add((model, dataset))
+        for ref in ("lga", "random"):
+            part = resampling.paired_draws(run["draws"], ref, report_metrics(run["summary"]), run["fact_draws"],
+                                           seed=run["summary"]["seed"])
+            frames.append(part.assign(model=model, dataset=dataset))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    panels = [(k, ref) for k in sorted(seen) for ref in ("lga", "random")]
+    height = max([len(data[(data["model"] == k[0]) & (data["dataset"] == k[1]) & (data["ref"] == r)])
+                  for k, r in panels] + [1])
+    fig, axes = plt.subplots(max(len(seen), 1), 2, figsize=(11, 0.9 + 0.32 * height * max(len(seen), 1)),
+                             squeeze=False)
+    for i, (model, dataset) in enumerate(sorted(seen)):
+        for j, ref in enumerate(("lga", "random")):
+            ax = axes[i, j]
+            part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["ref"] == ref)]
+            labels = []
+            for y, row in enumerate(part.itertuples(index=False)):
+                style = _style(row.selector)
+                ax.plot([row.facts_low, row.facts_high], [y, y], color=style["color"], linewidth=1)
+                ax.plot([row.draws_low, row.draws_high], [y, y], color=style["color"], linewidth=4, alpha=0.7)
+                ax.plot([row.mean_diff], [y], marker=style["marker"], color=style["color"], linestyle="none")
+                labels.append(f"{draw_label(row.selector)} ({row.metric})")
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            ax.set_yticks(range(len(labels)), labels, fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xlabel(f"mean regret difference: selector - {draw_label(ref)} (> 0: {draw_label(ref)} better)",
+                          fontsize=8)
+            ax.set_title(f"{model} / {dataset} vs {draw_label(ref)}: CI over draws (thick), over facts (thin)",
+                         fontsize=9)
+            ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
     save_figure(fig, out_prefix)
     plt.close(fig)
     return data

@@ -40,7 +40,9 @@ def cmd_resample(args):
     summary = run_resampling(args.sweep, args.split, args.out_dir, gradients_path=args.gradients,
                              factors_path=args.factors, effects_path=args.effects, metric=args.metric,
                              params=_selector_params(args), n_draws=args.draws, curve_draws=args.curve_draws,
-                             sizes=args.proxy_sizes, seed=args.seed, key=_key(args))
+                             sizes=args.proxy_sizes, seed=args.seed, plan_path=args.plan, candidates=args.candidates,
+                             aggregate_path=args.aggregate, fact_replicates=args.fact_bootstrap[0],
+                             fact_draws=args.fact_bootstrap[1], key=_key(args))
     log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
              summary["n_samples"], summary["curve_sizes"],
              ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
@@ -79,6 +81,10 @@ def add_parsers(sub):
     p.add_argument("--curve-draws", type=int, default=50, help="draws per proxy size of the proxy-size curve")
     p.add_argument("--proxy-sizes", type=int, nargs="+", default=[3, 5, 10, 20, 50])
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--plan", help="sweep_plan.json (its grid: the draws' candidates with --candidates grid)")
+    p.add_argument("--aggregate", help="aggregate summary.json (the pipeline's chosen layers: Table 17)")
+    p.add_argument("--candidates", choices=["grid", "swept"], default="grid", help="layers the draws choose among")
+    p.add_argument("--fact-bootstrap", type=int, nargs=2, default=[0, 1], metavar=("REPLICATES", "DRAWS"))
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)

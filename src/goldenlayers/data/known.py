@@ -8,11 +8,15 @@ each kept record's pre-edit locality predictions, against which the locality met
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from tqdm import tqdm
 
 from goldenlayers.data.sources import DatasetError
 from goldenlayers.text import answer_span_ids, batch_prompt_answers
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -29,6 +33,39 @@ def teacher_forced_argmax(model, tok, pairs: list[tuple[str, str]], batch_size: 
     return out
 
 
+def context_length(model) -> int | None:
+    """The longest input the model was trained on (None when its config does not say)."""
+    config = model.config.get_text_config()
+    for name in ("n_positions", "max_position_embeddings", "max_sequence_length"):
+        if getattr(config, name, None):
+            return int(getattr(config, name))
+    return None
+
+
+def warn_long_records(model, tok, records: list[dict]) -> list[str]:
+    """Warn, in one line naming them, about records with a prompt + answer longer than the model's context: past
+    it a model with learned positions (GPT-2) fails and a rotary one (LLaMA, Gemma) computes on positions it never
+    saw, so their numbers are not comparable. Returns their ids."""
+    n_ctx = context_length(model)
+    if n_ctx is None:
+        return []
+    long = []
+    for rec in records:
+        answers = [a for a in (rec.get("target_new"), rec.get("ground_truth")) if a]
+        texts = [f"{rec['prompt']} {a}" for a in answers] + list(rec.get("rephrase_prompts") or [])
+        texts += [f"{item['prompt']} {item['answer']}" for key in ("locality", "portability")
+                  for item in rec.get(key) or []]
+        n = max(len(tok(text)["input_ids"]) for text in texts)
+        if n > n_ctx:
+            long.append((rec["id"], n))
+    if long:
+        shown = ", ".join(f"{rid!r} ({n} tokens)" for rid, n in long[:5])
+        more = f" and {len(long) - 5} more" if len(long) > 5 else ""
+        log.warning("%d record(s) are longer than the model's context of %d tokens: %s%s; their metrics are not "
+                    "reliable: shorten or drop them", len(long), n_ctx, shown, more)
+    return [rid for rid, _ in long]
+
+
 @torch.no_grad()
 def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
                  progress: bool = True) -> tuple[list[dict], list[dict]]:
@@ -41,6 +78,7 @@ def filter_known(model, tok, records: list[dict], keep_unknown: bool = False,
     the gold prefix, is the gold token, so one teacher-forced pass per record decides it. Returns (kept records,
     report rows {id, kept, reason}).
     """
+    warn_long_records(model, tok, records)  # the pipeline's filter, suggest and edit all start here
     kept, report = [], []
     chunk_size = 16  # records per batched forward pass
     with tqdm(total=len(records), desc="checking known facts", disable=not progress) as bar:

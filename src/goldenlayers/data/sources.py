@@ -9,6 +9,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from goldenlayers.io import read_text
+
 DEFAULT_DATASET = "embedded:default_edits"
 # Where a dataset file from the Hugging Face hub may be placed by hand (machines without network):
 # <HUB_PLACEMENT_DIR>/<repo id>/<file inside the repo>, relative to the working directory (the repository root
@@ -86,7 +88,7 @@ def resolve_dataset_file(source: str | None = None, hf_dataset: str | None = Non
 
 def read_raw(path: Path) -> list:
     try:
-        raw = json.loads(Path(path).read_text())
+        raw = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DatasetError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
     if not isinstance(raw, list) or not raw:

@@ -158,6 +158,19 @@ def load_hparams(editor: str, path: str | Path):
     return spec.hparams_class.from_dict(values, source=str(path))
 
 
+def check_hparams_for_model(editor: str, path: str | Path, n_layers: int, model: str = "the model"):
+    """`load_hparams`, plus what depends on the model's size (v_loss_layer must be its last layer). Run when the
+    pipeline starts (workflow/rules/common.smk) and by `edit` before any work, so a file written for another model
+    size fails there, not at the sweep after gradients and selection ran."""
+    hparams = load_hparams(editor, path)
+    try:
+        hparams.check_loss_layer(n_layers)
+    except HparamsError as err:
+        raise HparamsError(f"{path}: {err}; {model} has {n_layers} layers (a file written for another model "
+                           "size?)") from None
+    return hparams
+
+
 # torch-side names, imported from their modules on first use (so importing this package stays torch-free)
 _LAZY = {
     "apply_edit": "goldenlayers.editing.edits",

@@ -281,7 +281,11 @@ class KeyCovariance:
         except OSError:
             raise
         except Exception as err:  # safetensors raises its own error types for truncated or foreign files
-            raise ValueError(f"{path}: not a usable covariance file ({err}); delete it to recompute") from None
+            from goldenlayers.io import rebuild_hint
+
+            # a pipeline file is rebuilt by naming it (Snakemake does not rebuild a deleted intermediate)
+            fix = rebuild_hint(path) if "results" in Path(path).parts else "delete it to recompute"
+            raise ValueError(f"{path}: not a usable covariance file ({err}); {fix}") from None
 
 
 def load_or_compute_key_covariance(model, tok, layer: int, path, corpus: str = DEFAULT_CORPUS,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from goldenlayers.io import read_json
+from goldenlayers.io import read_json, read_parquet
 from goldenlayers.selection.registry import SELECTORS, selectors_in
 from goldenlayers.selection.registry import timed as timed_selectors
 
@@ -54,13 +54,14 @@ def _labels(names: list[str], last: str) -> str:
 
 
 # placeholders a caption may use, filled from the selector registry when the caption is read: {selectors_or},
-# {selectors_and}, {selectors_vs} (the selectors whose `tables` name this table) and {planned_or} (the selectors
+# {selectors_and}, {selectors_vs} (the selectors whose `tables` name this table) and {planned_or}/{planned_and} (the selectors
 # whose layer joins the sweep plan)
 def _fill_caption(text: str, table_id: str) -> str:
     named = selectors_in(table_id)
     fills = {"{selectors_or}": _labels(named, "or"), "{selectors_and}": _labels(named, "and"),
              "{selectors_vs}": " vs ".join(SELECTORS[n].label for n in named),
-             "{planned_or}": _labels([n for n, s in SELECTORS.items() if s.planned], "or")}
+             "{planned_or}": _labels([n for n, s in SELECTORS.items() if s.planned], "or"),
+             "{planned_and}": _labels([n for n, s in SELECTORS.items() if s.planned], "and")}
     for key, value in fills.items():
         text = text.replace(key, value)
     return text
@@ -148,17 +149,19 @@ def load_selections(files: list[str]) -> list[tuple[str, str, dict]]:
 def load_resampling_runs(files: list[str]) -> dict[tuple[str, str, str], dict]:
     """(model, dataset, editor) -> the resampling run's summary (which records that key) and its tables, read
     beside each summary.json."""
-    import pandas as pd
-
     runs = {}
     for path in map(Path, files):
         summary = read_json(path)
         key = summary_key(summary, path, rerun="`goldenlayers resample` (snakemake --forcerun resample_splits)")
+        if "fact_bootstrap" not in summary:  # before the paired comparisons and the bootstrap over facts
+            raise ValueError(f"{path}: no fact_bootstrap entry; it was written by an older version: rerun "
+                             "`goldenlayers resample` (snakemake --forcerun resample_splits)")
         runs[key] = {
             "summary": summary,
-            "draws": pd.read_parquet(path.parent / "draws.parquet"),
-            "verdicts": pd.read_parquet(path.parent / "verdicts.parquet"),
-            "curve": pd.read_parquet(path.parent / "curve.parquet"),
+            "draws": read_parquet(path.parent / "draws.parquet"),
+            "verdicts": read_parquet(path.parent / "verdicts.parquet"),
+            "curve": read_parquet(path.parent / "curve.parquet"),
+            "fact_draws": read_parquet(path.parent / "fact_draws.parquet"),
         }
     return runs
 
@@ -172,7 +175,8 @@ INPUTS: dict[str, TableInputs] = {
     "timed_selections": TableInputs("results/<model>/<dataset>/selection/<timed selector or bf>.json",
                                     load_selections),
     "resampling": TableInputs("results/<model>/<dataset>/resampling/<editor>/summary.json", load_resampling_runs,
-                              siblings=("draws.parquet", "verdicts.parquet", "curve.parquet")),
+                              siblings=("draws.parquet", "verdicts.parquet", "curve.parquet",
+                                        "fact_draws.parquet")),
     "appendix_composite": TableInputs("results/<model>/<composite dataset>/appendix/<editor>/<method>.json", list),
     "appendix_unstructured": TableInputs("results/<model>/<unstructured dataset>/appendix/<editor>/<method>.json",
                                          list),
@@ -272,6 +276,24 @@ def table1(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str =
                 "Yes" if c["different"] else "No")
         rows += [r_opt, r_gold, r_diff]
     return pd.DataFrame(rows, columns=["Model", "Method", *datasets])
+
+
+def table1_with_power(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str = "") -> Built:
+    """Table 1 (`table1`) with a note per (model, dataset): the smallest difference its test (two-sample Student's
+    t, pooled sd of the two columns) detects with the test facts there are, and the facts the observed difference
+    would need (80 % power, α = 0.05; `verdict.power_note`). The paired version is in Table 1 per metric."""
+    from goldenlayers.analysis import verdict
+
+    frame = table1(summaries, metric)
+    notes = []
+    for (model, dataset), s in summaries.items():
+        c = (s or {}).get("optimal_vs_golden") or {}
+        if not c or c.get("n") is None or c.get("optimal_std") is None:
+            continue
+        pooled = math.sqrt((c["optimal_std"] ** 2 + c["golden_std"] ** 2) / 2.0)
+        note = verdict.power_note(c["n"], c.get("mean_diff"), pooled, paired=False)
+        notes.append(f"- {model}/{dataset}: " + _power_sentence(note, "Table 1's test") + "\n")
+    return Built(frame, markdown=to_markdown(frame) + ("\n" + "".join(notes) if notes else ""))
 
 
 def table_proxy_vs_test(summaries: Mapping[tuple[str, str], Mapping[str, Any]], metric: str) -> pd.DataFrame:
@@ -434,14 +456,33 @@ def speedup_table(selections, metric: str = "") -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------------------
 # resampling tables (beyond the paper): Table 16, Table 1 per metric
 # ----------------------------------------------------------------------------------------------------------
-def _resampling_built(frame: pd.DataFrame, runs: dict) -> Built:
-    """The Markdown lists each run's samples, proxy size, draws and swept layers under the table."""
+def _resampling_built(frame: pd.DataFrame, runs: dict, extra: list[str] = ()) -> Built:
+    """The Markdown lists each run's samples, proxy size, draws, swept layers and the draws' candidate layers
+    under the table, then `extra` notes (power)."""
     notes = {key: {"swept_layers": r["summary"]["swept_layers"], "n_samples": r["summary"]["n_samples"],
-                   "n_proxy": r["summary"]["n_proxy"], "draws": r["summary"]["n_draws"]} for key, r in runs.items()}
+                   "n_proxy": r["summary"]["n_proxy"], "draws": r["summary"]["n_draws"],
+                   "candidates": r["summary"]["candidates"], "candidate_layers": r["summary"]["candidate_layers"],
+                   "fact_bootstrap": r["summary"]["fact_bootstrap"]} for key, r in runs.items()}
     swept = "\n".join(f"- {'/'.join(k)}: {v['n_samples']} samples, proxy {v['n_proxy']}, {v['draws']} draws, "
-                      f"swept layers {v['swept_layers']}" for k, v in notes.items())
-    return Built(frame, markdown=to_markdown(frame) + "\n" + swept + "\n",
+                      f"swept layers {v['swept_layers']}; the draws chose among {v['candidates']} "
+                      f"{v['candidate_layers']}; bootstrap over facts: {v['fact_bootstrap']['replicates']} "
+                      f"replicates x {v['fact_bootstrap']['draws']} draws" for k, v in notes.items())
+    more = "".join(f"- {line}\n" for line in extra)
+    return Built(frame, markdown=to_markdown(frame) + "\n" + swept + "\n" + more,
                  provenance={"runs": {"/".join(k): v for k, v in notes.items()}})
+
+
+def _power_sentence(note: dict | None, what: str) -> str:
+    """"with n test facts <what> cannot tell apart differences below ...": a table note from `verdict.power_note`."""
+    if not note or note.get("detectable") is None:
+        return f"{what}: too few test facts for a t-test"
+    need = note.get("facts_needed")
+    diff = note.get("difference")
+    observed = ("no difference was observed" if need is None and (diff is None or abs(diff) <= 1e-12) else
+                f"the observed difference {diff:+.4f} would need {need} test facts" if need is not None else
+                f"the observed difference {diff:+.4f} would need more than a million test facts")
+    return (f"with {note['n']} test facts {what} cannot tell apart differences below {note['detectable']:.4f} "
+            f"({note['test']}, sd {note['sd']:.4f}, 80 % power, α = 0.05); {observed}")
 
 
 def table16(runs: dict, metric: str = "") -> Built:
@@ -454,10 +495,14 @@ def table16(runs: dict, metric: str = "") -> Built:
     rows = []
     for (model, dataset, editor), run in runs.items():
         frame = resampling.summarise_draws(run["draws"], report_metrics(run["summary"]), seed=run["summary"]["seed"])
+        facts = resampling.fact_ci(run["fact_draws"], frame).set_index(["selector", "metric"])
         for r in frame.to_dict("records"):
+            f = facts.loc[(r["selector"], r["metric"])] if (r["selector"], r["metric"]) in facts.index else {}
             rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
                          "Selector": draw_label(r["selector"]), "Metric": r["metric"],
-                         "Mean regret": r["mean_regret"], "CI low": r["ci_low"], "CI high": r["ci_high"],
+                         "Mean regret": r["mean_regret"], "CI low (over draws)": r["ci_low"],
+                         "CI high (over draws)": r["ci_high"], "CI low (over facts)": f.get("facts_low", math.nan),
+                         "CI high (over facts)": f.get("facts_high", math.nan),
                          "Hit rate": r["hit_rate"], "Most frequent layer": r["top_layer"],
                          "Its share": r["top_layer_share"], "Draws": r["n_draws"],
                          "Proxy size": run["summary"]["n_proxy"], "Samples": run["summary"]["n_samples"]})
@@ -468,10 +513,11 @@ def table16(runs: dict, metric: str = "") -> Built:
 
 
 def table1_by_metric(runs: dict, metric: str = "") -> Built:
-    """Table 1 for every metric on the pipeline's split, with the share of resampled draws with a golden layer."""
+    """Table 1 for every metric on the pipeline's split, with the share of resampled draws with a golden layer;
+    the notes say how many test facts its test would need (power)."""
     import pandas as pd
 
-    rows = []
+    rows, notes = [], []
     for (model, dataset, editor), run in runs.items():
         for m, entry in run["summary"]["table1"].items():
             c = entry["comparison"] or {}
@@ -483,10 +529,63 @@ def table1_by_metric(runs: dict, metric: str = "") -> Built:
                          "Statistical difference": "" if p is None else ("Yes" if c["different"] else "No"),
                          "p": p, "Draws with a golden layer": entry["golden_exists_rate"],
                          "Test samples": c.get("n")})
+            power = entry.get("power") or {}
+            if power:
+                notes.append(f"{model}/{dataset}/{editor}, {m}: "
+                             + _power_sentence(power.get("two_sample"), "Table 1's test")
+                             + "; a paired t-test on the same facts: "
+                             + _power_sentence(power.get("paired"), "it").split("; ", 1)[-1])
     out = pd.DataFrame(rows)
     if len(out):
         out["Golden layer"] = out["Golden layer"].astype("Int64")
-    return _resampling_built(out, runs)
+    return _resampling_built(out, runs, notes)
+
+
+def table17(runs: dict, metric: str = "") -> Built:
+    """Table 17: each selector against LGA and against Random, per reported metric: the paired tests on the
+    pipeline's test split (its own chosen layers) and the mean regret difference over the resampled draws with
+    its CI over draws and over facts; the power of each paired test goes to the notes."""
+    import pandas as pd
+
+    from goldenlayers import resampling
+    from goldenlayers.resampling_report import draw_label, report_metrics
+    from goldenlayers.selectors import SELECTORS as registry
+
+    rows, notes = [], []
+    for (model, dataset, editor), run in runs.items():
+        s = run["summary"]
+        metrics = report_metrics(s)
+        split = {(p["selector"], p["ref"], p["metric"]): p for p in s["pipeline_pairs"]}
+        for ref in ("lga", "random"):
+            draws = resampling.paired_draws(run["draws"], ref, metrics, run["fact_draws"], seed=s["seed"])
+            drawn = {(r["selector"], r["metric"]): r for r in draws.to_dict("records")}
+            for name in [n for n in resampling.draw_order() if n != ref]:
+                for m in metrics:
+                    p, d = split.get((name, ref, m)), drawn.get((name, m))
+                    if p is None and d is None:
+                        continue
+                    p, d = p or {}, d or {}
+                    power = p.get("power") or {}
+                    rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
+                                 "Selector": registry[name].label, "Versus": registry[ref].label, "Metric": m,
+                                 "Layer": p.get("layer"), "Versus layer": p.get("ref_layer"),
+                                 "Test facts": p.get("n"), "Mean diff (test split)": p.get("mean_diff"),
+                                 "SD of diffs": p.get("sd_diff"), "t-test p": p.get("p_t"),
+                                 "Wilcoxon p": p.get("p_wilcoxon"), "Facts for 80 % power": power.get("facts_needed"),
+                                 "Detectable diff": power.get("detectable"),
+                                 "Mean regret diff (draws)": d.get("mean_diff"),
+                                 "CI low (over draws)": d.get("draws_low"), "CI high (over draws)": d.get("draws_high"),
+                                 "CI low (over facts)": d.get("facts_low"), "CI high (over facts)": d.get("facts_high"),
+                                 "Versus at least as good (share of draws)": d.get("ref_at_least_as_good"),
+                                 "Draws": d.get("n_draws")})
+                    if power:
+                        notes.append(f"{model}/{dataset}/{editor}, {draw_label(name)} vs {draw_label(ref)}, {m}: "
+                                     + _power_sentence(power, "this comparison"))
+    out = pd.DataFrame(rows)
+    for col in ("Layer", "Versus layer", "Test facts", "Facts for 80 % power", "Draws"):
+        if col in out:
+            out[col] = out[col].astype("Int64")
+    return _resampling_built(out, runs, notes)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -514,10 +613,11 @@ def _appendix_builder(table: str) -> Callable[[list[str], str], Built]:
 PAPER_TABLES: dict[str, PaperTable] = {
     t.id: t
     for t in (
-        PaperTable("table1", table1,
+        PaperTable("table1", table1_with_power,
                    "Table 1: mean ± std rewrite accuracy on the test split when every sample is edited at its own "
                    "best layer vs at the single golden layer, with the two-sided Student's t-test decision at "
-                   "α = 0.05.", "aggregates"),
+                   "α = 0.05. The notes give the smallest difference that test detects with the test facts there "
+                   "are and the test facts the observed difference would need (80 % power).", "aggregates"),
         PaperTable("selected_layers", table_selected_layers,
                    "Layers chosen by each selector (BF = proxy golden layer, LGA, test golden layer as reference) "
                    "and their mean test rewrite accuracy.", "aggregates"),
@@ -545,23 +645,47 @@ PAPER_TABLES: dict[str, PaperTable] = {
                    "Table 16 (beyond the paper): how far each layer selector's choice falls from the test golden "
                    "layer over R seeded proxy/test re-splits of the swept samples (R and the proxy size are in the "
                    "table; the proxy size is the pipeline's). In every draw each selector re-chooses from cached "
-                   "per-sample evidence (no new forward pass) among the **swept layers** (every layer with "
-                   "``layers: all``; the sweep is the configured grid plus every layer {planned_or} "
-                   "chose on the pipeline's own split, listed under the Markdown table). Regret = test mean at the "
-                   "test golden layer minus test mean at the chosen layer, on the draw's test samples (0 = a golden "
-                   "choice). The 95 % CI is a percentile bootstrap (scipy.stats.bootstrap) of the mean over draws: "
-                   "the draws re-split the same samples, so it measures how well the draws pin the mean down, not "
-                   "how it would move on new facts. Hit rate = share of draws in which the chosen layer is "
+                   "per-sample evidence (no new forward pass) among the **draws' candidate layers**, listed under "
+                   "the Markdown table: by default the configured grid alone (``resampling.candidates: grid``), "
+                   "not the layers {planned_or} chose on the pipeline's own split, which were swept "
+                   "only because they chose them and would favour them in every draw; every layer with ``layers: "
+                   "all``; all swept layers with ``candidates: swept``. (The pipeline's own {planned_and} choose among every layer of the model, its BF and Random among the swept layers.) Regret = "
+                   "test mean at the test golden candidate layer minus test mean at the chosen layer, on the draw's "
+                   "test samples (0 = a golden choice). Two 95 % CIs of the mean regret: **over draws** = a "
+                   "percentile bootstrap (scipy.stats.bootstrap) of the mean over the R draws; the draws re-split "
+                   "the same facts, so it is Monte-Carlo error only; **over facts** = the bootstrap over facts "
+                   "(resample the facts with replacement, re-split and re-choose, percentile interval over "
+                   "replicates): how the mean would move on a fresh sample of facts like these. Hit rate = share of draws in which the chosen layer is "
                    "statistically indistinguishable from the test golden layer (Table 1's two-sided Student's "
                    "t-test, α = 0.05). \"Most frequent layer\" and its share of draws. Random picks one uniformly "
                    "random swept layer per draw; BF is the proxy golden layer of the draw (by the configured "
                    "metric).", "resampling"),
+        PaperTable("table17", table17,
+                   "Table 17 (beyond the paper): paired comparisons, each selector against LGA and against Random "
+                   "(\"Versus\"), per reported metric; differences are Versus minus Selector in metric value, so "
+                   "positive = the Versus selector's layer is better. On the pipeline's test split (its own "
+                   "choices: {planned_and} among every layer of the model, BF = the proxy golden "
+                   "swept layer, Random = the mean of its seeded layers): the mean and sd of the per-fact "
+                   "differences at the two chosen layers, the paired t-test (scipy.stats.ttest_rel) and the "
+                   "Wilcoxon signed-rank test (scipy.stats.wilcoxon, zero differences dropped; all-zero "
+                   "differences give p = 1, fewer than 2 facts no test), the test facts a paired t-test needs to "
+                   "detect the observed difference with 80 % power at α = 0.05 (exact noncentral t, observed sd) "
+                   "and the smallest difference it detects with the facts there are (also in the notes). Over the "
+                   "R resampled draws (Table 16's; candidates = the draws' candidate layers listed under the "
+                   "table, Random = one layer per draw): the mean regret difference (Selector minus Versus), its "
+                   "95 % CI **over draws** (Monte-Carlo error of the mean over re-splits of the same facts) and "
+                   "**over facts** (bootstrap over facts, re-split and re-chosen: a fresh sample of facts like "
+                   "these), and the share of draws in which the Versus selector's layer is at least as good.",
+                   "resampling"),
         PaperTable("table1_by_metric", table1_by_metric,
                    "Table 1 for every metric the data supports and overall (beyond the paper's rewrite-only Table "
                    "1): mean ± std on the pipeline's test split when every sample is edited at its own best swept "
                    "layer vs at the single test golden layer, the two-sided Student's t-test decision at α = 0.05 "
                    "and its p, and the share of R resampled proxy/test splits (see Table 16) in which that test "
-                   "finds no difference, i.e. in which a golden layer exists. Layers are the swept layers.",
+                   "finds no difference, i.e. in which a golden layer exists. Layers are the swept layers; the "
+                   "draws' test is over their candidate layers (listed under the table). The notes give, per "
+                   "metric, the smallest difference the test detects with the test facts there are and the test "
+                   "facts the observed difference would need (80 % power, α = 0.05, exact noncentral t).",
                    "resampling"),
         PaperTable("table12", _appendix_builder("table12"),
                    "Table 12: compositional editing (PeakCF) at the layers chosen by {selectors_and}; R-ROME "

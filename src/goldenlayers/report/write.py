@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from goldenlayers.io import config_hash, read_json, read_yaml, write_json, write_text
+from goldenlayers.io import config_hash, read_json, read_parquet, read_yaml, write_json, write_text
 from goldenlayers.report.tables import INPUTS, PAPER_TABLES, Built, build_table, summary_key, to_markdown
 
 if TYPE_CHECKING:  # annotations only
@@ -72,7 +72,7 @@ def figure_layer_curves(files: list[str], out_prefix: Path, metric: str) -> None
     stats, markers = {}, {}
     for (path, summary), (model, dataset, _) in zip(summaries, keys):
         panel = dataset if one_model else f"{model} / {dataset}"
-        stats[panel] = pd.read_parquet(Path(path).parent / "layer_stats.parquet")
+        stats[panel] = read_parquet(Path(path).parent / "layer_stats.parquet")
         markers[panel] = {"proxy golden": summary["proxy_golden_layer"], "test golden": summary["test_golden_layer"],
                           **{name: sel["layer"] for name, sel in summary.get("selected", {}).items()}}
     plot_layer_curves(stats, markers, out_prefix)
@@ -86,7 +86,7 @@ def figure_delta_heatmap(files: list[str], out_prefix: Path, metric: str) -> Non
     sweeps: dict[str, dict[str, pd.DataFrame]] = {}
     for path in files:
         model, dataset, _ = summary_key(read_json(path), path)
-        sweeps.setdefault(model, {})[dataset] = pd.read_parquet(Path(path).parent / "sweep.parquet")
+        sweeps.setdefault(model, {})[dataset] = read_parquet(Path(path).parent / "sweep.parquet")
     plot_delta_heatmap(sweeps, out_prefix, metric=metric)
 
 
@@ -111,6 +111,12 @@ def figure_proxy_size_curve(files: list[str], out_prefix: Path, metric: str) -> 
     plot_proxy_size_curve(INPUTS["resampling"].load(files), out_prefix)
 
 
+def figure_paired(files: list[str], out_prefix: Path, metric: str) -> None:
+    from goldenlayers.analysis.resampling_report import plot_paired
+
+    plot_paired(INPUTS["resampling"].load(files), out_prefix)
+
+
 @dataclass(frozen=True)
 class Figure:
     # key of goldenlayers.report.tables.INPUTS: which result files it reads
@@ -128,6 +134,7 @@ FIGURES = {
     "figure4": Figure("editor_aggregates", figure_selector_scores),
     "figure5": Figure("resampling", figure_layer_distribution, INPUTS["resampling"].siblings),
     "figure6": Figure("resampling", figure_proxy_size_curve, INPUTS["resampling"].siblings),
+    "figure7": Figure("resampling", figure_paired, INPUTS["resampling"].siblings),
 }
 
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from goldenlayers.editing import apply_edit, restore_weight
 from goldenlayers.editing.apply import edit_once, evaluate_row
 from goldenlayers.editing.evaluate import METRICS
-from goldenlayers.io import config_hash, write_parquet
+from goldenlayers.io import PARTIAL_SUFFIX, config_hash, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def run_sweep(model, tok, records, samples, editor: str, hparams, layer: int, te
     todo = chunk_of([r for r in records if r["id"] in in_set], *chunk)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_name(out_path.name + ".partial.jsonl")
+    partial = out_path.with_name(out_path.name + PARTIAL_SUFFIX)
     fingerprint = sweep_fingerprint(model, todo, editor, hparams, layer, templates, fluency,
                                     covariance=covariance, chunk=chunk, model_ref=model_ref)
     with _lock_partial(partial) as f:
