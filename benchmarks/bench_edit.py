@@ -34,7 +34,7 @@ import torch
 from goldenlayers.editing import KeyCovariance, apply_edit, get_editor, load_hparams, restore_weight
 from goldenlayers.editing.covariance import collect_key_second_moment, load_corpus
 from goldenlayers.editing.templates import generate_context_templates
-from goldenlayers.evaluation import evaluate_record, score_predictions
+from goldenlayers.editing.evaluate import evaluate_record, score_predictions
 from goldenlayers.io import write_json
 from goldenlayers.models import edited_weight, load_prepared, prepare_model
 from goldenlayers.text import batch_prompt_answers

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from goldenlayers.gradients import (
+from goldenlayers.measure.gradients import (
     DEFAULT_BATCH_SIZE,
     answer_labels,
     answer_loss,

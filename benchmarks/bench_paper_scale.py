@@ -32,8 +32,8 @@ import torch
 
 from goldenlayers.editing import load_hparams
 from goldenlayers.editing import apply_edit, get_editor, restore_weight
-from goldenlayers.evaluation import evaluate_fluency, evaluate_record
-from goldenlayers.gradients import extract_layer_gradients
+from goldenlayers.editing.evaluate import evaluate_fluency, evaluate_record
+from goldenlayers.measure.gradients import extract_layer_gradients
 from goldenlayers.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from bench_gradients import CAPITALS
-from goldenlayers.causal_trace import TraceSettings, subject_embedding_std, trace_records
+from goldenlayers.measure.causal_trace import TraceSettings, subject_embedding_std, trace_records
 from goldenlayers.editing import load_hparams
 from goldenlayers.editing.templates import generate_context_templates
-from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
 from goldenlayers.io import write_json
 from goldenlayers.models import logits_at, num_layers, load_prepared
 from goldenlayers.selection import run_cma, run_lga, run_salem

@@ -44,7 +44,7 @@ if new:
 import torch
 import transformers.models.llama.modeling_llama
 mark("imports")
-from goldenlayers.gradients import NewGradientSum, extract_layer_gradients
+from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
 from goldenlayers.io import read_json, write_parquet
 from goldenlayers.models import load_prepared
 torch.set_num_threads(2)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_resampling import synthetic  # noqa: E402
 
 from goldenlayers.report import write_tables  # noqa: E402
-from goldenlayers.resampling_report import run_resampling  # noqa: E402
+from goldenlayers.analysis.resampling_report import run_resampling  # noqa: E402
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import slurm_cluster as cluster
-from test_workflow import TINY_RECORDS, write_tiny_project
+from helpers import TINY_RECORDS, write_tiny_project
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -547,9 +547,9 @@ def table17(runs: dict, metric: str = "") -> Built:
     its CI over draws and over facts; the power of each paired test goes to the notes."""
     import pandas as pd
 
-    from goldenlayers import resampling
-    from goldenlayers.resampling_report import draw_label, report_metrics
-    from goldenlayers.selectors import SELECTORS as registry
+    from goldenlayers.analysis import resampling
+    from goldenlayers.analysis.resampling_report import draw_label, report_metrics
+    from goldenlayers.selection.registry import SELECTORS as registry
 
     rows, notes = [], []
     for (model, dataset, editor), run in runs.items():

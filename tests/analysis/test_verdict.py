@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from goldenlayers import verdict
+from goldenlayers.analysis import verdict
 
 
 def test_paired_tests_match_scipy():
@@ -121,7 +121,8 @@ def test_bootstrap_pieces():
 def test_table1_notes_say_how_many_facts_its_test_needs():
     import pandas as pd
 
-    from goldenlayers import analysis, tables
+    from goldenlayers import stats as analysis
+    from goldenlayers.report import tables
 
     rng = np.random.default_rng(4)
     rows = [dict(sample_id=f"s{i}", split="proxy" if i < 4 else "test", layer=layer, editor="r-rome",

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import build_tiny_llama
-from test_workflow import REPO, TINY_RECORDS, write_tiny_project
+from helpers import build_tiny_llama
+from helpers import REPO, TINY_RECORDS, write_tiny_project
 
 from goldenlayers import cli
 
@@ -39,7 +39,7 @@ def _save(model, tok, path):
 
 def test_replaced_weights_change_the_prepared_model_and_the_sweep_fingerprint(tmp_path, tiny_tokenizer):
     from goldenlayers.models import prepare_model
-    from goldenlayers.sweep import sweep_fingerprint
+    from goldenlayers.sweep.single import sweep_fingerprint
 
     model = build_tiny_llama(tiny_tokenizer, seed=0)
     source = _save(model, tiny_tokenizer, tmp_path / "model")
@@ -55,7 +55,7 @@ def test_replaced_weights_change_the_prepared_model_and_the_sweep_fingerprint(tm
     assert json.loads((tmp_path / "prepared/model.json").read_text()) == second
 
     def fingerprint(ref):
-        return sweep_fingerprint(model, [], {"proxy": [], "test": []}, "r-rome", SimpleNamespace(v=1), 0, ["{}"], False,
+        return sweep_fingerprint(model, [], "r-rome", SimpleNamespace(v=1), 0, ["{}"], False,
                                  model_ref=ref)
 
     changed = [part for part in fingerprint(first) if fingerprint(first)[part] != fingerprint(second)[part]]
@@ -138,7 +138,7 @@ def _under_file_size_limit(limit: int, code: str) -> subprocess.CompletedProcess
 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([sys.executable, "-c", code], preexec_fn=cap, capture_output=True, text=True,
-                          timeout=300, env=env, cwd=Path(__file__).parent)
+                          timeout=300, env=env, cwd=Path(__file__).parents[1])
 
 
 def test_a_pipeline_write_past_the_file_size_limit_names_the_file(tmp_path):
@@ -171,7 +171,7 @@ except ValueError as err:
 def test_edit_saving_past_the_file_size_limit_is_one_line_naming_the_directory(tmp_path):
     out = tmp_path / "edited"
     run = _under_file_size_limit(20000, f"""
-from conftest import build_tiny_llama, build_tiny_tokenizer
+from helpers import build_tiny_llama, build_tiny_tokenizer
 from goldenlayers.apply_edits import EditReport, save_edited
 tok = build_tiny_tokenizer()
 report = EditReport(editor="r-rome", layer=0, layer_source="given", rows=[], hparams={{}}, n_templates=1)
@@ -187,7 +187,7 @@ except ValueError as err:
 
 # --- item 8 ---------------------------------------------------------------------------------------------------------
 def test_a_corrupt_file_read_by_the_resampling_stage_gives_the_rebuild_command(tmp_path):
-    from goldenlayers.resampling_report import run_resampling
+    from goldenlayers.analysis.resampling_report import run_resampling
 
     sweep = tmp_path / "results/tiny/toy/aggregate/r-rome/sweep.parquet"
     sweep.parent.mkdir(parents=True)
@@ -199,7 +199,7 @@ def test_a_corrupt_file_read_by_the_resampling_stage_gives_the_rebuild_command(t
 
 
 def test_a_corrupt_file_read_by_the_table_stage_gives_the_rebuild_command(tmp_path):
-    from goldenlayers.tables import load_resampling_runs
+    from goldenlayers.report.tables import load_resampling_runs
 
     summary = tmp_path / "results/tiny/toy/resampling/r-rome/summary.json"
     summary.parent.mkdir(parents=True)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from goldenlayers import resources
-from test_workflow import REPO, workflow_copy
+from helpers import REPO, workflow_copy
 
 # config.json values of the paper's models and the embedded default (their published parameter counts in comments)
 SMOLLM2 = {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
