@@ -20,7 +20,7 @@ import torch
 
 from goldenlayers.editing import load_hparams
 from goldenlayers.models import load_prepared
-from goldenlayers.sweep import edit_and_evaluate
+from goldenlayers.sweep.single import edit_and_evaluate
 
 
 def main(argv: list[str] | None = None) -> None:

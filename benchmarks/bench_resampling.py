@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from goldenlayers import evidence, resampling
+from goldenlayers.analysis import resampling
+from goldenlayers.measure import factors as evidence
 
 
 def synthetic(n_samples: int, swept: list[int], n_layers: int = 30, tokens: int = 8, seed: int = 0):

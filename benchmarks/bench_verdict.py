@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_resampling import synthetic  # noqa: E402
 
-from goldenlayers.report import write_tables  # noqa: E402
+from goldenlayers.report.write import write_tables  # noqa: E402
 from goldenlayers.analysis.resampling_report import run_resampling  # noqa: E402
 
 
