@@ -159,7 +159,8 @@ def test_a_new_selector_parameter_reaches_the_resampling_draws(tmp_path, alpha_s
     grads.to_parquet(tmp_path / "g.parquet")
     (tmp_path / "split.json").write_text(json.dumps({"proxy": ids[:5], "test": ids[5:]}))
     base = ["-q", "resample", "--sweep", str(tmp_path / "sweep.parquet"), "--split", str(tmp_path / "split.json"),
-            "--gradients", str(tmp_path / "g.parquet"), "--draws", "3", "--curve-draws", "2", "--proxy-sizes", "3"]
+            "--gradients", str(tmp_path / "g.parquet"), "--draws", "3", "--curve-draws", "2", "--proxy-sizes", "3",
+            "--candidates", "swept"]
     for given, layer in ((["--alpha", "2"], 2), ([], 0)):
         out = tmp_path / f"run{len(given)}"
         assert main([*base, *given, "--out-dir", str(out)]) == 0
