@@ -148,3 +148,32 @@ def test_the_checks_catch_circles_and_upward_imports(tmp_path, files, circle, up
     graph, packages = import_graph(_write(tmp_path, files))
     assert bool(cycles(graph)) == circle
     assert bool(upward_imports(graph, packages)) == upward
+
+
+# The house's size limits (issue #21): a CLI module is argument wiring plus one call per subcommand, and a function
+# that outgrows a screen hides a second function.
+CLI_MODULE_LINES = 250
+FUNCTION_LINES = 80
+
+
+def oversized(root: Path = PACKAGE) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if path.parent.name == "cli" and len(source.splitlines()) > CLI_MODULE_LINES:
+            found.append(f"{path.relative_to(root)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > FUNCTION_LINES:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: {lines} lines")
+    return found
+
+
+def test_cli_modules_and_functions_stay_small(tmp_path):
+    assert oversized() == []
+    # the check itself sees a long function and a long CLI module
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "big.py").write_text("x = 1\n" * (CLI_MODULE_LINES + 1))
+    (tmp_path / "long.py").write_text("def f():\n" + "    x = 1\n" * FUNCTION_LINES)
+    assert [line.split(":")[0] for line in oversized(tmp_path)] == ["cli/big.py", "long.py"]
