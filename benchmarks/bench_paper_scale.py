@@ -7,9 +7,9 @@ the paper's datasets (token counts of a typical KnowEdit/Counterfact record and 
   edit      R-ROME's update (editing.EDITORS["r-rome"].edit) with config/hparams/r-rome/<model>.yaml (21 context
             templates, 20/25 v* steps; random weights never reach the early-stopping loss, so every step runs:
             an upper bound) + apply_edit + restore_weight
-  eval      goldenlayers.evaluation.evaluate_record (rewrite, rephrase, locality, portability prompts)
-  fluency   goldenlayers.evaluation.evaluate_fluency (100 greedy tokens; EOS disabled so all 100 are generated)
-  gradient  goldenlayers.gradients.extract_layer_gradients for one sample (LGA's stage, all layers)
+  eval      goldenlayers.editing.evaluate.evaluate_record (rewrite, rephrase, locality, portability prompts)
+  fluency   goldenlayers.editing.evaluate.evaluate_fluency (100 greedy tokens; EOS disabled so all 100 are generated)
+  gradient  goldenlayers.measure.gradients.extract_layer_gradients for one sample (LGA's stage, all layers)
 
 Run it on one GPU of the cluster (about 5 minutes, ~30 GB of GPU memory for Gemma-3-12B in bfloat16): it prints
 the seconds per edit and the GPU hours of each stage of config/paper.yaml (edits = samples x layers), and writes

@@ -1,7 +1,7 @@
 """`goldenlayers edit`: write your edit requests into a model at one layer and save the edited model.
 
 R-ROME and ROME write the requests one after another (each edit is computed on the weights the previous ones
-left), an editor that batches (EMMET) writes them in one update; both through `sequential.edit_sequentially`, the
+left), an editor that batches (EMMET) writes them in one update; both through `editing.apply.edit_sequentially`, the
 code of the pipeline's sequential-editing table. Every request is evaluated before the first edit and after the last one
 (rewrite, rephrase, locality, portability with the pipeline's metrics; locality compares with the unedited
 model's predictions). `layer="auto"` asks `suggest.suggest_layer` (LGA) first.

@@ -199,7 +199,7 @@ def files_digest(directory: str | os.PathLike) -> dict[str, str]:
 
 
 # A job that resumes writes its finished rows to <output><PARTIAL_SUFFIX> and removes that file once the output is
-# in place (goldenlayers.sweep).
+# in place (goldenlayers.sweep.single).
 PARTIAL_SUFFIX = ".partial.jsonl"
 
 

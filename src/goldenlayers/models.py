@@ -9,7 +9,7 @@ float32 and LLaMA-2-7B in float16, Gemma 3 is trained in bfloat16); everything n
 float32/float64 whatever that dtype: losses and log-softmax over logits cast to float32, the v* offset δ kept in
 float32, keys/values and the rank-one update (and covariance solves) in float64, gradient inner products in
 float64. Only the final ΔW is rounded into the weight's dtype, and restoring copies the saved original back
-bit-exactly. tests/test_dtypes.py checks all of this on tiny GPT-2 / LLaMA / Gemma3 models against float32.
+bit-exactly. tests/base/test_dtypes.py checks all of this on tiny GPT-2 / LLaMA / Gemma3 models against float32.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ ARCHS = {
     "llama": ArchSpec("llama", layers="model.layers", edited="mlp.down_proj", conv1d=False),
     "gemma3_text": ArchSpec("gemma3", layers="model.layers", edited="mlp.down_proj", conv1d=False),
     # Gemma3 multimodal checkpoints (gemma-3-4b/12b/27b, model_type "gemma3") load as Gemma3ForConditionalGeneration,
-    # whose text model is model.language_model (transformers 5.x; tests/test_dtypes.py checks it gives the same
+    # whose text model is model.language_model (transformers 5.x; tests/base/test_dtypes.py checks it gives the same
     # numbers as the bare text model). Text-only checkpoints (gemma-3-1b) are "gemma3_text".
     "gemma3": ArchSpec("gemma3", layers="model.language_model.layers", edited="mlp.down_proj", conv1d=False),
 }

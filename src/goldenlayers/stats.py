@@ -5,7 +5,8 @@ and JSON-ready dicts. No model code, no file I/O (callers write CSV / Markdown /
 
 The sweep table
 ---------------
-One row per (sample, layer) edit, with columns ``sample_id`` (str), ``split`` ("proxy" | "test"), ``layer``
+One row per (sample, layer) edit, with columns ``sample_id`` (str), ``split`` ("proxy" | "test"; a sweep file has no
+such column, `with_split` joins it from split.json), ``layer``
 (int), ``editor`` (str), the metric columns ``rewrite``, ``rephrase``, ``locality``, ``portability`` (floats in
 [0, 1], NaN where the sample has no such prompt), optionally ``fluency`` (normalised to [0, 1]),
 ``edit_seconds``, ``status`` ("ok" | "failed") and ``reason``.

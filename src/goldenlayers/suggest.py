@@ -196,7 +196,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
                   selectors=("lga",), layers=None, seed: int = 42, progress: bool = True,
                   trace_settings=None) -> "Suggestion":
     """LGA's golden-layer choice for `requests` on `model` (plus any other selector that scores a model's
-    measurements, `selectors.measured()`, asked for).
+    measurements, `selection.registry.measured()`, asked for).
 
     requests: raw request dicts in any format the pipeline reads (e.g. {prompt, subject, target_new[,
     ground_truth]}) or normalised records. proxy: score a seeded subsample of this many requests (default: all).

@@ -1,6 +1,6 @@
 # Analysis: each (model, dataset, editor)'s sweep aggregated with the split joined in (per-layer statistics, golden
 # layers, t-tests, every selector's choice), and the resampled proxy/test splits (beyond the paper): every selector
-# re-chooses from cached per-sample evidence in R seeded draws. Table 16, Table 1 per metric and Figures 5-6 are
+# re-chooses from cached per-sample evidence in R seeded draws. Tables 16-17, Table 1 per metric and Figures 5-7 are
 # drawn from them by report.smk's rules.
 
 

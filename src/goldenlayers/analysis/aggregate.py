@@ -35,7 +35,7 @@ def aggregate(sweep_paths: Sequence[str], split: dict | None, selection_paths: S
 
 
 def selected_layers(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, int | None], dict[str, list[str]]]:
-    """From selection records: ({key: layer} for `analysis.summarise_sweep`, {name: keys} of the multi-layer
+    """From selection records: ({key: layer} for `stats.summarise_sweep`, {name: keys} of the multi-layer
     selectors). A multi-layer record's layers get the keys "<name>#0", "<name>#1", ... for `mean_of_selected`."""
     selected, multi = {}, {}
     for record in records:

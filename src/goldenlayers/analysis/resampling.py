@@ -17,7 +17,9 @@ R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the 
 
 Summaries (`summarise_draws`, Table 16) report the mean regret over draws with a 95 % bootstrap CI
 (`scipy.stats.bootstrap`, percentile method). The draws re-split *the same* samples, so that CI measures how well R
-draws pin the mean down (Monte Carlo error), not how the result would move on a fresh sample of facts.
+draws pin the mean down (Monte Carlo error), not how the result would move on a fresh sample of facts: that is the
+CI over facts (`fact_bootstrap`, `fact_ci`: the bootstrap over facts of `goldenlayers.analysis.verdict`). Table 17's
+paired comparisons: `pipeline_pairs` (the pipeline's split) and `paired_draws` (over the draws).
 
 Everything here is pure numpy / pandas / scipy on tables; the CLI reads and writes the files.
 """
@@ -66,7 +68,7 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
     (columns), and the selectors' per-sample evidence tables (`draw_evidence` cuts one draw's proxy part).
 
     `sweep` is an aggregated sweep (every swept layer, proxy and test samples); `gradients` the per-sample gradient
-    table (`gradients.COLUMNS`) of those samples, `factors` `evidence.load_factors(...)`, `effects` the per-sample
+    table (`gradients.COLUMNS`) of those samples, `factors` `factors.load_factors(...)`, `effects` the per-sample
     causal-trace table. A missing piece drops its selector(s); a sweep sample missing from a piece is an error
     (the evidence was computed for other samples). `candidates` (e.g. the configured grid) restricts the layers the
     draws choose among to those swept layers, so that no selector's own pipeline choice is a candidate only
@@ -196,7 +198,7 @@ def choose(ev: dict, proxy: np.ndarray, params: Mapping[str, Any] | None = None,
 
 
 def student_p(a: np.ndarray, b: np.ndarray) -> float | None:
-    """p of Table 1's test (two-sided Student's t-test, independent, equal variances) with `analysis._safe_ttest`'s
+    """p of Table 1's test (two-sided Student's t-test, independent, equal variances) with `stats._safe_ttest`'s
     conventions for degenerate cases, in plain numpy: scipy's `ttest_ind` costs ~1 ms a call in its argument
     handling, and a resampling run makes thousands of calls (tests check the two agree)."""
     na, nb = len(a), len(b)

@@ -1,8 +1,9 @@
-"""The resampling stage's files and its report: Table 16, Table 1 per metric, Figures 5 and 6 (beyond the paper).
+"""The resampling stage's files and its report: Tables 16-17, Table 1 per metric, Figures 5-7 (beyond the paper).
 
 `run_resampling` is the per-(model, dataset, editor) stage (`goldenlayers resample`): it reads the cached evidence,
-runs `goldenlayers.analysis.resampling` and writes draws / verdicts / curve tables and a summary. Tables 16 and 1-per-metric
-are built in `goldenlayers.report.tables`; Figures 5 and 6 are drawn here (`goldenlayers report --figures figure5 figure6`).
+runs `goldenlayers.analysis.resampling` and writes draws / verdicts / curve / fact-bootstrap tables and a summary.
+Tables 16, 17 and 1-per-metric are built in `goldenlayers.report.tables`; Figures 5-7 are drawn here
+(`goldenlayers report --figures figure5 figure6 figure7`).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
 
 
 def report_metrics(summary: dict) -> list[str]:
-    """The metrics Table 16 and Figures 5-6 report for a run: the config's metric and overall."""
+    """The metrics Tables 16-17 and Figures 5-7 report for a run: the config's metric and overall."""
     wanted = [summary["metric"], analysis.OVERALL]
     return [m for m in dict.fromkeys(wanted) if m in summary["metrics"]]
 

@@ -1,7 +1,8 @@
 """The statistics of a verdict: paired tests, power (test facts needed), and the bootstrap over facts.
 
-Plain functions on numpy arrays (numpy / scipy only); `goldenlayers.resampling` applies them to the sweep and the
-resampled draws, `goldenlayers.tables` prints them (Table 17, the power notes of Table 16 and Table 1 per metric).
+Plain functions on numpy arrays (numpy / scipy only); `goldenlayers.analysis.resampling` applies them to the sweep
+and the resampled draws, `goldenlayers.report.tables` prints them (Table 17 and its power notes, Table 16's CI over
+facts, the power notes of Table 1 per metric).
 
 Conventions: a paired difference is d_i = a_i - b_i over the facts that have both values (NaN pairs dropped);
 "power" is that of the two-sided t-test at `alpha`, computed exactly from the noncentral t distribution (not the
@@ -18,7 +19,7 @@ from scipy import optimize, stats
 
 ALPHA = 0.05
 POWER = 0.80
-TIE_TOL = 1e-12  # as goldenlayers.analysis: differences this small are ties
+TIE_TOL = 1e-12  # as goldenlayers.stats: differences this small are ties
 N_MAX = 10**6  # above this many facts "needed" is reported as None (no realistic study detects it)
 
 

@@ -1,5 +1,5 @@
-"""Subcommands of workflow/rules/analysis.smk: aggregate (the split joined to the sweep), resample (Table 16,
-Figures 5-6). The stage bodies are `goldenlayers.analysis.aggregate` and `.resampling_report`."""
+"""Subcommands of workflow/rules/analysis.smk: aggregate (the split joined to the sweep), resample (Tables 16-17,
+Table 1 per metric, Figures 5-7). The stage bodies are `goldenlayers.analysis.aggregate` and `.resampling_report`."""
 
 from __future__ import annotations
 

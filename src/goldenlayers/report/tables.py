@@ -7,7 +7,7 @@ read this registry, so adding a paper table is one builder function plus one ent
 
 A builder takes the loaded inputs (what `INPUTS[kind].load` returns) and the config's metric and returns the table
 as a DataFrame (written as CSV and as a Markdown pipe table) or as a `Built` when its Markdown or provenance needs
-more. Builders compute; `report.py` writes.
+more. Builders compute; `report/write.py` writes.
 """
 
 from __future__ import annotations
@@ -454,7 +454,7 @@ def speedup_table(selections, metric: str = "") -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# resampling tables (beyond the paper): Table 16, Table 1 per metric
+# resampling tables (beyond the paper): Table 16, Table 17, Table 1 per metric
 # ----------------------------------------------------------------------------------------------------------
 def _resampling_built(frame: pd.DataFrame, runs: dict, extra: list[str] = ()) -> Built:
     """The Markdown lists each run's samples, proxy size, draws, swept layers and the draws' candidate layers
@@ -486,7 +486,8 @@ def _power_sentence(note: dict | None, what: str) -> str:
 
 
 def table16(runs: dict, metric: str = "") -> Built:
-    """Table 16: per run, selector and reported metric, mean regret (95 % CI), hit rate, most frequent layer."""
+    """Table 16: per run, selector and reported metric, mean regret (95 % CIs over draws and over facts), hit rate,
+    most frequent layer."""
     import pandas as pd
 
     from goldenlayers.analysis import resampling
@@ -658,7 +659,7 @@ PAPER_TABLES: dict[str, PaperTable] = {
                    "replicates): how the mean would move on a fresh sample of facts like these. Hit rate = share of draws in which the chosen layer is "
                    "statistically indistinguishable from the test golden layer (Table 1's two-sided Student's "
                    "t-test, α = 0.05). \"Most frequent layer\" and its share of draws. Random picks one uniformly "
-                   "random swept layer per draw; BF is the proxy golden layer of the draw (by the configured "
+                   "random candidate layer per draw; BF is the proxy golden layer of the draw (by the configured "
                    "metric).", "resampling"),
         PaperTable("table17", table17,
                    "Table 17 (beyond the paper): paired comparisons, each selector against LGA and against Random "

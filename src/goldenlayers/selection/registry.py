@@ -117,7 +117,7 @@ def _sample_ids(frame) -> list[str]:
 
 
 def _gradient_scores(method: str, doc: str):
-    """LGA and LGA(K') differ only in the per-layer score (`selection.SCORERS`); both take the argmax inside
+    """LGA and LGA(K') differ only in the per-layer score (`methods.SCORERS`); both take the argmax inside
     Tukey's fences."""
     def select(evidence, layers, params) -> dict:
         from goldenlayers.selection import methods
@@ -154,7 +154,7 @@ def select_cma(evidence, layers, params) -> dict:
 
 
 def select_random(evidence, layers, params) -> dict:
-    """Random: `n_layers` seeded candidate layers (`selection.run_random`'s defaults where not given); `rng` (a
+    """Random: `n_layers` seeded candidate layers (`methods.run_random`'s defaults where not given); `rng` (a
     numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
     from goldenlayers.selection import methods
 
