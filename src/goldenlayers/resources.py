@@ -201,9 +201,11 @@ def for_attempt(mem_mb: int, runtime: int, attempt: int, limits: dict | None = N
 
 
 def count_records(path: str | Path | None) -> int | None:
-    """Samples a job works on: the proxy + test samples of a split.json, the records of a records.json, or None
-    when the file does not exist yet."""
+    """Samples a job works on: the sample set of a samples.json (what a sweep edits), the proxy + test samples of a
+    split.json, the records of a records.json, or None when the file does not exist yet."""
     data = _read_json(Path(path)) if path else None
+    if isinstance(data, dict) and isinstance(data.get("ids"), list):
+        return len(data["ids"])
     if isinstance(data, dict) and isinstance(data.get("proxy"), list):
         return len(data["proxy"]) + len(data.get("test", []))
     return len(data) if isinstance(data, list) else None

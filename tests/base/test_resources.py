@@ -99,3 +99,17 @@ def test_paper_config_gets_enough_for_its_models(tmp_path):
         m = paper["models"][model.group(1)]
         weights_mb = m["parameters"] * resources.BYTES_PER_PARAM[m["dtype"]] / 2**20
         assert weights_mb + resources.BASE_MB < int(mem.group(1)) <= limit, (rule.group(1), model.group(1))
+
+
+def test_a_sweep_is_sized_by_its_sample_set_not_by_every_kept_record(tmp_path):
+    # a sweep reads samples.json (the sampled ids), not split.json; its runtime must count those, not records.json
+    samples = tmp_path / "samples.json"
+    samples.write_text(json.dumps({"n": 20, "seed": 0, "ids": [str(i) for i in range(20)]}))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"proxy": ["0", "1"], "test": ["2", "3", "4"]}))
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps([{"id": str(i)} for i in range(226)]))
+    assert resources.count_records(samples) == 20
+    assert resources.count_records(split) == 5
+    assert resources.count_records(records) == 226
+    assert resources.count_records(tmp_path / "missing.json") is None

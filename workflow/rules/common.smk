@@ -702,9 +702,12 @@ import goldenlayers.resources as job_sizes
 
 def job_work(rule_name, wildcards, input):
     """Units of work of one job (goldenlayers.resources.SECONDS_PER_UNIT): records, edits or corpus texts."""
-    records = job_sizes.count_records(
-        getattr(input, "split", None)
-    ) or job_sizes.count_records(getattr(input, "records", None))
+    # the sample set (sweeps), else the split (gradients, trace), else every kept record
+    records = (
+        job_sizes.count_records(getattr(input, "samples", None))
+        or job_sizes.count_records(getattr(input, "split", None))
+        or job_sizes.count_records(getattr(input, "records", None))
+    )
     if records is None:
         d = config["datasets"].get(getattr(wildcards, "dataset", ""), {})
         records = d.get("max_samples") or 1000
