@@ -1,6 +1,6 @@
 """`goldenlayers suggest` / `goldenlayers edit` end to end on a tiny random LLaMA saved to a temp directory.
 
-The LGA reference here is computed independently of goldenlayers.gradients/selection: plain autograd gradients of
+The LGA reference here is computed independently of goldenlayers.measure.gradients/selection.methods: plain autograd gradients of
 each layer's MLP output weight, their inner products summed over the requests, numpy's Tukey fences and argmax.
 """
 
@@ -26,7 +26,7 @@ REQUESTS = [
      "ground_truth": "Spanish"},
 ]
 # a tiny random model needs more v* steps, no decay/clamp and no norm bound to reach a target (its weights are
-# ~1e-2; tests/test_editing.py)
+# ~1e-2; tests/editing/test_editing.py)
 STRONG = {"alg_name": "R-ROME", "v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0,
           "clamp_norm_factor": 1000.0, "context_template_length_params": [[3, 2]], "layers": [0],
           "max_update_norm_ratio": None}
@@ -156,7 +156,7 @@ def test_edit_saves_a_loadable_model_that_predicts_the_new_target(tiny_dir, tmp_
     from goldenlayers.text import answer_span_ids, prompt_ids
 
     layer, out = 2, tmp_path / "edited"
-    # the subject ends the prompt, so δ reaches the predicting position of a random model (tests/test_editing.py)
+    # the subject ends the prompt, so δ reaches the predicting position of a random model (tests/editing/test_editing.py)
     request = [{"prompt": "The capital of France", "subject": "France", "target_new": "Paris"}]
     (tmp_path / "one.json").write_text(json.dumps(request))
     code = cli.main(["-q", "edit", "--model", str(tiny_dir / "model"), "--requests", str(tmp_path / "one.json"),

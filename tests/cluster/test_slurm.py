@@ -1,5 +1,5 @@
 """The workflow on a real one-node SLURM cluster, through snakemake-executor-plugin-slurm and the repository's own
-profile (--workflow-profile workflow/profiles/slurm), on the tiny model and data of tests/test_workflow.py.
+profile (--workflow-profile workflow/profiles/slurm), on the tiny model and data of tests/helpers.py.
 
 One module-scoped project is shared by the tests to keep the SLURM job count low (each job costs a few seconds):
 `--until score_lga` first, then the default target (compared with a local run of the same config), then a killed

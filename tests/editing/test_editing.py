@@ -24,7 +24,7 @@ def test_r_rome_edit_makes_target_the_argmax_and_restores_bit_exactly(family, re
 
 def test_rome_and_r_rome_agree_with_a_single_template(tiny_llama, tiny_tokenizer):
     # with the bare prompt only, the averaged key/value are the bare ones, so the two updates coincide
-    # (agreement with EasyEdit's own formulas is tests/test_vstar_reference.py's job)
+    # (agreement with EasyEdit's own formulas is tests/editing/test_vstar_reference.py's job)
     model, tok = tiny_llama, tiny_tokenizer
     rome = get_editor("rome").edit
     r_rome_single = R_ROME.edit(model, tok, REQUEST, strong_hparams(), 1, ["{}"])
