@@ -677,8 +677,10 @@ def get_resampling_opts(wildcards):
     r = config["resampling"]
     sizes = " ".join(str(n) for n in r["proxy_sizes"])
     boot = r["fact_bootstrap"]
-    return (f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']} "
-            f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}")
+    return (
+        f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']} "
+        f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}"
+    )
 
 
 def get_resampling_summaries(wildcards=None):
