@@ -247,12 +247,12 @@ def faults(project, tmp_path_factory):
     for name in ("broken", "refused"):
         copies[name] = tmp_path_factory.mktemp(name) / "project"
         shutil.copytree(root, copies[name], symlinks=True)
-    # a bad input that more memory cannot fix: the split is an empty object (with its old mtime, so that only the
-    # forced sweep job runs, not everything downstream of the split)
-    split = copies["broken"] / "results/tiny/toy/split.json"
-    stat = split.stat()
-    split.write_text("{}")
-    os.utime(split, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # a bad input that more memory cannot fix: the sweep's sample set is an empty object (with its old mtime, so
+    # that only the forced sweep job runs, not everything downstream of it)
+    samples = copies["broken"] / "results/tiny/toy/samples.json"
+    stat = samples.stat()
+    samples.write_text("{}")
+    os.utime(samples, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     t0, start = time.monotonic(), now()
     broken = run_snakemake(copies["broken"], config, SWEEP.format(0), "--forcerun", "sweep_layer", env=env,
                            background=True)
