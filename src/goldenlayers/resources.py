@@ -109,9 +109,9 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def model_parameters(name: str, model: dict, prepared: Path | None = None) -> float:
-    """The model's parameter count: its prepared folder's config.json (prepared = results/models/<name>/model.json),
-    a local source folder's config.json, the config's `parameters` hint, else FALLBACK_PARAMETERS (with a warning)."""
+def _model_configs(model: dict, prepared: Path | None):
+    """The model's config.json contents that are on this machine: the prepared folder's (prepared =
+    results/models/<name>/model.json, written by prepare_model), then a local source folder's."""
     folders = []
     if prepared is not None and (ref := _read_json(prepared)) and ref.get("path"):
         folders.append(Path(ref["path"]))
@@ -121,10 +121,17 @@ def model_parameters(name: str, model: dict, prepared: Path | None = None) -> fl
     for folder in folders:
         found = _read_json(folder / "config.json")
         if found:
-            try:
-                return config_parameters(found)
-            except ValueError:
-                pass
+            yield found
+
+
+def model_parameters(name: str, model: dict, prepared: Path | None = None) -> float:
+    """The model's parameter count: its prepared folder's config.json (prepared = results/models/<name>/model.json),
+    a local source folder's config.json, the config's `parameters` hint, else FALLBACK_PARAMETERS (with a warning)."""
+    for found in _model_configs(model, prepared):
+        try:
+            return config_parameters(found)
+        except ValueError:
+            pass
     if model.get("parameters"):
         return float(model["parameters"])
     print(f"goldenlayers: cannot size jobs of model {name!r} before prepare_model ran (no local config.json, no "
@@ -135,18 +142,10 @@ def model_parameters(name: str, model: dict, prepared: Path | None = None) -> fl
 def model_dims(name: str, model: dict, prepared: Path | None = None) -> tuple[int, int]:
     """(MLP inner size = the edited matrix's key dimension, hidden size), for the covariance and gradient factors a
     job holds: from the model's config.json when there is one, else estimated from the parameter count."""
-    folders = []
-    if prepared is not None and (ref := _read_json(prepared)) and ref.get("path"):
-        folders.append(Path(ref["path"]))
-    source = Path(str(model.get("source", ""))).expanduser()
-    if source.is_dir():
-        folders.append(source)
-    for folder in folders:
-        cfg = _read_json(folder / "config.json")
-        if cfg:
-            cfg = cfg.get("text_config", cfg)
-            hidden = int(cfg.get("hidden_size") or cfg.get("n_embd") or 0)
-            return int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden), hidden
+    for cfg in _model_configs(model, prepared):
+        cfg = cfg.get("text_config", cfg)
+        hidden = int(cfg.get("hidden_size") or cfg.get("n_embd") or 0)
+        return int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden), hidden
     # a block holds ~12 hidden^2 weights (LLaMA-like: inner ~ 2.7 x hidden)
     hidden = int(math.sqrt(model_parameters(name, model, prepared) / max(model.get("num_layers", 1), 1) / 12))
     return int(2.7 * hidden), hidden
