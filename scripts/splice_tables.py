@@ -1,0 +1,98 @@
+"""Copy generated report tables into a Markdown document, so the numbers in docs are the pipeline's, never retyped.
+
+A block in the document names one generated table and, optionally, one model whose rows it keeps:
+
+    <!-- table: table16 model=smollm2-135m -->
+    (replaced by the rows of results/report/<run>/table16.md whose `model` cell is smollm2-135m, the notes under
+    the table, and a line naming the file, its config hash and the commit it was built at)
+    <!-- /table -->
+
+    python scripts/splice_tables.py docs/findings.md --report results/report/study-cpu
+    python scripts/splice_tables.py docs/findings.md --report results/report/study-cpu --check   # exit 1 if stale
+
+A block whose table is missing, or whose model matches no row, is an error: the document must not keep old
+numbers beside new ones without saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+BLOCK = re.compile(r"(<!-- table: (?P<table>[\w-]+)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(<!-- /table -->)",
+                   re.DOTALL)
+SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def keep_model_rows(markdown: str, model: str) -> tuple[str, int]:
+    """The markdown with, in every pipe table that has a `model` column, only the rows of `model`; and how many
+    rows were kept. Lines outside tables (captions, notes) are kept as they are."""
+    lines, out, kept, column = markdown.splitlines(), [], 0, None
+    for i, line in enumerate(lines):
+        is_row = line.startswith("|")
+        if is_row and i + 1 < len(lines) and SEPARATOR.match(lines[i + 1]):  # a header: the next line is |---|
+            headers = _cells(line)
+            column = headers.index("model") if "model" in headers else None
+            out.append(line)
+        elif is_row and column is not None and not SEPARATOR.match(line):
+            if _cells(line)[column] == model:
+                out.append(line)
+                kept += 1
+        else:
+            if not is_row:
+                column = None
+            out.append(line)
+    return "\n".join(out) + "\n", kept
+
+
+def render(report: Path, table: str, model: str | None) -> str:
+    source = report / f"{table}.md"
+    if not source.exists():
+        raise SystemExit(f"error: {source} does not exist: build it first (snakemake ... {table})")
+    markdown = source.read_text()
+    if model is not None:
+        markdown, kept = keep_model_rows(markdown, model)
+        if kept == 0:
+            raise SystemExit(f"error: no row of {source} has model {model!r}")
+    sidecar = report / f"{table}.provenance.json"
+    origin = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    commit = (origin.get("git_commit") or "unknown")[:7]
+    config = (origin.get("config_hash") or "unknown")[:12]
+    return f"{markdown.rstrip()}\n\n*Generated: `{source}` (config {config}, commit {commit}).*\n"
+
+
+def splice(document: str, report: Path) -> str:
+    def one(match: re.Match) -> str:
+        return match.group(1) + render(report, match.group("table"), match.group("model")) + match.group(5)
+
+    return BLOCK.sub(one, document)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("document", type=Path)
+    parser.add_argument("--report", type=Path, required=True, help="the run's report folder (results/report/<run>)")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the document is stale")
+    args = parser.parse_args(argv)
+    before = args.document.read_text()
+    if not BLOCK.search(before):
+        raise SystemExit(f"error: {args.document} has no <!-- table: ... --> block")
+    after = splice(before, args.report)
+    if args.check:
+        stale = after != before
+        print(f"{args.document}: {'stale' if stale else 'up to date'} against {args.report}")
+        return int(stale)
+    args.document.write_text(after)
+    print(f"{args.document}: {len(BLOCK.findall(after))} tables from {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

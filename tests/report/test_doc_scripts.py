@@ -1,0 +1,89 @@
+"""The two scripts that carry a run's numbers into docs/: scripts/splice_tables.py (generated tables into
+findings.md, rows of one model) and benchmarks/stage_cost.py (per-stage wall and CPU seconds)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(relative: str):
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+splice_tables = load("scripts/splice_tables.py")
+stage_cost = load("benchmarks/stage_cost.py")
+
+TABLE = """| model | selector | regret |
+| --- | --- | ---: |
+| a-1 | LGA | 0.1000 |
+| b-2 | LGA | 0.2000 |
+| a-1 | CMA | 0.3000 |
+
+Notes: CI over draws.
+"""
+
+
+@pytest.fixture
+def report(tmp_path):
+    (tmp_path / "table16.md").write_text(TABLE)
+    (tmp_path / "table16.provenance.json").write_text(json.dumps({"git_commit": "abcdef123456",
+                                                                  "config_hash": "0123456789abcdef"}))
+    return tmp_path
+
+
+def test_keep_model_rows_keeps_header_notes_and_only_that_model():
+    out, kept = splice_tables.keep_model_rows(TABLE, "a-1")
+    assert kept == 2
+    assert "b-2" not in out and "0.1000" in out and "0.3000" in out
+    assert out.startswith("| model | selector | regret |\n| --- | --- | ---: |\n")
+    assert "Notes: CI over draws." in out
+
+
+def test_splice_replaces_only_the_block_and_names_its_source(report, tmp_path):
+    doc = tmp_path / "findings.md"
+    doc.write_text("# F\nprose\n<!-- table: table16 model=b-2 -->\nOLD NUMBERS\n<!-- /table -->\nafter\n")
+    assert splice_tables.main([str(doc), "--report", str(report), "--check"]) == 1  # stale before
+    assert splice_tables.main([str(doc), "--report", str(report)]) == 0
+    text = doc.read_text()
+    assert "OLD NUMBERS" not in text and "0.2000" in text and "0.1000" not in text
+    assert text.startswith("# F\nprose\n") and text.endswith("<!-- /table -->\nafter\n")
+    assert "commit abcdef1" in text and "config 0123456789ab" in text
+    assert splice_tables.main([str(doc), "--report", str(report), "--check"]) == 0  # idempotent
+
+
+def test_splice_refuses_a_missing_table_or_an_unknown_model(report, tmp_path):
+    doc = tmp_path / "findings.md"
+    doc.write_text("<!-- table: table99 -->\n<!-- /table -->\n")
+    with pytest.raises(SystemExit, match="table99.md does not exist"):
+        splice_tables.main([str(doc), "--report", str(report)])
+    doc.write_text("<!-- table: table16 model=zzz -->\n<!-- /table -->\n")
+    with pytest.raises(SystemExit, match="no row .* model 'zzz'"):
+        splice_tables.main([str(doc), "--report", str(report)])
+
+
+def write_tsv(path: Path, wall: float, cpu: float, rss: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                    f"{wall}\t0:00:00\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+
+
+def test_stage_cost_sums_jobs_per_rule_and_model(tmp_path):
+    write_tsv(tmp_path / "sweep_layer/m1/default/r-rome/layer_0.tsv", 100.0, 90.0, 800)
+    write_tsv(tmp_path / "sweep_layer/m1/default/r-rome/layer_1.tsv", 50.5, 40.25, 900)
+    write_tsv(tmp_path / "sweep_layer/m2/default/r-rome/layer_0.tsv", 7.0, 6.0, 500)
+    write_tsv(tmp_path / "prepare_model/m1.tsv", 3.0, 2.0, 100)
+    write_tsv(tmp_path / "plot_figure3.tsv", 1.0, 1.0, 50)
+    rows = {(r["stage"], r["model"]): r for r in stage_cost.stage_costs(tmp_path, ["m1", "m2"])}
+    assert rows[("sweep_layer", "m1")] == {"stage": "sweep_layer", "model": "m1", "jobs": 2, "wall_s": 150.5,
+                                           "cpu_s": 130.25, "peak_rss_mb": 900}
+    assert rows[("sweep_layer", "m2")]["jobs"] == 1 and rows[("prepare_model", "m1")]["cpu_s"] == 2.0
+    assert rows[("plot_figure3", "-")]["wall_s"] == 1.0
+    markdown = stage_cost.to_markdown(list(rows.values()))
+    assert "| **total** | m1 | 3 | 154 | 132 | |" in markdown
