@@ -69,7 +69,15 @@ onsuccess:
     )
 
 
-MODELS = list(config["models"])
+# `only_models` runs a subset of `models`: a study too big for one sitting runs a model at a time, each under its
+# own run_name (config/study-cpu.yaml shows how)
+_ONLY = config.get("only_models") or list(config["models"])
+if set(_ONLY) - set(config["models"]):
+    raise ValueError(
+        f"only_models names {sorted(set(_ONLY) - set(config['models']))}, which models does not define "
+        f"(it defines {list(config['models'])})"
+    )
+MODELS = [model for model in config["models"] if model in _ONLY]
 # the merged config this run uses (every --configfile and --config applied), written by rule resolved_config and
 # hashed into every table's provenance sidecar
 RESOLVED_CONFIG = f"{REPORT}/config.resolved.yaml"
