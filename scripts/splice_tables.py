@@ -1,14 +1,15 @@
 """Copy generated report tables into a Markdown document, so the numbers in docs are the pipeline's, never retyped.
 
-A block in the document names one generated table and, optionally, one model whose rows it keeps:
+A block in the document names one generated table (a path from the repository root) and, optionally, one model
+whose rows it keeps:
 
-    <!-- table: table16 model=smollm2-135m -->
-    (replaced by the rows of results/report/<run>/table16.md whose `model` cell is smollm2-135m, the notes under
-    the table, and a line naming the file, its config hash and the commit it was built at)
+    <!-- table: results/report/study-cpu/table16.md model=smollm2-135m -->
+    (replaced by the rows of that file whose `model` cell is smollm2-135m, the notes under the table, and a line
+    naming the file, its config hash and the commit it was built at)
     <!-- /table -->
 
-    python scripts/splice_tables.py docs/findings.md --report results/report/study-cpu
-    python scripts/splice_tables.py docs/findings.md --report results/report/study-cpu --check   # exit 1 if stale
+    python scripts/splice_tables.py docs/findings.md
+    python scripts/splice_tables.py docs/findings.md --check   # change nothing; exit 1 if stale
 
 A block whose table is missing, or whose model matches no row, is an error: the document must not keep old
 numbers beside new ones without saying so.
@@ -22,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- table: (?P<table>[\w-]+)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(<!-- /table -->)",
+BLOCK = re.compile(r"(<!-- table: (?P<path>[\w./-]+\.md)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(<!-- /table -->)",
                    re.DOTALL)
 SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
@@ -52,25 +53,25 @@ def keep_model_rows(markdown: str, model: str) -> tuple[str, int]:
     return "\n".join(out) + "\n", kept
 
 
-def render(report: Path, table: str, model: str | None) -> str:
-    source = report / f"{table}.md"
+def render(root: Path, path: str, model: str | None) -> str:
+    source = root / path
     if not source.exists():
-        raise SystemExit(f"error: {source} does not exist: build it first (snakemake ... {table})")
+        raise SystemExit(f"error: {source} does not exist: run the workflow that writes it first")
     markdown = source.read_text()
     if model is not None:
         markdown, kept = keep_model_rows(markdown, model)
         if kept == 0:
             raise SystemExit(f"error: no row of {source} has model {model!r}")
-    sidecar = report / f"{table}.provenance.json"
+    sidecar = source.with_suffix(".provenance.json")
     origin = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     commit = (origin.get("git_commit") or "unknown")[:7]
     config = (origin.get("config_hash") or "unknown")[:12]
-    return f"{markdown.rstrip()}\n\n*Generated: `{source}` (config {config}, commit {commit}).*\n"
+    return f"{markdown.rstrip()}\n\n*Generated: `{path}` (config {config}, commit {commit}).*\n"
 
 
-def splice(document: str, report: Path) -> str:
+def splice(document: str, root: Path) -> str:
     def one(match: re.Match) -> str:
-        return match.group(1) + render(report, match.group("table"), match.group("model")) + match.group(5)
+        return match.group(1) + render(root, match.group("path"), match.group("model")) + match.group(5)
 
     return BLOCK.sub(one, document)
 
@@ -78,19 +79,19 @@ def splice(document: str, report: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("document", type=Path)
-    parser.add_argument("--report", type=Path, required=True, help="the run's report folder (results/report/<run>)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="where the blocks' paths start (default: .)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the document is stale")
     args = parser.parse_args(argv)
     before = args.document.read_text()
     if not BLOCK.search(before):
         raise SystemExit(f"error: {args.document} has no <!-- table: ... --> block")
-    after = splice(before, args.report)
+    after = splice(before, args.root)
     if args.check:
         stale = after != before
-        print(f"{args.document}: {'stale' if stale else 'up to date'} against {args.report}")
+        print(f"{args.document}: {'stale' if stale else 'up to date'}")
         return int(stale)
     args.document.write_text(after)
-    print(f"{args.document}: {len(BLOCK.findall(after))} tables from {args.report}")
+    print(f"{args.document}: {len(BLOCK.findall(after))} generated tables spliced in")
     return 0
 
 

@@ -31,10 +31,12 @@ Notes: CI over draws.
 
 
 @pytest.fixture
-def report(tmp_path):
-    (tmp_path / "table16.md").write_text(TABLE)
-    (tmp_path / "table16.provenance.json").write_text(json.dumps({"git_commit": "abcdef123456",
-                                                                  "config_hash": "0123456789abcdef"}))
+def root(tmp_path):
+    report = tmp_path / "results/report/run"
+    report.mkdir(parents=True)
+    (report / "table16.md").write_text(TABLE)
+    (report / "table16.provenance.json").write_text(json.dumps({"git_commit": "abcdef123456",
+                                                                "config_hash": "0123456789abcdef"}))
     return tmp_path
 
 
@@ -46,26 +48,27 @@ def test_keep_model_rows_keeps_header_notes_and_only_that_model():
     assert "Notes: CI over draws." in out
 
 
-def test_splice_replaces_only_the_block_and_names_its_source(report, tmp_path):
-    doc = tmp_path / "findings.md"
-    doc.write_text("# F\nprose\n<!-- table: table16 model=b-2 -->\nOLD NUMBERS\n<!-- /table -->\nafter\n")
-    assert splice_tables.main([str(doc), "--report", str(report), "--check"]) == 1  # stale before
-    assert splice_tables.main([str(doc), "--report", str(report)]) == 0
+def test_splice_replaces_only_the_block_and_names_its_source(root):
+    doc = root / "findings.md"
+    doc.write_text("# F\nprose\n<!-- table: results/report/run/table16.md model=b-2 -->\nOLD NUMBERS\n"
+                   "<!-- /table -->\nafter\n")
+    assert splice_tables.main([str(doc), "--root", str(root), "--check"]) == 1  # stale before
+    assert splice_tables.main([str(doc), "--root", str(root)]) == 0
     text = doc.read_text()
     assert "OLD NUMBERS" not in text and "0.2000" in text and "0.1000" not in text
     assert text.startswith("# F\nprose\n") and text.endswith("<!-- /table -->\nafter\n")
-    assert "commit abcdef1" in text and "config 0123456789ab" in text
-    assert splice_tables.main([str(doc), "--report", str(report), "--check"]) == 0  # idempotent
+    assert "`results/report/run/table16.md` (config 0123456789ab, commit abcdef1)" in text
+    assert splice_tables.main([str(doc), "--root", str(root), "--check"]) == 0  # idempotent
 
 
-def test_splice_refuses_a_missing_table_or_an_unknown_model(report, tmp_path):
-    doc = tmp_path / "findings.md"
-    doc.write_text("<!-- table: table99 -->\n<!-- /table -->\n")
+def test_splice_refuses_a_missing_table_or_an_unknown_model(root):
+    doc = root / "findings.md"
+    doc.write_text("<!-- table: results/report/run/table99.md -->\n<!-- /table -->\n")
     with pytest.raises(SystemExit, match="table99.md does not exist"):
-        splice_tables.main([str(doc), "--report", str(report)])
-    doc.write_text("<!-- table: table16 model=zzz -->\n<!-- /table -->\n")
+        splice_tables.main([str(doc), "--root", str(root)])
+    doc.write_text("<!-- table: results/report/run/table16.md model=zzz -->\n<!-- /table -->\n")
     with pytest.raises(SystemExit, match="no row .* model 'zzz'"):
-        splice_tables.main([str(doc), "--report", str(report)])
+        splice_tables.main([str(doc), "--root", str(root)])
 
 
 def write_tsv(path: Path, wall: float, cpu: float, rss: float) -> None:
