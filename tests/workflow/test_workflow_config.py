@@ -67,6 +67,32 @@ def test_two_model_config_plans_both_models(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_cpu_study_runs_one_model_at_a_time_with_only_models(tmp_path):
+    """config/study-cpu.yaml plans both models at every layer; only_models keeps one (its own run_name), and a name
+    that models does not define is refused."""
+    import re
+    import shutil
+
+    shutil.copytree(REPO / "config", tmp_path / "config")
+
+    def plan(*extra):
+        return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--snakefile",
+                               str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                               str(tmp_path / "config/study-cpu.yaml"), *extra], capture_output=True, text=True,
+                              timeout=300)
+
+    both, gemma = plan(), plan("--config", "only_models=[gemma3-270m]", "run_name=study-cpu-gemma")
+    assert both.returncode == 0 and gemma.returncode == 0, (both.stderr + gemma.stderr)[-3000:]
+    assert dict(re.findall(r"^(\w+)\s+(\d+)$", both.stdout, flags=re.M))["sweep_layer"] == str(30 + 18)
+    assert dict(re.findall(r"^(\w+)\s+(\d+)$", gemma.stdout, flags=re.M))["sweep_layer"] == "18"
+    assert "results/smollm2-135m/" not in gemma.stdout
+    assert "results/report/study-cpu-gemma/table17.csv" in gemma.stdout
+    typo = plan("--config", "only_models=[gemma-270m]")
+    assert typo.returncode != 0
+    assert "only_models names ['gemma-270m'], which models does not define" in typo.stdout + typo.stderr
+
+
+@pytest.mark.slow
 def test_prepare_dataset_declares_the_local_file_it_reads(tmp_path):
     """Editing a local dataset file re-runs prepare_dataset (it is the rule's input); a file not copied yet is not
     declared, so a dry run still plans the run and prepare-dataset names the missing file when it runs."""
