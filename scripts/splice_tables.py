@@ -4,7 +4,7 @@ A block in the document names one generated table (a path from the repository ro
 whose rows it keeps:
 
     <!-- table: results/report/study-cpu/table16.md model=smollm2-135m -->
-    (replaced by the rows of that file whose `model` cell is smollm2-135m, the notes under the table, and a line
+    (replaced by the rows of that file whose Model cell is smollm2-135m, the notes under the table, and a line
     naming the file, its config hash and the commit it was built at)
     <!-- /table -->
 
@@ -39,7 +39,7 @@ def keep_model_rows(markdown: str, model: str) -> tuple[str, int]:
     for i, line in enumerate(lines):
         is_row = line.startswith("|")
         if is_row and i + 1 < len(lines) and SEPARATOR.match(lines[i + 1]):  # a header: the next line is |---|
-            headers = _cells(line)
+            headers = [h.lower() for h in _cells(line)]  # the paper tables write "Model", some frames "model"
             column = headers.index("model") if "model" in headers else None
             out.append(line)
         elif is_row and column is not None and not SEPARATOR.match(line):

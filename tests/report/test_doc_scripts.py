@@ -20,7 +20,7 @@ def load(relative: str):
 splice_tables = load("scripts/splice_tables.py")
 stage_cost = load("benchmarks/stage_cost.py")
 
-TABLE = """| model | selector | regret |
+TABLE = """| Model | selector | regret |
 | --- | --- | ---: |
 | a-1 | LGA | 0.1000 |
 | b-2 | LGA | 0.2000 |
@@ -44,7 +44,7 @@ def test_keep_model_rows_keeps_header_notes_and_only_that_model():
     out, kept = splice_tables.keep_model_rows(TABLE, "a-1")
     assert kept == 2
     assert "b-2" not in out and "0.1000" in out and "0.3000" in out
-    assert out.startswith("| model | selector | regret |\n| --- | --- | ---: |\n")
+    assert out.startswith("| Model | selector | regret |\n| --- | --- | ---: |\n")
     assert "Notes: CI over draws." in out
 
 
