@@ -4,7 +4,7 @@ A block in the document names one generated table (a path from the repository ro
 whose rows it keeps:
 
     <!-- table: results/report/study-cpu/table16.md model=smollm2-135m -->
-    (replaced by the rows of that file whose Model cell is smollm2-135m, the notes under the table, and a line
+    (replaced by the rows of that file whose Model cell is smollm2-135m, the notes of that model, and a line
     naming the file, its config hash and the commit it was built at)
     <!-- /table -->
 
@@ -23,8 +23,9 @@ import re
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- table: (?P<path>[\w./-]+\.md)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(<!-- /table -->)",
+BLOCK = re.compile(r"(<!-- table: (?P<path>[\w./-]+\.md)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(?P<end><!-- /table -->)",
                    re.DOTALL)
+NOTE = re.compile(r"^- ([\w.-]+)/")
 SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
 
@@ -34,7 +35,7 @@ def _cells(line: str) -> list[str]:
 
 def keep_model_rows(markdown: str, model: str) -> tuple[str, int]:
     """The markdown with, in every pipe table that has a `model` column, only the rows of `model`; and how many
-    rows were kept. Lines outside tables (captions, notes) are kept as they are."""
+    rows were kept. Notes that name another model ("- <model>/...") go too; other lines are kept."""
     lines, out, kept, column = markdown.splitlines(), [], 0, None
     for i, line in enumerate(lines):
         is_row = line.startswith("|")
@@ -46,6 +47,8 @@ def keep_model_rows(markdown: str, model: str) -> tuple[str, int]:
             if _cells(line)[column] == model:
                 out.append(line)
                 kept += 1
+        elif NOTE.match(line) and NOTE.match(line).group(1) != model:
+            continue  # a note of another model ("- <model>/<dataset>...: ...", as the paper tables write them)
         else:
             if not is_row:
                 column = None
@@ -71,7 +74,7 @@ def render(root: Path, path: str, model: str | None) -> str:
 
 def splice(document: str, root: Path) -> str:
     def one(match: re.Match) -> str:
-        return match.group(1) + render(root, match.group("path"), match.group("model")) + match.group(5)
+        return match.group(1) + render(root, match.group("path"), match.group("model")) + match.group("end")
 
     return BLOCK.sub(one, document)
 

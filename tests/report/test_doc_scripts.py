@@ -27,6 +27,8 @@ TABLE = """| Model | selector | regret |
 | a-1 | CMA | 0.3000 |
 
 Notes: CI over draws.
+- a-1/default: a note of a-1
+- b-2/default: a note of b-2
 """
 
 
@@ -45,7 +47,7 @@ def test_keep_model_rows_keeps_header_notes_and_only_that_model():
     assert kept == 2
     assert "b-2" not in out and "0.1000" in out and "0.3000" in out
     assert out.startswith("| Model | selector | regret |\n| --- | --- | ---: |\n")
-    assert "Notes: CI over draws." in out
+    assert "Notes: CI over draws." in out and "a note of a-1" in out and "a note of b-2" not in out
 
 
 def test_splice_replaces_only_the_block_and_names_its_source(root):
