@@ -25,6 +25,7 @@ from tqdm import tqdm
 from goldenlayers.editing import apply_edit, restore_weight
 from goldenlayers.editing.apply import edit_once, evaluate_row
 from goldenlayers.editing.evaluate import METRICS
+from goldenlayers.faults import fault_point
 from goldenlayers.io import PARTIAL_SUFFIX, config_hash, write_parquet
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,7 @@ def run_sweep(model, tok, records, samples, editor: str, hparams, layer: int, te
             f.flush()
             os.fsync(f.fileno())
             done[record["id"]] = row
+            fault_point("sweep_row")  # a test stops, kills or pauses the job here, after a saved row
         frame = pd.DataFrame([done[r["id"]] for r in todo], columns=COLUMNS)
         frame.attrs["sweep_fingerprint"] = fingerprint
         write_parquet(out_path, frame)
