@@ -1,0 +1,171 @@
+"""The study archive (goldenlayers archive / unarchive): a finished all-layer study packed, unpacked into a fresh
+folder without its model, and rerun there (selectors, aggregate, resample) gives the study's draws, verdicts,
+proxy-size curve and bootstrap over facts exactly; unfinished or foreign input is refused with what is wrong."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from goldenlayers.analysis import archive
+from goldenlayers.cli.main import main
+from goldenlayers.io import read_json, write_json
+from helpers import FIXTURES
+
+STUDY = FIXTURES / "archive_study" / "results"
+MODEL, DATASET, EDITOR = "tiny", "toy", "r-rome"
+LAYERS = ["0", "1", "2"]
+RESAMPLED = ("draws", "verdicts", "curve", "fact_draws")
+
+
+def run(*argv) -> None:
+    code = main([str(a) for a in argv])
+    assert code == 0, argv
+
+
+def downstream(results: Path, salem: tuple[str, Path]) -> None:
+    """What the workflow runs after the measuring stages, as its rules call it (tests/fixtures/archive_study's
+    config): the selectors, the sweep plan, BF, aggregate and resample. `salem`: ("--factors", file) or
+    ("--salem-saliency", file)."""
+    cell = results / MODEL / DATASET
+    key = ["--model-name", MODEL, "--dataset-name", DATASET]
+    split = cell / "split.json"
+    stage = {"gradients": ("extract_gradients", "gradients"), "effects": ("trace_causal_effects", "causal_trace")}
+    evidence = {"lga": ("gradients", "gradients/samples.parquet"), "lga_kprime": ("gradients", "gradients/samples.parquet"),
+                "salem": ("saliency", "gradients/proxy_saliency.parquet"), "cma": ("effects", "causal_trace/samples.parquet")}
+    for method, (need, path) in evidence.items():
+        bench, folder = stage["effects" if need == "effects" else "gradients"]
+        run("select", "--method", method, f"--{need}", cell / path, "--split", split, "--tukey-k", "1.0",
+            "--benchmarks", results / "benchmarks" / bench / MODEL / f"{DATASET}.tsv",
+            "--timing", cell / folder / "timing.json", *key, "--out", cell / "selection" / f"{method}.json")
+    run("select", "--method", "random", "--layers", *LAYERS, "--n-layers", "3", "--seed", "42", *key,
+        "--out", cell / "selection" / "random.json")
+    run("sweep-plan", "--selections", *(cell / "selection" / f"{m}.json" for m in evidence), "--grid", *LAYERS,
+        "--out", cell / "sweep_plan.json")
+    sweeps = [cell / "sweep" / EDITOR / f"layer_{layer}.parquet" for layer in LAYERS]
+    run("select", "--method", "bf", "--sweep", *sweeps, "--split", split, "--metric", "rewrite", "--num-layers", "3",
+        "--benchmarks", *(results / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_{x}.tsv" for x in LAYERS),
+        *key, "--out", cell / "selection" / "bf.json")
+    agg = cell / "aggregate" / EDITOR
+    run("aggregate", "--sweeps", *sweeps, "--split", split, "--selection", *sorted((cell / "selection").glob("*.json")),
+        "--metric", "rewrite", *key, "--editor", EDITOR, "--out-sweep", agg / "sweep.parquet",
+        "--out-stats", agg / "layer_stats.parquet", "--out-summary", agg / "summary.json")
+    run("resample", "--sweep", agg / "sweep.parquet", "--split", split, "--gradients", cell / "gradients/samples.parquet",
+        *salem, "--effects", cell / "causal_trace/samples.parquet", "--plan", cell / "sweep_plan.json",
+        "--aggregate", agg / "summary.json", "--metric", "rewrite", "--tukey-k", "1.0", "--num-layers", "3",
+        "--draws", "10", "--curve-draws", "4", "--proxy-sizes", "1", "2", "--seed", "1", "--candidates", "grid",
+        "--fact-bootstrap", "4", "2", *key, "--editor", EDITOR, "--out-dir", cell / "resampling" / EDITOR)
+
+
+@pytest.fixture
+def finished(tmp_path) -> Path:
+    """The fixture's measured study, finished here by the current code (selectors, aggregate, resample)."""
+    results = tmp_path / "study" / "results"
+    shutil.copytree(STUDY, results)
+    downstream(results, ("--factors", results / MODEL / DATASET / "gradients/new_factors.safetensors"))
+    return results
+
+
+def pack(results: Path, out: Path) -> dict:
+    return archive.pack(results, results / "report/tiny/config.resolved.yaml", out)
+
+
+def test_archive_rebuilds_the_study_without_a_model(finished, tmp_path, monkeypatch):
+    sizes = pack(finished, tmp_path / "studies/tiny")
+    assert list(sizes) == [f"{MODEL}/{DATASET}"] and 0 < sizes[f"{MODEL}/{DATASET}"] < 200_000
+    stored = tmp_path / "studies/tiny" / MODEL / DATASET
+    assert not (stored / "new_factors.safetensors").exists()
+
+    # a fresh folder with the archive's files only; loading a model would fail (and its directory does not exist)
+    import goldenlayers.models
+
+    monkeypatch.setattr(goldenlayers.models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    fresh = tmp_path / "fresh" / "results"
+    archive.unpack(tmp_path / "studies/tiny", fresh)
+    assert not (fresh / "models").exists()
+    assert not Path(read_json(STUDY / "models/tiny/model.json")["path"]).exists()
+    cell = fresh / MODEL / DATASET
+    assert not (cell / "gradients/new_factors.safetensors").exists() and not (cell / "selection").exists()
+    downstream(fresh, ("--salem-saliency", cell / archive.SALIENCY_RESULT))
+
+    original = finished / MODEL / DATASET
+    for name in RESAMPLED:
+        a = pd.read_parquet(original / "resampling" / EDITOR / f"{name}.parquet")
+        b = pd.read_parquet(cell / "resampling" / EDITOR / f"{name}.parquet")
+        assert len(a) > 0, name
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    salem = pd.read_parquet(cell / "resampling" / EDITOR / "draws.parquet").query("selector == 'salem'")
+    assert salem["layer"].nunique() > 1  # SaLEM's choice moves between draws: the stored values decide something
+    assert read_json(cell / f"aggregate/{EDITOR}/summary.json") == read_json(original / f"aggregate/{EDITOR}/summary.json")
+    for method in ("lga", "lga_kprime", "salem", "cma", "random", "bf"):
+        a, b = (read_json(root / "selection" / f"{method}.json") for root in (original, cell))
+        live = ("scoring_seconds", "wall_seconds")  # measured again by this run's scoring step
+        assert {k: v for k, v in a.items() if k not in live} == {k: v for k, v in b.items() if k not in live}, method
+    # the archived records keep the seconds the study measured
+    record = archive.read_cell(stored)
+    assert record["selections"]["salem"] == read_json(original / "selection/salem.json")
+
+
+def test_stored_saliency_is_keyed_by_the_draws_proxy_sets(finished, tmp_path):
+    pack(finished, tmp_path / "studies/tiny")
+    fresh = tmp_path / "fresh" / "results"
+    archive.unpack(tmp_path / "studies/tiny", fresh)
+    store = archive.load_saliency_store(fresh / MODEL / DATASET / archive.SALIENCY_RESULT)
+    # 10 draws of 3, 4 curve draws each of 1 and 2, 4 x 2 bootstrap draws of 3: at most 26 distinct sets
+    assert 0 < len(store["saliency"]) <= 26 and store["layers"] == [0, 1, 2]
+    # other resampling settings need proxy sets the archive does not have: a clear refusal, no silent recompute
+    from goldenlayers.analysis.resampling_report import run_resampling
+
+    cell = fresh / MODEL / DATASET
+    downstream_inputs = dict(gradients_path=None, effects_path=None)
+    with pytest.raises(ValueError, match="packed for the resampling settings"):
+        run_resampling(str(finished / MODEL / DATASET / f"aggregate/{EDITOR}/sweep.parquet"), str(cell / "split.json"),
+                       str(tmp_path / "other"), saliency_path=str(cell / archive.SALIENCY_RESULT), n_draws=3,
+                       curve_draws=1, sizes=[1], seed=2, plan_path=str(cell / "sweep_plan.json"),
+                       **downstream_inputs)
+
+
+def test_an_unfinished_or_partial_layer_study_is_refused(finished, tmp_path):
+    (finished / MODEL / DATASET / f"sweep/{EDITOR}/layer_1.parquet").unlink()
+    (finished / MODEL / DATASET / f"resampling/{EDITOR}/summary.json").unlink()
+    with pytest.raises(archive.StudyNotArchivable, match="unfinished") as err:
+        pack(finished, tmp_path / "studies/a")
+    assert f"sweep/{EDITOR}/layer_1.parquet" in str(err.value) and f"resampling/{EDITOR}/summary.json" in str(err.value)
+
+    plan = finished / MODEL / DATASET / "sweep_plan.json"
+    write_json(plan, {**read_json(plan), "grid": [0, 2]})
+    with pytest.raises(archive.StudyNotArchivable, match="not an all-layer study"):
+        pack(finished, tmp_path / "studies/b")
+
+
+def test_reading_refuses_another_version_provenance_or_a_changed_file(finished, tmp_path):
+    out = tmp_path / "studies/tiny"
+    pack(finished, out)
+    stored = out / MODEL / DATASET
+    cell_json = stored / "cell.json"
+    record = read_json(cell_json)
+
+    # a file of another study: same name, another provenance key (its sha256 updated, so only the key differs)
+    frame, meta = archive.read_table(stored / "gradients.parquet")
+    archive.write_table(stored / "gradients.parquet", frame, {**meta, "provenance_key": "another"})
+    write_json(cell_json, {**record, "files": {**record["files"], "gradients.parquet": {
+        "sha256": archive.sha256_file(stored / "gradients.parquet"), "bytes": 0}}})
+    with pytest.raises(ValueError, match="packed from another study"):
+        archive.unpack(out, tmp_path / "r1")
+
+    write_json(cell_json, record)  # back to the packed record: the file now differs from what was packed
+    with pytest.raises(ValueError, match="differs from the file packed"):
+        archive.unpack(out, tmp_path / "r2")
+
+    write_json(cell_json, {**record, "format": "goldenlayers.study_archive.v0"})
+    with pytest.raises(ValueError, match="this version reads"):
+        archive.unpack(out, tmp_path / "r3")
+
+
+def test_unpack_does_not_overwrite_a_results_folder(finished, tmp_path):
+    pack(finished, tmp_path / "studies/tiny")
+    with pytest.raises(FileExistsError, match="--force"):
+        archive.unpack(tmp_path / "studies/tiny", finished)
+    assert json.loads((tmp_path / "studies/tiny/study.json").read_text())["cells"][f"{MODEL}/{DATASET}"]["bytes"] > 0
