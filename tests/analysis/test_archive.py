@@ -33,8 +33,9 @@ def downstream(results: Path, salem: tuple[str, Path]) -> None:
     key = ["--model-name", MODEL, "--dataset-name", DATASET]
     split = cell / "split.json"
     stage = {"gradients": ("extract_gradients", "gradients"), "effects": ("trace_causal_effects", "causal_trace")}
-    evidence = {"lga": ("gradients", "gradients/samples.parquet"), "lga_kprime": ("gradients", "gradients/samples.parquet"),
-                "salem": ("saliency", "gradients/proxy_saliency.parquet"), "cma": ("effects", "causal_trace/samples.parquet")}
+    grads = ("gradients", "gradients/samples.parquet")
+    evidence = {"lga": grads, "lga_kprime": grads, "salem": ("saliency", "gradients/proxy_saliency.parquet"),
+                "cma": ("effects", "causal_trace/samples.parquet")}
     for method, (need, path) in evidence.items():
         bench, folder = stage["effects" if need == "effects" else "gradients"]
         run("select", "--method", method, f"--{need}", cell / path, "--split", split, "--tukey-k", "1.0",
@@ -49,11 +50,13 @@ def downstream(results: Path, salem: tuple[str, Path]) -> None:
         "--benchmarks", *(results / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_{x}.tsv" for x in LAYERS),
         *key, "--out", cell / "selection" / "bf.json")
     agg = cell / "aggregate" / EDITOR
-    run("aggregate", "--sweeps", *sweeps, "--split", split, "--selection", *sorted((cell / "selection").glob("*.json")),
-        "--metric", "rewrite", *key, "--editor", EDITOR, "--out-sweep", agg / "sweep.parquet",
-        "--out-stats", agg / "layer_stats.parquet", "--out-summary", agg / "summary.json")
-    run("resample", "--sweep", agg / "sweep.parquet", "--split", split, "--gradients", cell / "gradients/samples.parquet",
-        *salem, "--effects", cell / "causal_trace/samples.parquet", "--plan", cell / "sweep_plan.json",
+    run("aggregate", "--sweeps", *sweeps, "--split", split,
+        "--selection", *sorted((cell / "selection").glob("*.json")), "--metric", "rewrite", *key, "--editor", EDITOR,
+        "--out-sweep", agg / "sweep.parquet", "--out-stats", agg / "layer_stats.parquet",
+        "--out-summary", agg / "summary.json")
+    run("resample", "--sweep", agg / "sweep.parquet", "--split", split,
+        "--gradients", cell / "gradients/samples.parquet", *salem, "--effects", cell / "causal_trace/samples.parquet",
+        "--plan", cell / "sweep_plan.json",
         "--aggregate", agg / "summary.json", "--metric", "rewrite", "--tukey-k", "1.0", "--num-layers", "3",
         "--draws", "10", "--curve-draws", "4", "--proxy-sizes", "1", "2", "--seed", "1", "--candidates", "grid",
         "--fact-bootstrap", "4", "2", *key, "--editor", EDITOR, "--out-dir", cell / "resampling" / EDITOR)
@@ -73,7 +76,9 @@ def pack(results: Path, out: Path) -> dict:
 
 
 def test_archive_rebuilds_the_study_without_a_model(finished, tmp_path, monkeypatch):
-    sizes = pack(finished, tmp_path / "studies/tiny")
+    run("archive", "--results", finished, "--config", finished / "report/tiny/config.resolved.yaml",
+        "--out", tmp_path / "studies/tiny")
+    sizes = {c: entry["bytes"] for c, entry in read_json(tmp_path / "studies/tiny/study.json")["cells"].items()}
     assert list(sizes) == [f"{MODEL}/{DATASET}"] and 0 < sizes[f"{MODEL}/{DATASET}"] < 200_000
     stored = tmp_path / "studies/tiny" / MODEL / DATASET
     assert not (stored / "new_factors.safetensors").exists()
@@ -83,7 +88,7 @@ def test_archive_rebuilds_the_study_without_a_model(finished, tmp_path, monkeypa
 
     monkeypatch.setattr(goldenlayers.models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     fresh = tmp_path / "fresh" / "results"
-    archive.unpack(tmp_path / "studies/tiny", fresh)
+    run("unarchive", "--archive", tmp_path / "studies/tiny", "--results", fresh)
     assert not (fresh / "models").exists()
     assert not Path(read_json(STUDY / "models/tiny/model.json")["path"]).exists()
     cell = fresh / MODEL / DATASET
@@ -98,7 +103,8 @@ def test_archive_rebuilds_the_study_without_a_model(finished, tmp_path, monkeypa
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     salem = pd.read_parquet(cell / "resampling" / EDITOR / "draws.parquet").query("selector == 'salem'")
     assert salem["layer"].nunique() > 1  # SaLEM's choice moves between draws: the stored values decide something
-    assert read_json(cell / f"aggregate/{EDITOR}/summary.json") == read_json(original / f"aggregate/{EDITOR}/summary.json")
+    summary = f"aggregate/{EDITOR}/summary.json"
+    assert read_json(cell / summary) == read_json(original / summary)
     for method in ("lga", "lga_kprime", "salem", "cma", "random", "bf"):
         a, b = (read_json(root / "selection" / f"{method}.json") for root in (original, cell))
         live = ("scoring_seconds", "wall_seconds")  # measured again by this run's scoring step
@@ -119,12 +125,11 @@ def test_stored_saliency_is_keyed_by_the_draws_proxy_sets(finished, tmp_path):
     from goldenlayers.analysis.resampling_report import run_resampling
 
     cell = fresh / MODEL / DATASET
-    downstream_inputs = dict(gradients_path=None, effects_path=None)
     with pytest.raises(ValueError, match="packed for the resampling settings"):
-        run_resampling(str(finished / MODEL / DATASET / f"aggregate/{EDITOR}/sweep.parquet"), str(cell / "split.json"),
+        run_resampling(str(finished / MODEL / DATASET / f"aggregate/{EDITOR}/sweep.parquet"),
+                       str(cell / "split.json"),
                        str(tmp_path / "other"), saliency_path=str(cell / archive.SALIENCY_RESULT), n_draws=3,
-                       curve_draws=1, sizes=[1], seed=2, plan_path=str(cell / "sweep_plan.json"),
-                       **downstream_inputs)
+                       curve_draws=1, sizes=[1], seed=2, plan_path=str(cell / "sweep_plan.json"))
 
 
 def test_an_unfinished_or_partial_layer_study_is_refused(finished, tmp_path):
@@ -168,4 +173,11 @@ def test_unpack_does_not_overwrite_a_results_folder(finished, tmp_path):
     pack(finished, tmp_path / "studies/tiny")
     with pytest.raises(FileExistsError, match="--force"):
         archive.unpack(tmp_path / "studies/tiny", finished)
+    # with the selection records: the study's own, seconds as measured
+    written = archive.unpack(tmp_path / "studies/tiny", tmp_path / "fresh", with_selections=True)
+    assert f"{MODEL}/{DATASET}/selection/salem.json" in written[f"{MODEL}/{DATASET}"]
+    for method in ("salem", "bf", "random"):
+        path = f"{MODEL}/{DATASET}/selection/{method}.json"
+        assert read_json(tmp_path / "fresh" / path) == read_json(finished / path), method
+    assert all((tmp_path / "fresh" / f).exists() for f in written[f"{MODEL}/{DATASET}"])
     assert json.loads((tmp_path / "studies/tiny/study.json").read_text())["cells"][f"{MODEL}/{DATASET}"]["bytes"] > 0

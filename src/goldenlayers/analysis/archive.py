@@ -218,7 +218,8 @@ def pack_cell(results: Path, config: dict, config_path: Path, model: str, datase
         "study_commit": read_json(report).get("git_commit") if report.exists() else None,
         "packed_commit": git_commit(Path(__file__).parent),
         "model_fingerprint": {k: v for k, v in model_ref.items() if k != "path"},
-        "dataset_file": {k: dataset_ref.get(k) for k in ("source", "sha256", "format", "n_records", "supported_metrics")},
+        "dataset_file": {k: dataset_ref.get(k)
+                         for k in ("source", "sha256", "format", "n_records", "supported_metrics")},
         "factors_sha256": sha256_file(cell / "gradients" / "new_factors.safetensors"),
     }
     key = config_hash(provenance)

@@ -74,9 +74,10 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
     table (`gradients.COLUMNS`) of those samples, `factors` `factors.load_factors(...)`, `effects` the per-sample
     causal-trace table. A missing piece drops its selector(s); a sweep sample missing from a piece is an error
     (the evidence was computed for other samples). `saliency_store` (an archived study's SaLEM saliency per proxy
-    set, `goldenlayers.analysis.archive.load_saliency_store`) stands in for `factors` where they are not kept. `candidates` (e.g. the configured grid) restricts the layers the
-    draws choose among to those swept layers, so that no selector's own pipeline choice is a candidate only
-    because that selector picked it; every candidate must have been swept.
+    set, `goldenlayers.analysis.archive.load_saliency_store`) stands in for `factors` where they are not kept.
+    `candidates` (e.g. the configured grid) restricts the layers the draws choose among to those swept layers, so
+    that no selector's own pipeline choice is a candidate only because that selector picked it; every candidate
+    must have been swept.
     """
     df = analysis.overall(sweep)
     samples = sorted(df["sample_id"].astype(str).unique())
