@@ -139,6 +139,13 @@ def test_an_unfinished_or_partial_layer_study_is_refused(finished, tmp_path):
         pack(finished, tmp_path / "studies/a")
     assert f"sweep/{EDITOR}/layer_1.parquet" in str(err.value) and f"resampling/{EDITOR}/summary.json" in str(err.value)
 
+    layer_1 = f"{MODEL}/{DATASET}/sweep/{EDITOR}/layer_1.parquet"
+    shutil.copy(STUDY / layer_1, finished / layer_1)
+    cell = finished / MODEL / DATASET  # a summary without the resampling settings (an older version's)
+    shutil.copy(cell / f"aggregate/{EDITOR}/summary.json", cell / f"resampling/{EDITOR}/summary.json")
+    with pytest.raises(archive.StudyNotArchivable, match="older version"):
+        pack(finished, tmp_path / "studies/c")
+
     plan = finished / MODEL / DATASET / "sweep_plan.json"
     write_json(plan, {**read_json(plan), "grid": [0, 2]})
     with pytest.raises(archive.StudyNotArchivable, match="not an all-layer study"):
