@@ -157,6 +157,10 @@ def _resampling_settings(cell: Path, editors: Sequence[str], n: int) -> dict:
     keys = ("n_proxy", "n_draws", "curve_sizes", "curve_draws", "fact_bootstrap", "seed", "candidate_layers",
             "metric", "selector_params", "n_samples")
     settings = [{k: read_json(cell / "resampling" / e / "summary.json").get(k) for k in keys} for e in editors]
+    absent = sorted({k for s in settings for k in keys if s[k] is None})
+    if absent:
+        raise StudyNotArchivable(f"{cell}: the resampling summary has no {', '.join(absent)} (written by an older "
+                                 "version): rerun `goldenlayers resample` (snakemake --forcerun resample_splits)")
     if any(s != settings[0] for s in settings):
         raise StudyNotArchivable(f"{cell}: the editors' resampling runs used different settings: {settings}")
     if settings[0]["candidate_layers"] != list(range(n)):
