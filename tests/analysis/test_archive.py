@@ -188,3 +188,38 @@ def test_unpack_does_not_overwrite_a_results_folder(finished, tmp_path):
         assert read_json(tmp_path / "fresh" / path) == read_json(finished / path), method
     assert all((tmp_path / "fresh" / f).exists() for f in written[f"{MODEL}/{DATASET}"])
     assert json.loads((tmp_path / "studies/tiny/study.json").read_text())["cells"][f"{MODEL}/{DATASET}"]["bytes"] > 0
+
+
+def test_proxy_sets_are_the_sets_the_draws_score(monkeypatch):
+    """`resampling.proxy_sets` (what an archive stores SaLEM's saliency for) lists, in order, every proxy set the
+    draws, the proxy-size curve and the bootstrap over facts hand to SaLEM: recorded here from those runs."""
+    import numpy as np
+    import torch
+
+    from goldenlayers.analysis import resampling
+
+    ids = [f"f{i}" for i in range(7)]
+    g = torch.Generator().manual_seed(0)
+    factors = {"sample_ids": ids, "layers": [0, 1], "offsets": np.arange(0, 8 * 2, 2), "provenance": {},
+               "x": {layer: torch.randn(14, 3, generator=g) for layer in (0, 1)},
+               "d": {layer: torch.randn(14, 2, generator=g) for layer in (0, 1)}}
+    sweep = pd.DataFrame({"sample_id": np.repeat(ids, 2), "layer": np.tile([0, 1], 7),
+                          "rewrite": np.linspace(0, 1, 14), "status": "ok"})
+    ev = resampling.build_evidence(sweep, factors=factors)
+    seen = []
+    score = resampling.evidence.salem_saliency
+
+    def recording(f, sample_ids, layers=None):
+        seen.append(list(sample_ids))
+        return score(f, sample_ids, layers)
+
+    monkeypatch.setattr(resampling.evidence, "salem_saliency", recording)
+    resampling.resample(ev, 3, 5, seed=4)
+    resampling.proxy_size_curve(ev, [2, 4], 3, seed=4)
+    resampling.fact_bootstrap(ev, 3, replicates=3, draws=2, seed=4)
+    monkeypatch.undo()
+    listed = list(resampling.proxy_sets(ev, 3, 5, [2, 4], 3, 3, 2, seed=4))
+    assert [sids for _, sids, _ in listed] == seen and len(seen) == 5 + 2 * 3 + 3 * 2
+    # a bootstrap copy "<id>#<k>" keys by its original id
+    assert all(o == s.split("#")[0] for _, sids, origin in listed for s, o in zip(sids, origin))
+    assert any("#" in s for _, sids, _ in listed for s in sids)
