@@ -135,9 +135,13 @@ def test_stored_saliency_is_keyed_by_the_draws_proxy_sets(finished, tmp_path):
 def test_an_unfinished_or_partial_layer_study_is_refused(finished, tmp_path):
     (finished / MODEL / DATASET / f"sweep/{EDITOR}/layer_1.parquet").unlink()
     (finished / MODEL / DATASET / f"resampling/{EDITOR}/summary.json").unlink()
-    with pytest.raises(archive.StudyNotArchivable, match="unfinished") as err:
+    (finished / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_2.tsv").unlink()
+    with pytest.raises(archive.StudyNotArchivable, match="unfinished: 3 files missing") as err:
         pack(finished, tmp_path / "studies/a")
-    assert f"sweep/{EDITOR}/layer_1.parquet" in str(err.value) and f"resampling/{EDITOR}/summary.json" in str(err.value)
+    for missing in (f"sweep/{EDITOR}/layer_1.parquet", f"resampling/{EDITOR}/summary.json", f"{EDITOR}/layer_2.tsv"):
+        assert missing in str(err.value), missing
+    shutil.copy(STUDY / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_2.tsv",
+                finished / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_2.tsv")
 
     layer_1 = f"{MODEL}/{DATASET}/sweep/{EDITOR}/layer_1.parquet"
     shutil.copy(STUDY / layer_1, finished / layer_1)

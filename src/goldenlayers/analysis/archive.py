@@ -120,6 +120,10 @@ def _check_finished(results: Path, model: str, dataset: str, editors: Sequence[s
     wanted += [f"sweep/{e}/layer_{layer}.parquet" for e in editors for layer in range(n)]
     missing = [w for w in wanted if not (cell / w).exists()]
     missing += [str(b) for b in _stage_benchmarks(results, model, dataset) if not b.exists()]
+    # BF's wall time: each layer's sweep job (or its chunk jobs) of the first editor
+    sweeps = results / "benchmarks" / "sweep_layer" / model / dataset / editors[0]
+    missing += [str(sweeps / f"layer_{layer}.tsv") for layer in range(n)
+                if not (sweeps / f"layer_{layer}.tsv").exists() and not list(sweeps.glob(f"layer_{layer}_chunk_*.tsv"))]
     if (cell / "sweep_plan.json").exists():
         plan = read_json(cell / "sweep_plan.json")
         if [int(x) for x in plan["grid"]] != list(range(n)):
