@@ -6,12 +6,22 @@ the draws, verdicts, curve and bootstrap over facts are equal; prints the second
     cd <tmp dir>; PYTHONPATH=<repo>/src python <repo>/benchmarks/bench_archive.py pack
     PYTHONPATH=<repo>/src python <repo>/benchmarks/bench_archive.py compare
 """
-import sys, time, numpy as np, pandas as pd, torch
+
+from __future__ import annotations
+
+import sys
+import time
 from pathlib import Path
-torch.set_num_threads(1)
+
+import numpy as np
+import pandas as pd
+import torch
+
 from goldenlayers.analysis import resampling
-from goldenlayers.analysis.archive import write_table, load_saliency_store
+from goldenlayers.analysis.archive import load_saliency_store, write_table
 from goldenlayers.measure.factors import salem_saliency
+
+torch.set_num_threads(1)  # the resample stage's
 S, L, T, DI, DO = 30, 30, 8, 1536, 576
 rng = np.random.default_rng(0)
 ids = [f"s{i}" for i in range(S)]
@@ -24,7 +34,8 @@ sweep = pd.DataFrame({"sample_id": np.repeat(ids, L), "layer": np.tile(np.arange
 settings = dict(n_proxy=8, n_draws=60, curve_sizes=[3, 15], curve_draws=10, replicates=8, replicate_draws=2, seed=42)
 ev = resampling.build_evidence(sweep, factors=factors)
 if sys.argv[1] == "pack":
-    t = time.perf_counter(); rows = {}
+    t = time.perf_counter()
+    rows = {}
     for e, sids, origin in resampling.proxy_sets(ev, *settings.values()):
         k = resampling.proxy_key(origin)
         if k not in rows:
@@ -42,7 +53,8 @@ else:
         d, v = resampling.resample(e, s["n_proxy"], s["n_draws"], s["seed"])
         c = resampling.proxy_size_curve(e, s["curve_sizes"], s["curve_draws"], s["seed"])
         f = resampling.fact_bootstrap(e, s["n_proxy"], s["replicates"], s["replicate_draws"], s["seed"])
-        e["out"] = (d, v, c, f); print("resampled in", round(time.perf_counter() - t, 1), "s")
+        e["out"] = (d, v, c, f)
+        print("resampled in", round(time.perf_counter() - t, 1), "s")
     for a, b in zip(ev["out"], ev2["out"]):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     print("equal; salem layers drawn:", sorted(ev["out"][0].query("selector == 'salem'")["layer"].unique()))
