@@ -26,8 +26,10 @@ Everything here is pure numpy / pandas / scipy on tables; the CLI reads and writ
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ from scipy import stats
 
 from goldenlayers import stats as analysis  # goldenlayers.stats (scipy's `stats` is imported above)
 from goldenlayers.measure import factors as evidence
+from goldenlayers.measure.gradients import SALIENCY_COLUMNS
 from goldenlayers.selection.registry import SELECTORS as REGISTRY
 from goldenlayers.selection.registry import NoEvidence, params_of
 from goldenlayers.analysis import verdict
@@ -63,16 +66,18 @@ def _matrix(frame: pd.DataFrame, column: str, samples: list[str], layers: list[i
 
 def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, factors: dict | None = None,
                    effects: pd.DataFrame | None = None, metric: str = "rewrite",
-                   candidates: Sequence[int] | None = None) -> dict:
+                   candidates: Sequence[int] | None = None, saliency_store: dict | None = None) -> dict:
     """Everything a draw needs: the test values as arrays over the sweep's samples (rows) and swept layers
     (columns), and the selectors' per-sample evidence tables (`draw_evidence` cuts one draw's proxy part).
 
     `sweep` is an aggregated sweep (every swept layer, proxy and test samples); `gradients` the per-sample gradient
     table (`gradients.COLUMNS`) of those samples, `factors` `factors.load_factors(...)`, `effects` the per-sample
     causal-trace table. A missing piece drops its selector(s); a sweep sample missing from a piece is an error
-    (the evidence was computed for other samples). `candidates` (e.g. the configured grid) restricts the layers the
-    draws choose among to those swept layers, so that no selector's own pipeline choice is a candidate only
-    because that selector picked it; every candidate must have been swept.
+    (the evidence was computed for other samples). `saliency_store` (an archived study's SaLEM saliency per proxy
+    set, `goldenlayers.analysis.archive.load_saliency_store`) stands in for `factors` where they are not kept.
+    `candidates` (e.g. the configured grid) restricts the layers the draws choose among to those swept layers, so
+    that no selector's own pipeline choice is a candidate only because that selector picked it; every candidate
+    must have been swept.
     """
     df = analysis.overall(sweep)
     samples = sorted(df["sample_id"].astype(str).unique())
@@ -102,6 +107,14 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
         if missing:
             raise ValueError(f"{len(missing)} swept samples have no gradient factors, e.g. {missing[:3]}")
         ev["factors"] = factors
+    elif saliency_store is not None:
+        if list(saliency_store["samples"]) != samples:
+            raise ValueError(f"the stored SaLEM saliency is for another sample set ({len(saliency_store['samples'])} "
+                             f"samples) than the sweep's ({len(samples)})")
+        absent = sorted(set(layers) - set(saliency_store["layers"]))
+        if absent:
+            raise ValueError(f"candidate layers {absent} are not in the stored SaLEM saliency")
+        ev["saliency_store"] = saliency_store
     if effects is not None:
         eff = effects.assign(sample_id=effects["sample_id"].astype(str))
         ev["effects"] = eff[eff["sample_id"].isin(samples)].reset_index(drop=True)
@@ -154,11 +167,37 @@ def draw_evidence(ev: dict, proxy: np.ndarray) -> dict:
         out["gradients"] = ev["gradients"][ev["gradients"]["sample_id"].isin(wanted)]
     if "factors" in ev:
         out["saliency"] = evidence.salem_saliency(ev["factors"], ids, ev["layers"])
+    elif "saliency_store" in ev:
+        origin = [s for s, keep in zip(ev.get("origin", ev["samples"]), proxy) if keep]
+        out["saliency"] = stored_saliency(ev["saliency_store"], origin, ev["layers"])
     if "effects" in ev:
         out["effects"] = ev["effects"][ev["effects"]["sample_id"].isin(wanted)]
     sweep = ev["sweep"]
     out["sweep"] = sweep.assign(split=np.where(sweep["sample_id"].isin(wanted), "proxy", "test"))
     return out
+
+
+def proxy_key(ids: Sequence[str]) -> str:
+    """The key of a proxy set in the stored SaLEM saliency: a hash of its original sample ids *in draw order* (a
+    fact drawn twice by the bootstrap over facts appears twice), since the float32 sum behind a saliency depends on
+    the order of the rows."""
+    return hashlib.sha256(json.dumps([str(s) for s in ids]).encode()).hexdigest()[:20]
+
+
+def stored_saliency(store: dict, ids: Sequence[str], layers: Sequence[int]) -> pd.DataFrame:
+    """SaLEM's saliency table of one proxy set (`ids`: original sample ids in draw order) from an archive's store:
+    the table `factors.salem_saliency` gave when the study was packed."""
+    key = proxy_key(ids)
+    if key not in store["saliency"]:
+        raise ValueError(f"the stored SaLEM saliency has no entry for this proxy set ({len(ids)} samples, key {key}): "
+                         f"it was packed for the resampling settings {store['settings']}; resample with those")
+    values = store["saliency"][key]
+    position = {layer: i for i, layer in enumerate(store["layers"])}
+    rows = [(int(layer), float(values[position[int(layer)]]), len(ids), int(store["n_entries"][int(layer)]))
+            for layer in sorted({int(x) for x in layers})]
+    frame = pd.DataFrame(rows, columns=SALIENCY_COLUMNS)
+    frame["layer"] = frame["layer"].astype(np.int64)
+    return frame
 
 
 def draw_params(name: str, params: Mapping[str, Any] | None, ev: dict, rng: np.random.Generator | None) -> dict:
@@ -393,13 +432,39 @@ def replicate_evidence(ev: dict, idx: Sequence[int]) -> dict:
     every selector's score and may land in both splits, as two equal facts of a fresh sample would."""
     origin = [ev["samples"][int(i)] for i in idx]
     ids = [f"{s}#{k}" for k, s in enumerate(origin)]
-    out = {**ev, "samples": ids, "values": {m: v[np.asarray(idx, dtype=np.int64)] for m, v in ev["values"].items()}}
+    out = {**ev, "samples": ids, "origin": origin,
+           "values": {m: v[np.asarray(idx, dtype=np.int64)] for m, v in ev["values"].items()}}
     for key in ("gradients", "effects", "sweep"):
         if key in ev:
             out[key] = _copy_rows(ev[key], origin, ids)
     if "factors" in ev:
         out["factors"] = _copy_factors(ev["factors"], origin, ids, ev["layers"])
     return out
+
+
+def fact_replicates(ev: dict, replicates: int, seed: int) -> Iterator[tuple[int, dict, int]]:
+    """(replicate, its evidence, the seed of its draws) of the bootstrap over facts, one replicate at a time."""
+    idx = verdict.bootstrap_indices(len(ev["samples"]), replicates, [int(seed), 7])
+    for b, rows in enumerate(idx):
+        yield b, replicate_evidence(ev, rows), int(seed) + 1 + b
+
+
+def proxy_sets(ev: dict, n_proxy: int, n_draws: int, curve_sizes: Sequence[int], curve_draws: int,
+               replicates: int, replicate_draws: int, seed: int) -> Iterator[tuple[dict, list[str], list[str]]]:
+    """Every proxy set the resample stage draws with these settings (the draws, the proxy-size curve, the bootstrap
+    over facts), as (the evidence it is drawn from, its sample ids, their original ids), in draw order: what an
+    archive stores SaLEM's saliency for. Built from the same `draw_masks` and `fact_replicates` as the draws."""
+    def sets(e, n, draws, draw_seed):
+        origin = e.get("origin", e["samples"])
+        for mask in draw_masks(len(e["samples"]), n, draws, draw_seed):
+            yield e, [s for s, keep in zip(e["samples"], mask) if keep], [s for s, keep in zip(origin, mask) if keep]
+
+    yield from sets(ev, n_proxy, n_draws, seed)
+    for n in curve_sizes:
+        yield from sets(ev, n, curve_draws, seed)
+    if replicates > 0:
+        for _, replicate, draw_seed in fact_replicates(ev, replicates, seed):
+            yield from sets(replicate, n_proxy, replicate_draws, draw_seed)
 
 
 def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: int,
@@ -409,11 +474,9 @@ def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: in
     draw, selector, metric): `DRAW_COLUMNS` + replicate. The spread over replicates of a statistic averaged over
     each replicate's draws is its uncertainty on a fresh sample of facts, plus the split noise of `draws`
     re-splits (so the interval is conservative; more draws per replicate make it tighter)."""
-    idx = verdict.bootstrap_indices(len(ev["samples"]), replicates, [int(seed), 7])
     frames = []
-    for b, rows in enumerate(idx):
-        part, _ = resample(replicate_evidence(ev, rows), n_proxy, draws, seed=int(seed) + 1 + b, params=params,
-                           with_tests=False)
+    for b, replicate, draw_seed in fact_replicates(ev, replicates, seed):
+        part, _ = resample(replicate, n_proxy, draws, seed=draw_seed, params=params, with_tests=False)
         frames.append(part.assign(replicate=b))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS + ["replicate"])
 

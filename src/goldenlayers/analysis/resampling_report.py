@@ -45,7 +45,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
                    params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
                    sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None,
                    plan_path: str | None = None, aggregate_path: str | None = None, candidates: str = "grid",
-                   fact_replicates: int = 0, fact_draws: int = 1) -> dict:
+                   fact_replicates: int = 0, fact_draws: int = 1, saliency_path: str | None = None) -> dict:
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
     curve parquet files and summary.json). `params`: the selectors' parameters by name (the config's; each
     selector takes its own, `resampling.draw_params`). `key` ({model, dataset, editor}) is recorded in the summary:
@@ -54,7 +54,9 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     candidates "grid": the draws choose among the sweep plan's grid (`plan_path`), not the grid plus the layers the
     selectors chose on the pipeline's split (which would favour those selectors); "swept": among every swept layer.
     `aggregate_path` (the aggregate summary) gives the pipeline's chosen layers for the paired tests on its test
-    split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet)."""
+    split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet).
+    `saliency_path`: an archived study's stored SaLEM saliency (salem_draws.parquet), in place of `factors_path`."""
+    from goldenlayers.analysis.archive import load_saliency_store
     from goldenlayers.measure.factors import load_factors
 
     started = time.perf_counter()
@@ -70,7 +72,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         gradients=read_parquet(gradients_path) if gradients_path else None,
         factors=load_factors(factors_path) if factors_path else None,
         effects=read_parquet(effects_path) if effects_path else None,
-        metric=metric,
+        metric=metric, saliency_store=load_saliency_store(saliency_path) if saliency_path else None,
     )
     loaded = time.perf_counter()
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))

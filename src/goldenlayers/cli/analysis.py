@@ -42,10 +42,28 @@ def cmd_resample(args):
                              params=_selector_params(args), n_draws=args.draws, curve_draws=args.curve_draws,
                              sizes=args.proxy_sizes, seed=args.seed, plan_path=args.plan, candidates=args.candidates,
                              aggregate_path=args.aggregate, fact_replicates=args.fact_bootstrap[0],
-                             fact_draws=args.fact_bootstrap[1], key=_key(args))
+                             fact_draws=args.fact_bootstrap[1], key=_key(args), saliency_path=args.salem_saliency)
     log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
              summary["n_samples"], summary["curve_sizes"],
              ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+
+
+def cmd_archive(args):
+    from goldenlayers.analysis.archive import pack
+
+    sizes = pack(args.results, args.config, args.out, cells=args.cells, threads=args.threads)
+    for cell, size in sizes.items():
+        log.info("%s: %.1f KB", cell, size / 1024)
+    log.info("%d cells packed into %s: %.1f KB", len(sizes), args.out, sum(sizes.values()) / 1024)
+
+
+def cmd_unarchive(args):
+    from goldenlayers.analysis.archive import unpack
+
+    written = unpack(args.archive, args.results, cells=args.cells, with_selections=args.with_selections,
+                     force=args.force)
+    for cell, files in written.items():
+        log.info("%s: %d files written under %s", cell, len(files), args.results)
 
 
 def add_parsers(sub):
@@ -71,7 +89,10 @@ def add_parsers(sub):
     names_args(p, editor=True)
     p.add_argument("--split", required=True, help="split.json (its proxy size is the draws' proxy size)")
     p.add_argument("--gradients", help="per-sample gradient scalars of every swept sample (LGA, LGA(K'))")
-    p.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
+    salem = p.add_mutually_exclusive_group()
+    salem.add_argument("--factors", help="new-knowledge gradient factors of every swept sample (SaLEM)")
+    salem.add_argument("--salem-saliency", help="an archived study's SaLEM saliency per proxy set "
+                                                "(gradients/salem_draws.parquet from goldenlayers unarchive)")
     p.add_argument("--effects", help="per-sample causal-trace effects of every swept sample (CMA)")
     p.add_argument("--metric", default="rewrite", help="BF's metric")
     for name, (kind, what) in PARAMS.items():  # the selectors' parameters, as `select` takes them
@@ -88,3 +109,24 @@ def add_parsers(sub):
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)
+
+    p = sub.add_parser("archive", help="pack a finished all-layer study's evidence into a compact archive "
+                                       "(studies/<name>; docs/archive.md)")
+    p.add_argument("--results", default="results", help="the study's results folder")
+    p.add_argument("--config", required=True, help="the run's resolved config (results/report/<run>/"
+                                                   "config.resolved.yaml): its cells, editors, config hash")
+    p.add_argument("--out", required=True, help="the archive folder, e.g. studies/<name> (cells are added to it)")
+    p.add_argument("--cells", nargs="+", metavar="MODEL/DATASET", help="default: every cell of the config")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for SaLEM's saliency: the resample "
+                                                          "stage's (1), so the stored values are the ones it drew")
+    p.set_defaults(func=cmd_archive)
+
+    p = sub.add_parser("unarchive", help="write an archived study's per-cell files into a results folder, for "
+                                         "aggregate, the selectors and resample (no model needed)")
+    p.add_argument("--archive", required=True, help="the archive folder (studies/<name>)")
+    p.add_argument("--results", default="results", help="the results folder to write into")
+    p.add_argument("--cells", nargs="+", metavar="MODEL/DATASET", help="default: every archived cell")
+    p.add_argument("--with-selections", action="store_true",
+                   help="also write the pipeline's selection records (their seconds as measured)")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+    p.set_defaults(func=cmd_unarchive)
