@@ -505,6 +505,78 @@ def layer_means(rows: list[dict], layers: list[int]) -> dict[str, dict]:
     return out
 
 
+def _scored(records: list[dict], proxy: int | None, seed: int) -> tuple[list[dict], int]:
+    """(the requests to score: all, or a seeded subsample of `proxy` in file order; how many there were)."""
+    n_total = len(records)
+    if proxy is not None:
+        if proxy < 1:
+            raise ValueError(f"--proxy must be at least 1, got {proxy}")
+        if proxy < n_total:
+            keep = set(random.Random(seed).sample(range(n_total), proxy))
+            records = [r for i, r in enumerate(records) if i in keep]  # file order kept
+    return records, n_total
+
+
+def verify_shortlist(model, tok, records: list[dict], selections: dict, rankings_from: list[str], k: int, m: int,
+                     metric: str, editor: str, hparams, templates=None, seed: int = 42, progress: bool = True) -> dict:
+    """Shortlist k layers from the rankings of `rankings_from` (their selection records in `selections`), edit
+    each on m of `records` (normalised, with pre-edit locality predictions), and return what was measured with
+    the best layer by `metric` (`best`; ties go to the earlier layer of the shortlist), JSON-ready."""
+    from goldenlayers.selection import verify as shortlisting
+
+    if templates is None:
+        from goldenlayers.editing.templates import generate_context_templates
+
+        templates = generate_context_templates(model, tok, hparams.context_template_length_params, seed=seed)
+    rankings = {name: shortlisting.ranking(selections[name]) for name in rankings_from}
+    shortlist = shortlisting.shortlist(list(rankings.values()), k)
+    chosen = verify_requests_of(records, m, seed)
+    rows = measure_layers(model, tok, chosen, shortlist, editor, hparams, templates, progress=progress)
+    measured_means = layer_means(rows, shortlist)
+    values = {int(x): (math.nan if v.get(metric) is None else v[metric]) for x, v in measured_means.items()}
+    best = shortlisting.best_measured(values, shortlist)
+    if best is None:
+        raise ValueError(f"verify: no shortlisted layer has a {metric} value on the edited requests")
+    return {
+        "k": k, "m": m, "metric": metric, "editor": editor, "rankings": list(rankings_from), "shortlist": shortlist,
+        # where each shortlisted layer ranks with the selectors that have it in their first k
+        "shortlisted_by": {str(x): [f"{_selector_label(name)} {rankings[name].index(x) + 1}"
+                                    for name in rankings_from if x in rankings[name][: len(shortlist)]]
+                           for x in shortlist},
+        "request_ids": [r["id"] for r in chosen], "metrics": [*verify_metrics()], "measured": measured_means,
+        "best": best, "tied": [x for x in shortlist if x != best and values[x] == values[best]],
+        "rows": rows, "n_templates": len(templates),
+    }
+
+
+def _score(model, tok, records, selectors, layers, tukey_k, trace_settings, progress, seconds: dict):
+    """(LGA's gradient table, every selector's selection record): one gradient pass for LGA, LGA(K') and SaLEM,
+    a causal trace for CMA if asked; the seconds of each pass go into `seconds`."""
+    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.selection.registry import run
+
+    started = time.perf_counter()
+    needs = {need for m in selectors for need in SELECTORS[m].needs}
+    # SaLEM's summed gradient rides on the same pass as LGA's scalars
+    summed = NewGradientSum() if "saliency" in needs else None
+    grads = extract_layer_gradients(model, tok, records, layers=layers, progress=progress,
+                                    new_gradient_sum=summed)
+    evidence = {"gradients": grads}
+    if summed is not None:
+        evidence["saliency"] = summed.saliency_frame()
+    params = {"tukey_k": tukey_k}
+    selections = {m: run(m, evidence, params=params) for m in selectors if "effects" not in SELECTORS[m].needs}
+    seconds["gradients_and_scoring"] = time.perf_counter() - started
+    traced = [m for m in selectors if "effects" in SELECTORS[m].needs]
+    if traced:
+        started = time.perf_counter()
+        evidence["effects"] = _trace(model, tok, records, trace_settings, progress)
+        for m in traced:
+            selections[m] = run(m, evidence, layers=layers, params=params)
+        seconds["cma"] = time.perf_counter() - started
+    return grads, selections
+
+
 def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = TUKEY_K,
                   selectors=None, layers=None, seed: int = 42, progress: bool = True,
                   trace_settings=None, verify: int | None = None, verify_requests: int = VERIFY_REQUESTS,
@@ -524,10 +596,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     the earlier layer of the shortlist). templates: the editor's context templates (default: generated, seeded).
     """
     from goldenlayers.data import filter_known
-    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
     from goldenlayers.models import num_layers
-    from goldenlayers.selection import verify as shortlisting
-    from goldenlayers.selection.registry import run
 
     evidence_doc = study_evidence()
     default = default_selector(evidence_doc)
@@ -540,39 +609,14 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
         raise ValueError(f"unknown selector(s) {', '.join(unknown)}; choose from {', '.join(measured())}")
     if tukey_k < 0:
         raise ValueError(f"--tukey-k must be >= 0, got {tukey_k}")
-    records = as_records(requests)
-    n_total = len(records)
-    if proxy is not None:
-        if proxy < 1:
-            raise ValueError(f"--proxy must be at least 1, got {proxy}")
-        if proxy < n_total:
-            keep = set(random.Random(seed).sample(range(n_total), proxy))
-            records = [r for i, r in enumerate(records) if i in keep]  # file order kept
+    records, n_total = _scored(as_records(requests), proxy, seed)
     if verify is not None:
         check_verify(records, verify, verify_requests, verify_metric)
         hp = resolve_hparams(editor, hparams)
         hp.check_loss_layer(num_layers(model))
     seconds = {}
-    started = time.perf_counter()
-    needs = {need for m in selectors for need in SELECTORS[m].needs}
-    # SaLEM's summed gradient rides on the same pass as LGA's scalars
-    summed = NewGradientSum() if "saliency" in needs else None
-    grads = extract_layer_gradients(model, tokenizer, records, layers=layers, progress=progress,
-                                    new_gradient_sum=summed)
-    ids = [r["id"] for r in records]
-    evidence = {"gradients": grads}
-    if summed is not None:
-        evidence["saliency"] = summed.saliency_frame()
-    params = {"tukey_k": tukey_k}
-    selections = {m: run(m, evidence, params=params) for m in selectors if "effects" not in SELECTORS[m].needs}
-    seconds["gradients_and_scoring"] = time.perf_counter() - started
-    traced = [m for m in selectors if "effects" in SELECTORS[m].needs]
-    if traced:
-        started = time.perf_counter()
-        evidence["effects"] = _trace(model, tokenizer, records, trace_settings, progress)
-        for m in traced:
-            selections[m] = run(m, evidence, layers=layers, params=params)
-        seconds["cma"] = time.perf_counter() - started
+    grads, selections = _score(model, tokenizer, records, selectors, layers, tukey_k, trace_settings, progress,
+                               seconds)
     started = time.perf_counter()
     # every request with its pre-edit locality predictions (verify's locality compares with them); which ground
     # truths the model does not predict (a caveat)
@@ -582,31 +626,9 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     method, layer, verified = default, selections[default]["chosen_layer"], None
     if verify is not None:
         started = time.perf_counter()
-        if templates is None:
-            from goldenlayers.editing.templates import generate_context_templates
-
-            templates = generate_context_templates(model, tokenizer, hp.context_template_length_params, seed=seed)
-        rankings = {m: shortlisting.ranking(selections[m]) for m in rankings_from}
-        shortlist = shortlisting.shortlist(list(rankings.values()), verify)
-        chosen = verify_requests_of(checked, verify_requests, seed)
-        rows = measure_layers(model, tokenizer, chosen, shortlist, editor, hp, templates, progress=progress)
-        measured_means = layer_means(rows, shortlist)
-        values = {int(k): (math.nan if v.get(verify_metric) is None else v[verify_metric])
-                  for k, v in measured_means.items()}
-        best = shortlisting.best_measured(values, shortlist)
-        if best is None:
-            raise ValueError(f"verify: no shortlisted layer has a {verify_metric} value on the edited requests")
-        method, layer = "verify", best
-        verified = {
-            "k": verify, "m": verify_requests, "metric": verify_metric, "editor": editor,
-            "rankings": rankings_from, "shortlist": shortlist,
-            # where each shortlisted layer ranks with the selectors that have it in their first k
-            "shortlisted_by": {str(x): [f"{_selector_label(m)} {rankings[m].index(x) + 1}" for m in rankings_from
-                                        if x in rankings[m][: len(shortlist)]] for x in shortlist},
-            "request_ids": [r["id"] for r in chosen], "metrics": [*verify_metrics()], "measured": measured_means,
-            "best": best, "tied": [x for x in shortlist if x != best and values[x] == values[best]],
-            "rows": rows, "n_templates": len(templates),
-        }
+        verified = verify_shortlist(model, tokenizer, checked, selections, rankings_from, verify, verify_requests,
+                                    verify_metric, editor, hp, templates, seed=seed, progress=progress)
+        method, layer = "verify", verified["best"]
         verified["seconds"] = seconds["verify"] = time.perf_counter() - started
     sources = grads.attrs.get("old_answer_source", {})
     last = layer == num_layers(model) - 1
@@ -616,7 +638,7 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
         layer=int(layer), layers=lga["layers"], scores=lga["scores"], kept=lga["kept"],
         fences=lga["fences"], tukey_k=float(tukey_k), fallback=lga["fallback"],
         picks={m: selections[m]["chosen_layer"] for m in selectors},
-        n_requests=len(records), request_ids=ids,
+        n_requests=len(records), request_ids=[r["id"] for r in records],
         caveats=_caveats(len(records), n_total, lga["fallback"],
                          sum(s == "greedy" for s in sources.values()),
                          sum(r["ground_truth"] is not None and not row["known"] for r, row in zip(records, known)),
