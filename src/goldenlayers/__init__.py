@@ -2,6 +2,7 @@
 
     from goldenlayers import suggest_layer, edit
     suggestion = suggest_layer(model, tokenizer, requests)        # -> Suggestion (layer, scores, fences, caveats)
+    checked = suggest_layer(model, tokenizer, requests, verify=3)  # edits 3 shortlisted layers, keeps the best
     report = edit(model, tokenizer, requests, layer=suggestion.layer, editor="r-rome")   # -> EditReport
 
 The same code as `goldenlayers suggest` and `goldenlayers edit`. Names are imported on first use, so importing the

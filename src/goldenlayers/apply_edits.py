@@ -4,7 +4,8 @@ R-ROME and ROME write the requests one after another (each edit is computed on t
 left), an editor that batches (EMMET) writes them in one update; both through `editing.apply.edit_sequentially`, the
 code of the pipeline's sequential-editing table. Every request is evaluated before the first edit and after the last one
 (rewrite, rephrase, locality, portability with the pipeline's metrics; locality compares with the unedited
-model's predictions). `layer="auto"` asks `suggest.suggest_layer` (LGA) first.
+model's predictions). `layer="auto"` asks `suggest.suggest_layer` first, with the same choices as `goldenlayers
+suggest` (the default selector, or `verify`), so both recommend the same layer.
 
 An edit that fails (non-finite or over the norm bound) is not applied; its row says why. Only the edited
 layer's weight changes: every other parameter of the saved model is bit-identical to the original.
@@ -30,7 +31,7 @@ class EditReport:
 
     editor: str
     layer: int
-    layer_source: str  # "given" or "lga"
+    layer_source: str  # "given", or what chose it for layer="auto": a selector's name or "verify"
     rows: list[dict]
     hparams: dict
     n_templates: int
@@ -55,7 +56,7 @@ class EditReport:
 
     def markdown(self) -> str:
         lines = [f"# Edit report: {self.editor} at layer {self.layer}", "",
-                 f"Layer {self.layer} ({'chosen by LGA' if self.layer_source == 'lga' else 'given'}); "
+                 f"Layer {self.layer} ({'given' if self.layer_source == 'given' else 'chosen by ' + _chooser(self)}); "
                  f"{self.n_ok} of {len(self.rows)} edits applied; {self.n_templates} context templates.", "",
                  "| metric | before | after |", "| --- | ---: | ---: |"]
         before, after = self.means("before"), self.means("after")
@@ -84,31 +85,25 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _hparams(editor: str, hparams):
-    from goldenlayers.editing import get_editor, load_hparams
+def _chooser(report: EditReport) -> str:
+    from goldenlayers.suggest import _selector_label
 
-    hparams_cls = get_editor(editor).hparams_class
-    if hparams is None:
-        return hparams_cls.from_dict({})
-    if isinstance(hparams, (str, os.PathLike)):
-        return load_hparams(editor, hparams)
-    if isinstance(hparams, dict):
-        return hparams_cls.from_dict(hparams)
-    if not isinstance(hparams, hparams_cls):
-        raise ValueError(f"hparams for {editor} must be a {hparams_cls.__name__}, a mapping or a YAML file")
-    return hparams
+    return "verify" if report.layer_source == "verify" else _selector_label(report.layer_source)
 
 
 def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hparams=None, templates=None,
          covariance=None, seed: int = 42, tukey_k: float = TUKEY_K, progress: bool = True,
-         covariance_file=None) -> EditReport:
-    """Edit `model` in place with `requests` at `layer` ("auto": LGA's choice) and evaluate before and after.
+         covariance_file=None, choose: dict | None = None) -> EditReport:
+    """Edit `model` in place with `requests` at `layer` ("auto": `suggest_layer`'s recommendation) and evaluate
+    before and after.
 
     requests: raw request dicts in any format the pipeline reads or normalised records. hparams: a hparams
     object, mapping or EasyEdit YAML path (default: the editor's defaults). templates: context templates
     (default: generated from the model, seeded). covariance: the layer's `KeyCovariance` for EMMET (and ROME with
     mom2_adjustment); computed from the hparams' mom2 corpus when not given, cached in `covariance_file` if named
-    (`editing.covariance.for_layer`, the one policy).
+    (`editing.covariance.for_layer`, the one policy). choose: for layer="auto", `suggest_layer`'s choice
+    settings (proxy, selectors, layers, verify, verify_requests, verify_metric); editor, hparams, templates, seed
+    and tukey_k are this call's, so `edit` and `suggest` with the same flags choose the same layer.
     """
     from goldenlayers.data import filter_known
     from goldenlayers.editing import get_editor
@@ -117,19 +112,25 @@ def edit(model, tokenizer, requests, layer="auto", editor: str = "r-rome", hpara
     from goldenlayers.editing.evaluate import evaluate_record
     from goldenlayers.editing.covariance import for_layer
     from goldenlayers.models import check_layer, num_layers
-    from goldenlayers.suggest import as_records, suggest_layer
+    from goldenlayers.suggest import as_records, resolve_hparams, suggest_layer
 
     spec = get_editor(editor)  # unknown editor: fail before any work
-    hp = _hparams(editor, hparams)
+    hp = resolve_hparams(editor, hparams)
     hp.check_loss_layer(num_layers(model))  # hparams for another model size: before LGA runs for layer="auto"
     records = as_records(requests)
     seconds, suggestion = {}, None
+    choose = {k: v for k, v in (choose or {}).items() if v is not None}  # None: suggest_layer's default
     if layer == "auto":
         started = time.perf_counter()
-        found = suggest_layer(model, tokenizer, records, tukey_k=tukey_k, seed=seed, progress=progress)
-        layer, layer_source, suggestion = found.layer, "lga", found.to_dict()
+        if templates is None and choose.get("verify") is not None:  # verify's edits and ours share them
+            templates = generate_context_templates(model, tokenizer, hp.context_template_length_params, seed=seed)
+        found = suggest_layer(model, tokenizer, records, tukey_k=tukey_k, seed=seed, progress=progress,
+                              editor=editor, hparams=hp, templates=templates, **choose)
+        layer, layer_source, suggestion = found.layer, found.method, found.to_dict()
         seconds["suggest"] = time.perf_counter() - started
     else:
+        if choose:
+            raise ValueError(f"{', '.join(sorted(choose))} choose the layer: only with layer='auto'")
         layer_source = "given"
         if isinstance(layer, str):
             if not layer.lstrip("-").isdigit():

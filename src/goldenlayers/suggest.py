@@ -3,9 +3,15 @@
 The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at
 once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, and optionally LGA(K'), SaLEM (same
 pass) and CMA (causal tracing, a separate and slower pass, only when asked), each through the registry's `select`
-(`goldenlayers.selection.registry`). The answer is
-a `Suggestion`: the chosen layer, every layer's score and whether it is inside the fences, the other selectors'
-picks, and the caveats a user should read before trusting it.
+(`goldenlayers.selection.registry`). Without `verify` the recommendation is the pick of the default selector,
+which the study evidence file names (`default_selector`); with `verify=K` it is the layer that measured best when
+K layers shortlisted from the selectors' rankings (`selection.verify`) are each edited on a few of the requests,
+the weights restored bit-exactly after every edit. The answer is a `Suggestion`: the chosen layer, every layer's
+LGA score and whether it is inside the fences, the other selectors' picks, what verifying measured, the study's
+evidence for the selector used, and the caveats a user should read before trusting it.
+
+The study evidence file (`data/study_evidence.json`, format in docs/architecture.md, "The study evidence file")
+holds what the CPU study measured per (model, dataset, selector); every recommendation prints its line.
 
 Also here, because `suggest` and `edit` share them: opening a model from a Hugging Face id, a local directory,
 a pipeline `model.json` or the embedded default (prepared once into a cache directory), reading requests in any
@@ -14,6 +20,7 @@ format the pipeline reads, and writing an EasyEdit hparams file for the chosen l
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -110,14 +117,154 @@ def open_model(source: str, dtype: str = "float32", device: str = "auto"):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the study's evidence: one data file, and the default selector it names
+# ---------------------------------------------------------------------------------------------------------------
+EVIDENCE_FILE = "study_evidence.json"
+EVIDENCE_SCHEMA = 1
+
+
+def evidence_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("goldenlayers.data") / EVIDENCE_FILE))
+
+
+def study_evidence(path: str | os.PathLike | None = None) -> dict:
+    """The study evidence file (default: the package's `data/study_evidence.json`), checked against its format
+    (docs/architecture.md, "The study evidence file"); a malformed file is an error that names it, never a
+    silent fallback."""
+    import json
+
+    path = Path(path) if path is not None else evidence_path()
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the study evidence file: {err}") from None
+    problems = _evidence_problems(doc)
+    if problems:
+        raise ValueError(f"{path}: not a study evidence file: {'; '.join(problems)}")
+    return doc
+
+
+def _evidence_problems(doc) -> list[str]:
+    if not isinstance(doc, dict):
+        return ["expected a JSON object"]
+    if doc.get("schema") != EVIDENCE_SCHEMA:
+        return [f"schema must be {EVIDENCE_SCHEMA}, got {doc.get('schema')!r}"]
+    problems = []
+    if doc.get("default_selector") not in measured():
+        problems.append(f"default_selector {doc.get('default_selector')!r} is not a selector suggest can run "
+                        f"({', '.join(measured())})")
+    for key in ("models", "datasets"):
+        if not isinstance(doc.get(key), dict) or not doc[key]:
+            problems.append(f"{key} must map names to labels")
+    if not isinstance(doc.get("metric"), str) or not isinstance(doc.get("cells"), list):
+        return problems + ["metric (a name) and cells (a list) are required"]
+    seen = set()
+    for i, cell in enumerate(doc["cells"]):
+        where = f"cells[{i}]"
+        if not isinstance(cell, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        missing = [k for k in ("model", "dataset", "editor", "selector", "settings", "metric", "mean_regret",
+                               "ci_over_facts") if k not in cell]
+        if missing:
+            problems.append(f"{where} lacks {', '.join(missing)}")
+            continue
+        if cell["model"] not in doc.get("models", {}) or cell["dataset"] not in doc.get("datasets", {}):
+            problems.append(f"{where}: model {cell['model']!r} / dataset {cell['dataset']!r} not in models / datasets")
+        key = (cell["model"], cell["dataset"], cell["editor"], cell["selector"],
+               json_key(cell["settings"]), cell["metric"])
+        if key in seen:
+            problems.append(f"{where} repeats an earlier cell")
+        seen.add(key)
+        regret, ci = cell["mean_regret"], cell["ci_over_facts"]
+        if regret is None:
+            if ci is not None:
+                problems.append(f"{where}: a CI without a mean regret")
+        elif not (isinstance(regret, (int, float)) and isinstance(ci, list) and len(ci) == 2
+                  and all(isinstance(x, (int, float)) for x in ci) and ci[0] <= ci[1]):
+            problems.append(f"{where}: mean_regret must be a number with ci_over_facts [low, high]")
+    return problems
+
+
+def json_key(value) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def default_selector(evidence: dict | None = None) -> str:
+    """The selector whose pick `suggest` recommends without `verify`: the evidence file's `default_selector`, so
+    changing the default is one data edit (and shows in the evidence line every recommendation prints)."""
+    return (evidence or study_evidence())["default_selector"]
+
+
+def evidence_line(selector: str, settings: dict | None = None, editor: str = "r-rome",
+                  evidence: dict | None = None) -> str:
+    """One line: what the study measured for `selector` (with `settings`, e.g. verify's k, m and metric) on every
+    dataset of the evidence file, per model, with the reference selector (a random layer) beside it; a cell the
+    study has not measured says so."""
+    doc = evidence or study_evidence()
+    settings = settings or {}
+    metric = doc["metric"]
+    editors = {c["editor"] for c in doc["cells"]}
+    used = editor if editor in editors else min(editors, default=editor)
+
+    def cell(model, dataset, name, wanted):
+        for c in doc["cells"]:
+            if (c["model"], c["dataset"], c["editor"], c["selector"], c["metric"]) == (model, dataset, used, name,
+                                                                                         metric) \
+                    and json_key(c["settings"]) == json_key(wanted) and c["mean_regret"] is not None:
+                return c
+        return None
+
+    reference = doc.get("reference_selector")
+    parts = []
+    for dataset, dataset_label in doc["datasets"].items():
+        found = []
+        for model, model_label in doc["models"].items():
+            c = cell(model, dataset, selector, settings)
+            if c is None:
+                continue
+            low, high = c["ci_over_facts"]
+            text = f"{model_label} {_three(c['mean_regret'])} [{_three(low)}, {_three(high)}]"
+            ref = cell(model, dataset, reference, {}) if reference and reference != selector else None
+            if ref is not None:
+                text += f" (random layer {_three(ref['mean_regret'])})"
+            found.append(text)
+        parts.append(f"{dataset_label}: {', '.join(found) if found else 'not yet measured'}")
+    label = _selector_label(selector)
+    if settings:
+        label += " (" + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ")"
+    note = f"; measured with {used}" if used != editor else ""
+    return (f"Study evidence for {label}, mean {metric} regret with its 95 % CI over facts{note}: "
+            + "; ".join(parts))
+
+
+def _three(value: float) -> str:
+    """Three decimals rounded half up from the number as written in the file (0.5065 -> 0.507, as
+    docs/findings.md rounds it; binary floats would give 0.506)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(repr(float(value))).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
+def _selector_label(name: str) -> str:
+    return SELECTORS[name].label if name in SELECTORS else name
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the suggestion
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
 class Suggestion:
-    """LGA's layer for a set of edit requests, with the evidence behind it.
+    """The recommended layer for a set of edit requests, with the evidence behind it.
 
-    `scores[i]`, `kept[i]` belong to `layers[i]`; `picks` maps each selector run to its layer; `selections` keeps
-    the full selection records (as the pipeline writes them to selection/<method>.json).
+    `layer` is the recommendation: the pick of `method` (the default selector, or "verify": the measured best of
+    the shortlist, details in `verify`). `layers`, `scores`, `kept`, `fences` are LGA's (`scores[i]`, `kept[i]`
+    belong to `layers[i]`); `picks` maps each selector run to its layer; `selections` keeps the full selection
+    records (as the pipeline writes them to selection/<method>.json); `evidence` is the study's line for `method`.
     """
 
     layer: int
@@ -133,9 +280,16 @@ class Suggestion:
     caveats: list[str] = field(default_factory=list)
     selections: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    method: str = "lga"
+    verify: dict | None = None
+    evidence: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def method_label(self) -> str:
+        return "verify" if self.method == "verify" else _selector_label(self.method)
 
     def table(self) -> str:
         """The ranked table printed by `goldenlayers suggest` (best LGA score first)."""
@@ -145,25 +299,68 @@ class Suggestion:
         rows = []
         for rank, i in enumerate(order, 1):
             layer = self.layers[i]
-            mark = " <- LGA" if layer == self.layer else ""
+            mark = " <- LGA" if layer == self.picks["lga"] else ""
             rows.append([str(rank), f"{layer}{mark}", f"{self.scores[i]:.4g}", "inside" if self.kept[i] else "OUTSIDE",
                          *("pick" if self.picks[m] == layer else "" for m in others)])
-        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-        line = "  ".join
-        out = [line(h.ljust(w) for h, w in zip(header, widths)), line("-" * w for w in widths)]
-        out += [line(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
-        return "\n".join(out)
+        return _columns(header, rows)
+
+    def verify_table(self) -> str:
+        """What verifying measured: per shortlisted layer, who put it there and its mean metrics over the edited
+        requests ("" without verify)."""
+        if not self.verify:
+            return ""
+        v = self.verify
+        shown = [m for m in v["metrics"] if m in ("rewrite", "rephrase", "locality")
+                 or any(not _missing(v["measured"][str(layer)][m]) for layer in v["shortlist"])]
+        header = ["layer", "shortlisted by", *shown, "failed"]
+        rows = []
+        for layer in v["shortlist"]:
+            values = v["measured"][str(layer)]
+            mark = " <- best" if layer == v["best"] else ""
+            rows.append([f"{layer}{mark}", ", ".join(v["shortlisted_by"][str(layer)]),
+                         *("–" if _missing(values[m]) else f"{values[m]:.3f}" for m in shown),
+                         str(values["failed"])])
+        n = len(v["request_ids"])
+        head = (f"Verified {len(v['shortlist'])} shortlisted layer{'s' if len(v['shortlist']) != 1 else ''} on "
+                f"{n} of the {self.n_requests} requests ({v['editor']}, {len(v['shortlist']) * n} edits, weights "
+                f"restored after each; {v['seconds']:.0f} s); mean per layer over those requests:")
+        return head + "\n" + _columns(header, rows)
 
     def summary(self) -> str:
-        """Recommendation and caveats, for the terminal."""
-        picks = ", ".join(f"{SELECTORS[m].label} {layer}" for m, layer in self.picks.items() if m != "lga")
-        lines = [f"Recommended layer: {self.layer} (LGA over {self.n_requests} request"
-                 f"{'s' if self.n_requests != 1 else ''}; Tukey k = {self.tukey_k:g}, fences "
-                 f"[{self.fences[0]:.4g}, {self.fences[1]:.4g}])"]
+        """Recommendation, the study's evidence and the caveats, for the terminal."""
+        n = f"{self.n_requests} request{'s' if self.n_requests != 1 else ''}"
+        if self.method == "verify":
+            v = self.verify
+            how = (f"the best {v['metric']} measured over {len(v['request_ids'])} edited requests among "
+                   f"{len(v['shortlist'])} layers shortlisted from {', '.join(map(_selector_label, v['rankings']))}")
+            if v.get("tied"):
+                how += f"; tied with layer{'s' if len(v['tied']) > 1 else ''} {', '.join(map(str, v['tied']))}, " \
+                       "the earlier in the shortlist wins"
+        elif self.method == "lga":
+            how = (f"LGA over {n}; Tukey k = {self.tukey_k:g}, fences [{self.fences[0]:.4g}, "
+                   f"{self.fences[1]:.4g}]")
+        else:
+            how = f"{self.method_label} over {n}, the default selector of the study evidence file"
+        lines = [f"Recommended layer: {self.layer} ({how})"]
+        picks = ", ".join(f"{SELECTORS[m].label} {layer}" for m, layer in self.picks.items() if m != self.method)
         if picks:
-            lines.append(f"Other selectors: {picks}")
+            lines.append(f"{'Selectors' if self.method == 'verify' else 'Other selectors'}: {picks}")
+        if self.evidence:
+            lines.append(self.evidence)
         lines += [f"Caveat: {c}" for c in self.caveats]
         return "\n".join(lines)
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    line = "  ".join
+    out = [line(h.ljust(w) for h, w in zip(header, widths)), line("-" * w for w in widths)]
+    out += [line(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(out)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int,
@@ -181,7 +378,7 @@ def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int
                        "golden layer; the pipeline's regret vs proxy-size figure is the evidence for how far, and "
                        "more requests from the same distribution make the choice steadier")
     if fallback:
-        caveats.append("no layer lies inside the Tukey fences, so this is the plain argmax")
+        caveats.append("no layer lies inside the Tukey fences, so LGA's pick is the plain argmax")
     if n_greedy:
         caveats.append(f"{n_greedy} request{'s have' if n_greedy != 1 else ' has'} no ground truth: the old "
                        "answer is the model's own greedy continuation")
@@ -192,28 +389,124 @@ def _caveats(n: int, n_total: int, fallback: bool, n_greedy: int, n_unknown: int
     return caveats
 
 
-def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = TUKEY_K,
-                  selectors=("lga",), layers=None, seed: int = 42, progress: bool = True,
-                  trace_settings=None) -> "Suggestion":
-    """LGA's golden-layer choice for `requests` on `model` (plus any other selector that scores a model's
-    measurements, `selection.registry.measured()`, asked for).
+# ---------------------------------------------------------------------------------------------------------------
+# verify: edit the shortlisted layers on a few requests, keep the measured best
+# ---------------------------------------------------------------------------------------------------------------
+# requests each shortlisted layer is edited on (K layers cost K x this many edits; a few seconds each on CPU)
+VERIFY_REQUESTS = 5
+# the metric that decides by default: the study judges selectors by overall regret (docs/findings.md)
+VERIFY_METRIC = "overall"
+# whose rankings the shortlist takes turns from when `selectors` is not given: the three cheap selectors of the
+# study, each the best of one cell of docs/findings.md (CMA on SmolLM2, SaLEM on Gemma; LGA the default)
+SHORTLIST_FROM = ("lga", "cma", "salem")
 
-    requests: raw request dicts in any format the pipeline reads (e.g. {prompt, subject, target_new[,
-    ground_truth]}) or normalised records. proxy: score a seeded subsample of this many requests (default: all).
-    layers: candidate layers (default: every layer). trace_settings: `causal_trace.TraceSettings` for CMA.
-    """
-    from goldenlayers.data import filter_known
-    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
-    from goldenlayers.models import num_layers
-    from goldenlayers.selection.registry import run
 
-    selectors = list(dict.fromkeys(["lga", *selectors]))
-    unknown = sorted(set(selectors) - set(measured()))
-    if unknown:
-        raise ValueError(f"unknown selector(s) {', '.join(unknown)}; choose from {', '.join(measured())}")
-    if tukey_k < 0:
-        raise ValueError(f"--tukey-k must be >= 0, got {tukey_k}")
-    records = as_records(requests)
+def verify_metrics() -> tuple[str, ...]:
+    """The metrics verify can decide by: every edit metric and their row-wise mean, `overall` (`stats.OVERALL`,
+    spelled here so that the CLI's parser needs no pandas)."""
+    from goldenlayers.data import METRICS
+
+    return (*METRICS, "overall")
+
+
+def resolve_hparams(editor: str, hparams):
+    """An editor's hparams object from None (its defaults), a mapping, an EasyEdit YAML path or the object."""
+    from goldenlayers.editing import get_editor, load_hparams
+
+    hparams_cls = get_editor(editor).hparams_class
+    if hparams is None:
+        return hparams_cls.from_dict({})
+    if isinstance(hparams, (str, os.PathLike)):
+        return load_hparams(editor, hparams)
+    if isinstance(hparams, dict):
+        return hparams_cls.from_dict(hparams)
+    if not isinstance(hparams, hparams_cls):
+        raise ValueError(f"hparams for {editor} must be a {hparams_cls.__name__}, a mapping or a YAML file")
+    return hparams
+
+
+def check_verify(records: list[dict], verify: int, verify_requests: int = VERIFY_REQUESTS,
+                 verify_metric: str = VERIFY_METRIC) -> None:
+    """Refuse verify settings that cannot work, before any model work (the CLI calls it before loading the
+    model)."""
+    if verify < 1:
+        raise ValueError(f"--verify must be at least 1 layer, got {verify}")
+    if verify_requests < 1:
+        raise ValueError(f"--verify-requests must be at least 1, got {verify_requests}")
+    if verify_metric not in verify_metrics():
+        raise ValueError(f"--verify-metric must be one of {', '.join(verify_metrics())}, got {verify_metric!r}")
+    field_of = {"rephrase": "rephrase_prompts", "locality": "locality", "portability": "portability"}
+    if verify_metric in field_of and not any(r[field_of[verify_metric]] for r in records):
+        raise ValueError(f"--verify-metric {verify_metric}: none of the requests has a {verify_metric} prompt; "
+                         "choose rewrite or overall, or give requests that carry them")
+
+
+def verify_requests_of(records: list[dict], m: int, seed: int) -> list[dict]:
+    """The requests each shortlisted layer is edited on: all when there are at most m, else a seeded subsample of
+    m (file order kept)."""
+    if len(records) <= m:
+        return list(records)
+    keep = set(random.Random(seed).sample(range(len(records)), m))
+    return [r for i, r in enumerate(records) if i in keep]
+
+
+def measure_layers(model, tok, records: list[dict], layers: list[int], editor: str, hparams, templates,
+                   progress: bool = True) -> list[dict]:
+    """One sweep row (`editing.apply`) per (layer, request): the request edited alone at the layer on the original
+    weights, evaluated, the layer's weight restored bit-exactly before the next edit, also when an edit or its
+    evaluation fails or is interrupted."""
+    import torch
+    from tqdm import tqdm
+
+    from goldenlayers.editing import apply_edit, restore_weight
+    from goldenlayers.editing.apply import edit_once, evaluate_row
+    from goldenlayers.editing.covariance import for_layer
+    from goldenlayers.faults import fault_point
+    from goldenlayers.models import edited_module
+
+    rows = []
+    with tqdm(total=len(layers) * len(records), desc="verify: editing", disable=not progress) as bar:
+        for layer in layers:
+            bar.set_description(f"verify: editing layer {layer}")
+            covariance = for_layer(editor, hparams, layer, model=model, tok=tok, what="verify", progress=progress)
+            original = edited_module(model, layer).weight.detach().clone()
+            try:
+                for record in records:
+                    edit, (row,) = edit_once(model, tok, [record], editor, hparams, layer, templates,
+                                             covariance=covariance)
+                    if edit is not None:
+                        apply_edit(model, edit)
+                        fault_point("suggest_verify_edit")  # a test interrupts here: the edit is in the weights
+                        evaluate_row(model, tok, record, row)
+                        restore_weight(model, layer, original)
+                    rows.append(row)
+                    bar.update(1)
+            finally:
+                restore_weight(model, layer, original)
+            if not torch.equal(edited_module(model, layer).weight, original):  # restore_weight copies exactly
+                raise RuntimeError(f"layer {layer}'s weight differs from the original after verifying")
+    return rows
+
+
+def layer_means(rows: list[dict], layers: list[int]) -> dict[str, dict]:
+    """Per layer (str keys, JSON-ready): the mean of every metric and of `overall` over its rows, as the study
+    scores them (`stats.overall`: a failed edit counts 0 for the metrics its request has), and the failures."""
+    import pandas as pd
+
+    from goldenlayers.stats import overall
+
+    frame = overall(pd.DataFrame(rows))
+    out = {}
+    for layer in layers:
+        own = frame[frame["layer"] == layer]
+        means = {m: float(own[m].mean()) if own[m].notna().any() else None for m in verify_metrics()}
+        means["failed"] = int((own["status"] == "failed").sum())
+        out[str(layer)] = means
+    return out
+
+
+def _scored(records: list[dict], proxy: int | None, seed: int) -> tuple[list[dict], int]:
+    """(the requests to score: all, or a seeded subsample of `proxy` in file order; how many there were)."""
     n_total = len(records)
     if proxy is not None:
         if proxy < 1:
@@ -221,14 +514,53 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
         if proxy < n_total:
             keep = set(random.Random(seed).sample(range(n_total), proxy))
             records = [r for i, r in enumerate(records) if i in keep]  # file order kept
-    seconds = {}
+    return records, n_total
+
+
+def verify_shortlist(model, tok, records: list[dict], selections: dict, rankings_from: list[str], k: int, m: int,
+                     metric: str, editor: str, hparams, templates=None, seed: int = 42, progress: bool = True) -> dict:
+    """Shortlist k layers from the rankings of `rankings_from` (their selection records in `selections`), edit
+    each on m of `records` (normalised, with pre-edit locality predictions), and return what was measured with
+    the best layer by `metric` (`best`; ties go to the earlier layer of the shortlist), JSON-ready."""
+    from goldenlayers.selection import verify as shortlisting
+
+    if templates is None:
+        from goldenlayers.editing.templates import generate_context_templates
+
+        templates = generate_context_templates(model, tok, hparams.context_template_length_params, seed=seed)
+    rankings = {name: shortlisting.ranking(selections[name]) for name in rankings_from}
+    shortlist = shortlisting.shortlist(list(rankings.values()), k)
+    chosen = verify_requests_of(records, m, seed)
+    rows = measure_layers(model, tok, chosen, shortlist, editor, hparams, templates, progress=progress)
+    measured_means = layer_means(rows, shortlist)
+    values = {int(x): (math.nan if v.get(metric) is None else v[metric]) for x, v in measured_means.items()}
+    best = shortlisting.best_measured(values, shortlist)
+    if best is None:
+        raise ValueError(f"verify: no shortlisted layer has a {metric} value on the edited requests")
+    return {
+        "k": k, "m": m, "metric": metric, "editor": editor, "rankings": list(rankings_from), "shortlist": shortlist,
+        # where each shortlisted layer ranks with the selectors that have it in their first k
+        "shortlisted_by": {str(x): [f"{_selector_label(name)} {rankings[name].index(x) + 1}"
+                                    for name in rankings_from if x in rankings[name][: len(shortlist)]]
+                           for x in shortlist},
+        "request_ids": [r["id"] for r in chosen], "metrics": [*verify_metrics()], "measured": measured_means,
+        "best": best, "tied": [x for x in shortlist if x != best and values[x] == values[best]],
+        "rows": rows, "n_templates": len(templates),
+    }
+
+
+def _score(model, tok, records, selectors, layers, tukey_k, trace_settings, progress, seconds: dict):
+    """(LGA's gradient table, every selector's selection record): one gradient pass for LGA, LGA(K') and SaLEM,
+    a causal trace for CMA if asked; the seconds of each pass go into `seconds`."""
+    from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
+    from goldenlayers.selection.registry import run
+
     started = time.perf_counter()
     needs = {need for m in selectors for need in SELECTORS[m].needs}
     # SaLEM's summed gradient rides on the same pass as LGA's scalars
     summed = NewGradientSum() if "saliency" in needs else None
-    grads = extract_layer_gradients(model, tokenizer, records, layers=layers, progress=progress,
+    grads = extract_layer_gradients(model, tok, records, layers=layers, progress=progress,
                                     new_gradient_sum=summed)
-    ids = [r["id"] for r in records]
     evidence = {"gradients": grads}
     if summed is not None:
         evidence["saliency"] = summed.saliency_frame()
@@ -238,27 +570,81 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     traced = [m for m in selectors if "effects" in SELECTORS[m].needs]
     if traced:
         started = time.perf_counter()
-        evidence["effects"] = _trace(model, tokenizer, records, trace_settings, progress)
+        evidence["effects"] = _trace(model, tok, records, trace_settings, progress)
         for m in traced:
             selections[m] = run(m, evidence, layers=layers, params=params)
         seconds["cma"] = time.perf_counter() - started
+    return grads, selections
+
+
+def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = TUKEY_K,
+                  selectors=None, layers=None, seed: int = 42, progress: bool = True,
+                  trace_settings=None, verify: int | None = None, verify_requests: int = VERIFY_REQUESTS,
+                  verify_metric: str = VERIFY_METRIC, editor: str = "r-rome", hparams=None,
+                  templates=None) -> "Suggestion":
+    """The recommended layer for `requests` on `model`: the default selector's pick (the study evidence file's
+    `default_selector`, LGA), or with `verify=K` the measured best of K shortlisted layers.
+
+    requests: raw request dicts in any format the pipeline reads (e.g. {prompt, subject, target_new[,
+    ground_truth]}) or normalised records. proxy: score a seeded subsample of this many requests (default: all).
+    selectors: selectors to run besides LGA and the default (`selection.registry.measured()`); with `verify`
+    also whose rankings the shortlist takes turns from (default `SHORTLIST_FROM`: LGA, CMA, SaLEM). layers:
+    candidate layers (default: every layer). trace_settings: `causal_trace.TraceSettings` for CMA.
+    verify: shortlist this many layers (`selection.verify.shortlist`), edit each with `editor` / `hparams` on
+    `verify_requests` of the requests (a seeded subsample; all if fewer), restore the weights after every edit,
+    and recommend the best by `verify_metric` (rewrite, rephrase, locality, portability or overall; ties go to
+    the earlier layer of the shortlist). templates: the editor's context templates (default: generated, seeded).
+    """
+    from goldenlayers.data import filter_known
+    from goldenlayers.models import num_layers
+
+    evidence_doc = study_evidence()
+    default = default_selector(evidence_doc)
+    if selectors is None:
+        selectors = SHORTLIST_FROM if verify is not None else ()
+    rankings_from = list(dict.fromkeys(selectors)) or ["lga"]
+    selectors = list(dict.fromkeys(["lga", default, *selectors]))
+    unknown = sorted(set(selectors) - set(measured()))
+    if unknown:
+        raise ValueError(f"unknown selector(s) {', '.join(unknown)}; choose from {', '.join(measured())}")
+    if tukey_k < 0:
+        raise ValueError(f"--tukey-k must be >= 0, got {tukey_k}")
+    records, n_total = _scored(as_records(requests), proxy, seed)
+    if verify is not None:
+        check_verify(records, verify, verify_requests, verify_metric)
+        hp = resolve_hparams(editor, hparams)
+        hp.check_loss_layer(num_layers(model))
+    seconds = {}
+    grads, selections = _score(model, tokenizer, records, selectors, layers, tukey_k, trace_settings, progress,
+                               seconds)
     started = time.perf_counter()
-    with_truth = [r for r in records if r["ground_truth"] is not None]
-    _, known = filter_known(model, tokenizer, with_truth, keep_unknown=True, progress=False)
+    # every request with its pre-edit locality predictions (verify's locality compares with them); which ground
+    # truths the model does not predict (a caveat)
+    checked, known = filter_known(model, tokenizer, records, keep_unknown=True, progress=False)
     seconds["known_check"] = time.perf_counter() - started
     lga = selections["lga"]
+    method, layer, verified = default, selections[default]["chosen_layer"], None
+    if verify is not None:
+        started = time.perf_counter()
+        verified = verify_shortlist(model, tokenizer, checked, selections, rankings_from, verify, verify_requests,
+                                    verify_metric, editor, hp, templates, seed=seed, progress=progress)
+        method, layer = "verify", verified["best"]
+        verified["seconds"] = seconds["verify"] = time.perf_counter() - started
     sources = grads.attrs.get("old_answer_source", {})
-    last = lga["chosen_layer"] == num_layers(model) - 1
+    last = layer == num_layers(model) - 1
     subject_inside = sum(not r["prompt"].rstrip().endswith(r["subject"]) for r in records) if last else 0
+    settings = ({"k": verify, "m": verify_requests, "metric": verify_metric} if verify is not None else None)
     return Suggestion(
-        layer=lga["chosen_layer"], layers=lga["layers"], scores=lga["scores"], kept=lga["kept"],
+        layer=int(layer), layers=lga["layers"], scores=lga["scores"], kept=lga["kept"],
         fences=lga["fences"], tukey_k=float(tukey_k), fallback=lga["fallback"],
         picks={m: selections[m]["chosen_layer"] for m in selectors},
-        n_requests=len(records), request_ids=ids,
+        n_requests=len(records), request_ids=[r["id"] for r in records],
         caveats=_caveats(len(records), n_total, lga["fallback"],
                          sum(s == "greedy" for s in sources.values()),
-                         sum(not row["known"] for row in known), subject_inside),
-        selections=selections, seconds=seconds,
+                         sum(r["ground_truth"] is not None and not row["known"] for r, row in zip(records, known)),
+                         subject_inside),
+        selections=selections, seconds=seconds, method=method, verify=verified,
+        evidence=evidence_line(method, settings, editor=editor, evidence=evidence_doc),
     )
 
 
@@ -328,15 +714,16 @@ def hparams_for_layer(model, editor: str, layer: int, model_name: str, base=None
     return values
 
 
-def write_hparams(path, model, editor: str, layer: int, model_name: str, base=None) -> dict:
-    """Write `hparams_for_layer(...)` as YAML (atomically); returns the mapping."""
+def write_hparams(path, model, editor: str, layer: int, model_name: str, base=None, chosen_by: str = "LGA") -> dict:
+    """Write `hparams_for_layer(...)` as YAML (atomically); returns the mapping. `chosen_by` names the
+    selector (or "verify") in the header comment."""
     import yaml
 
     from goldenlayers.io import write_text
 
     values = hparams_for_layer(model, editor, layer, model_name, base=base)
     header = (f"# {values['alg_name']} hyperparameters for {model_name}, layer chosen by `goldenlayers suggest` "
-              "(LGA). EasyEdit format: loads with EasyEdit's HyperParams.from_hparams and with this project's "
+              f"({chosen_by}). EasyEdit format: loads with EasyEdit's HyperParams.from_hparams and with this project's "
               "hparams loader.\n")
     write_text(path, header + yaml.safe_dump(values, sort_keys=False, default_flow_style=None))
     return values

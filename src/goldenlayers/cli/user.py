@@ -43,50 +43,83 @@ def _selectors(text: str) -> list[str]:
     return names
 
 
-def cmd_suggest(args):
-    from goldenlayers.io import write_json
-    from goldenlayers.suggest import read_requests, suggest_layer, write_hparams
+def _choice(args, requests) -> dict:
+    """suggest's choice settings from the flags `suggest` and `edit --layer auto` share, checked before the model
+    loads; None = suggest_layer's default."""
+    from goldenlayers.suggest import check_verify
 
-    requests = read_requests(args.requests, format=args.format)  # bad input fails before the model loads
+    choose = {"proxy": args.proxy, "selectors": args.selectors, "layers": args.layers, "verify": args.verify,
+              "verify_requests": args.verify_requests, "verify_metric": args.verify_metric}
+    if args.verify is None and (args.verify_requests is not None or args.verify_metric is not None):
+        raise ValueError("--verify-requests and --verify-metric set how --verify K checks its shortlist: give "
+                         "--verify K with them")
+    if args.verify is not None:
+        check_verify(requests, args.verify, **{k: choose[k] for k in ("verify_requests", "verify_metric")
+                                               if choose[k] is not None})
+    return choose
+
+
+def _read_inputs(args):
+    """The requests and the hparams file, read and checked before the model loads."""
+    from goldenlayers.suggest import read_requests
+
+    requests = read_requests(args.requests, format=args.format)
     if args.hparams:
         from goldenlayers.editing import load_hparams
 
         load_hparams(args.editor, args.hparams)
+    return requests
+
+
+def cmd_suggest(args):
+    from goldenlayers.io import write_json
+    from goldenlayers.suggest import suggest_layer, write_hparams
+
+    requests = _read_inputs(args)  # bad input fails before the model loads
+    choose = {k: v for k, v in _choice(args, requests).items() if v is not None}
     model, tok = _open_user_model(args)
-    suggestion = suggest_layer(model, tok, requests, proxy=args.proxy, tukey_k=args.tukey_k,
-                               selectors=args.selectors, layers=args.layers, seed=args.seed,
-                               progress=not args.quiet)
+    suggestion = suggest_layer(model, tok, requests, tukey_k=args.tukey_k, seed=args.seed, progress=not args.quiet,
+                               editor=args.editor, hparams=args.hparams, **choose)
     print(suggestion.table())
     print()
+    if suggestion.verify:
+        print(suggestion.verify_table())
+        print()
     print(suggestion.summary())
     if args.json:
         write_json(args.json, {"model": args.model, "requests": str(args.requests), **suggestion.to_dict()})
         print(f"wrote {args.json}")
     if args.write_hparams:
         write_hparams(args.write_hparams, model, args.editor, suggestion.layer, model_name=args.model,
-                      base=args.hparams)
+                      base=args.hparams, chosen_by=suggestion.method_label)
         print(f"wrote {args.write_hparams} ({args.editor}, layers: [{suggestion.layer}])")
 
 
 def cmd_edit(args):
     from goldenlayers.apply_edits import check_out_dir, edit, save_edited
-    from goldenlayers.suggest import read_requests
+    from goldenlayers.suggest import Suggestion
 
     check_out_dir(args.out, force=args.force)  # refused before anything is loaded or computed
     if args.layer != "auto" and not args.layer.lstrip("-").isdigit():
         raise ValueError(f"--layer must be auto or a layer number, got {args.layer!r}")
     if args.key_covariance and args.layer == "auto":
         raise ValueError("--key-covariance holds one layer's covariance: give --layer N with it")
-    requests = read_requests(args.requests, format=args.format)
-    if args.hparams:
-        from goldenlayers.editing import load_hparams
-
-        load_hparams(args.editor, args.hparams)
+    requests = _read_inputs(args)
+    choose = _choice(args, requests)
+    given = sorted(f"--{k.replace('_', '-')}" for k, v in choose.items() if v is not None)
+    if args.layer != "auto" and given:
+        raise ValueError(f"{', '.join(given)} choose the layer: only with --layer auto")
     model, tok = _open_user_model(args)
     # --key-covariance FILE: computed there from the hparams' mom2_* when missing or made otherwise
     report = edit(model, tok, requests, layer=args.layer, editor=args.editor, hparams=args.hparams,
                   covariance_file=args.key_covariance, seed=args.seed, tukey_k=args.tukey_k,
-                  progress=not args.quiet)
+                  progress=not args.quiet, choose=choose)
+    if report.suggestion:  # the same recommendation as `suggest`, with what was measured for it
+        suggestion = Suggestion(**report.suggestion)
+        if suggestion.verify:
+            print(suggestion.verify_table())
+        print(suggestion.summary().splitlines()[0])
+        print(suggestion.evidence)
     out = save_edited(model, tok, report, args.out, force=args.force)
     after = report.means("after")
     print(f"{report.editor} at layer {report.layer}: {report.n_ok} of {len(report.rows)} edits applied; "
@@ -116,6 +149,27 @@ def user_model_args(p, editors, tukey_k):
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
 
 
+def choice_args(p, auto: str = ""):
+    """The flags that decide suggest's recommendation; `edit` takes the same ones for --layer auto."""
+    from goldenlayers.suggest import VERIFY_METRIC, VERIFY_REQUESTS, verify_metrics
+
+    p.add_argument("--proxy", type=int, help=f"score a seeded subsample of this many requests (default: all){auto}")
+    p.add_argument("--selectors", type=_selectors, default=None,
+                   help="comma-separated: lga, lga_kprime, salem (same gradient pass), cma (causal tracing, "
+                        "slower); with --verify, whose rankings the shortlist takes turns from (default: lga; "
+                        f"with --verify: lga,cma,salem){auto}")
+    p.add_argument("--layers", type=int, nargs="+", help=f"candidate layers (default: all){auto}")
+    p.add_argument("--verify", type=int, metavar="K",
+                   help="edit K layers shortlisted from the selectors' rankings on a few of the requests (the "
+                        "weights restored after each edit) and recommend the measured best (default: no edits, "
+                        f"the default selector's pick){auto}")
+    p.add_argument("--verify-requests", type=int, metavar="M",
+                   help=f"requests each shortlisted layer is edited on, a seeded subsample (default: "
+                        f"{VERIFY_REQUESTS}){auto}")
+    p.add_argument("--verify-metric", choices=verify_metrics(),
+                   help=f"the metric that picks the best verified layer (default: {VERIFY_METRIC}){auto}")
+
+
 def add_parsers(sub):
     from goldenlayers.editing import EDITORS  # no torch
     from goldenlayers.selection.registry import TUKEY_K
@@ -126,20 +180,21 @@ def add_parsers(sub):
     p.add_argument("--schema", help="default: workflow/schemas/config.schema.yaml of this checkout")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("suggest", help="which layer to edit: LGA on your model and requests, as a ranked table")
+    p = sub.add_parser("suggest", help="which layer to edit: LGA (and other selectors) on your model and requests, "
+                       "as a ranked table; --verify K edits K shortlisted layers to check")
     user_model_args(p, EDITORS, TUKEY_K)
-    p.add_argument("--proxy", type=int, help="score a seeded subsample of this many requests (default: all)")
-    p.add_argument("--selectors", type=_selectors, default=["lga"],
-                   help="comma-separated: lga, lga_kprime, salem (same gradient pass), cma (causal tracing, slower)")
-    p.add_argument("--layers", type=int, nargs="+", help="candidate layers (default: all)")
-    p.add_argument("--json", help="write the suggestion (scores, fences, picks, caveats) to this JSON file")
+    choice_args(p)
+    p.add_argument("--json", help="write the suggestion (scores, fences, picks, verify's measurements, evidence, "
+                                  "caveats) to this JSON file")
     p.add_argument("--write-hparams", metavar="FILE",
-                   help="write an EasyEdit hparams YAML for --editor with layers: [chosen layer]")
+                   help="write an EasyEdit hparams YAML for --editor with layers: [recommended layer]")
     p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser("edit", help="apply your edit requests at one layer and save the edited model")
     user_model_args(p, EDITORS, TUKEY_K)
-    p.add_argument("--layer", default="auto", help="auto (LGA's choice) or a layer number")
+    p.add_argument("--layer", default="auto", help="auto (suggest's recommendation, with the flags below) or a "
+                                                   "layer number")
+    choice_args(p, auto=" (--layer auto)")
     p.add_argument("--key-covariance", help="key covariance file for EMMET / mom2_adjustment (computed there from "
                                             "the hparams' mom2_* if missing; default: computed in memory)")
     p.add_argument("--out", required=True, help="directory for the edited model (must be empty or new)")

@@ -1,0 +1,292 @@
+"""`suggest --verify K`, `edit --layer auto` and the study evidence line, on a tiny random LLaMA.
+
+References are computed here, apart from goldenlayers' own paths: LGA's ranking from plain autograd gradients
+(`reference_lga` of test_suggest_edit.py), each shortlisted layer edited on a freshly loaded model (the editor's
+update added to the weight by hand) and scored by teacher-forced argmax written out below (EasyEdit's token
+accuracy; locality = the share of answer tokens whose argmax the edit left unchanged), and the evidence numbers
+from docs/findings.md's tables.
+"""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from helpers import REPO, build_tiny_llama, build_tiny_tokenizer
+from goldenlayers import cli
+
+N_LAYERS = 6
+
+
+def request(subject, new, truth, relation="capital", neighbour=("Spain", "Madrid")):
+    # the subject ends the prompt, so an MLP edit at its last token reaches the predicting position of a random
+    # model (tests/editing/test_editing.py); Counterfact's flat layout carries a rephrase and a locality prompt
+    return {"prompt": f"The {relation} of {subject}", "subject": subject, "target_new": new, "ground_truth": truth,
+            "rephrase_prompt": f"In short, the {relation} of {subject}",
+            "locality_prompt": f"The {relation} of {neighbour[0]}", "locality_ground_truth": neighbour[1]}
+
+
+REQUESTS = [
+    request("France", "Rome", "Paris"),
+    request("Germany", "Paris", "Berlin", neighbour=("Italy", "Rome")),
+    request("Italy", "Berlin", "Rome", neighbour=("France", "Paris")),
+    request("Spain", "Dutch", "Spanish", relation="language", neighbour=("France", "French")),
+]
+STRONG = {"alg_name": "R-ROME", "v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0,
+          "clamp_norm_factor": 1000.0, "context_template_length_params": [[3, 2]], "layers": [0],
+          "max_update_norm_ratio": None}
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_verify")
+    tok = build_tiny_tokenizer()
+    build_tiny_llama(tok, seed=3, layers=N_LAYERS).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    (root / "requests.json").write_text(json.dumps(REQUESTS))
+    (root / "strong.yaml").write_text(yaml.safe_dump(STRONG))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # a tiny model on a busy machine: one thread avoids minutes of thread hand-offs per edit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def load(path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def reference_lga_ranking(model, tok, requests, k=1.0) -> list[int]:
+    """LGA's layers best first: inside the fences by score (highest first), then the fenced-out ones."""
+    from test_suggest_edit import reference_lga
+
+    _, scores = reference_lga(model, tok, requests, k)
+    q1, q3 = np.percentile(scores, [25, 75])
+    inside = (scores >= q1 - k * (q3 - q1)) & (scores <= q3 + k * (q3 - q1))
+    return sorted(range(len(scores)), key=lambda i: (not inside[i], -scores[i], i))
+
+
+@torch.no_grad()
+def answer_argmax(model, tok, prompt, answer) -> tuple[list[int], list[int]]:
+    """(argmax, gold) at the answer's positions of `prompt + " " + answer` tokenised as one string."""
+    n_prompt = len(tok(prompt)["input_ids"])
+    ids = tok(prompt + " " + answer)["input_ids"]
+    logits = model(input_ids=torch.tensor([ids])).logits[0]
+    return logits[n_prompt - 1 : len(ids) - 1].argmax(-1).tolist(), ids[n_prompt:]
+
+
+def accuracy(predicted, gold) -> float:
+    return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
+
+
+def reference_metrics(model_dir, tok, raw, layer, templates) -> dict:
+    """Edit one request at `layer` of a freshly loaded model (ΔW added by hand) and score it."""
+    from goldenlayers.editing import get_editor
+
+    model, _ = load(model_dir)
+    model.requires_grad_(False)  # as goldenlayers.models.load_model leaves a model: v* differentiates δ only
+    before, _ = answer_argmax(model, tok, raw["locality_prompt"], raw["locality_ground_truth"])
+    spec = get_editor("r-rome")
+    update = spec.edit(model, tok, [raw], spec.hparams_class.from_dict(STRONG), layer, templates)
+    with torch.no_grad():
+        model.model.layers[layer].mlp.down_proj.weight += update.delta()
+    out = {"rewrite": accuracy(*answer_argmax(model, tok, raw["prompt"], raw["target_new"])),
+           "rephrase": accuracy(*answer_argmax(model, tok, raw["rephrase_prompt"], raw["target_new"])),
+           "locality": accuracy(answer_argmax(model, tok, raw["locality_prompt"], raw["locality_ground_truth"])[0],
+                                before)}
+    out["overall"] = sum(out.values()) / 3
+    return out
+
+
+def test_verify_recommends_the_measured_best_of_lgas_shortlist(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    hp = tmp_path / "hp.yaml"
+    code = cli.main(["-q", "suggest", "--model", str(tiny_dir / "model"), "--requests", str(tiny_dir / "requests.json"),
+                     "--threads", "1", "--selectors", "lga", "--verify", "3", "--verify-requests", "3",
+                     "--hparams", str(tiny_dir / "strong.yaml"), "--json", str(out), "--write-hparams", str(hp)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    model, tok = load(tiny_dir / "model")
+    shortlist = reference_lga_ranking(model, tok, REQUESTS)[:3]
+    assert result["verify"]["shortlist"] == shortlist
+    used = result["verify"]["request_ids"]
+    assert len(used) == 3 and len(set(used)) == 3
+    # the CLI generated its templates from the model: edit the same way here, with those
+    from goldenlayers.editing.templates import generate_context_templates
+
+    templates = generate_context_templates(model, tok, STRONG["context_template_length_params"], seed=42)
+    assert result["verify"]["n_templates"] == len(templates)
+    expected = {}
+    for layer in shortlist:
+        per_request = [reference_metrics(tiny_dir / "model", tok, REQUESTS[int(i)], layer, templates) for i in used]
+        expected[layer] = {m: sum(r[m] for r in per_request) / len(per_request)
+                           for m in ("rewrite", "rephrase", "locality", "overall")}
+        for metric, value in expected[layer].items():
+            assert result["verify"]["measured"][str(layer)][metric] == pytest.approx(value, abs=1e-9), (layer, metric)
+    best_value = max(v["overall"] for v in expected.values())
+    best = next(layer for layer in shortlist if math.isclose(expected[layer]["overall"], best_value))
+    assert result["layer"] == best and result["method"] == "verify"
+    assert f"Recommended layer: {best} (the best overall measured over 3 edited requests" in printed
+    assert f"{best} <- best" in printed and "Verified 3 shortlisted layers on 3 of the 4 requests" in printed
+    assert yaml.safe_load(hp.read_text())["layers"] == [best]
+    assert "(verify)" in hp.read_text().splitlines()[0]
+
+
+
+def state(model) -> dict:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def assert_bit_identical(model, before: dict):
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    changed = [name for name in before if not torch.equal(after[name], before[name])]
+    assert changed == []
+
+
+def test_verify_leaves_every_weight_bit_identical(tiny_dir):
+    from goldenlayers import suggest_layer
+
+    model, tok = load(tiny_dir / "model")
+    model.requires_grad_(False)
+    before = state(model)
+    found = suggest_layer(model, tok, REQUESTS, selectors=["lga", "salem"], verify=3, verify_requests=2,
+                          hparams=STRONG, templates=["{}", "So. {}"], progress=False)
+    assert found.method == "verify" and len(found.verify["rows"]) == 3 * 2
+    assert all(row["status"] == "ok" for row in found.verify["rows"])  # every edit was applied, then undone
+    assert_bit_identical(model, before)
+
+
+def test_an_edit_interrupted_while_in_the_weights_is_undone(tiny_dir, monkeypatch):
+    from goldenlayers import faults, suggest_layer
+
+    model, tok = load(tiny_dir / "model")
+    model.requires_grad_(False)
+    before = state(model)
+    monkeypatch.setattr(faults, "_reached", {})
+    # the 3rd edit raises after it was added to the weights, before its evaluation and restore
+    monkeypatch.setenv(faults.FAULT_ENV, "suggest_verify_edit@3:raise")
+    with pytest.raises(faults.FaultInjected):
+        suggest_layer(model, tok, REQUESTS, selectors=["lga"], verify=2, verify_requests=2, hparams=STRONG,
+                      templates=["{}", "So. {}"], progress=False)
+    assert faults._reached["suggest_verify_edit"] == 3
+    assert_bit_identical(model, before)
+
+
+@pytest.mark.parametrize("choice", [[], ["--selectors", "lga,salem", "--verify", "3", "--verify-requests", "3"]],
+                         ids=["default", "verify"])
+def test_edit_layer_auto_makes_suggests_choice(tiny_dir, tmp_path, capsys, choice):
+    base = ["--model", str(tiny_dir / "model"), "--requests", str(tiny_dir / "requests.json"), "--threads", "1",
+            "--hparams", str(tiny_dir / "strong.yaml"), *choice]
+    assert cli.main(["-q", "suggest", *base, "--json", str(tmp_path / "s.json")]) == 0
+    suggested = json.loads((tmp_path / "s.json").read_text())
+    assert cli.main(["-q", "edit", *base, "--layer", "auto", "--out", str(tmp_path / "edited")]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "edited" / "report.json").read_text())
+    assert report["layer"] == suggested["layer"]
+    assert report["layer_source"] == suggested["method"] == ("verify" if choice else "lga")
+    if choice:  # the measured best is not LGA's own pick here, so following LGA would fail this test
+        assert suggested["layer"] != suggested["picks"]["lga"]
+        assert report["suggestion"]["verify"]["measured"] == suggested["verify"]["measured"]
+    assert f"Recommended layer: {suggested['layer']} (" in printed and "Study evidence for" in printed
+    model, _ = load(tiny_dir / "model")
+    edited, _ = load(tmp_path / "edited")
+    name = f"model.layers.{suggested['layer']}.mlp.down_proj.weight"
+    assert not torch.equal(edited.state_dict()[name], model.state_dict()[name])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the study evidence file and its line
+# ---------------------------------------------------------------------------------------------------------------
+def findings_table16() -> dict:
+    """{(model, dataset, selector label): (mean regret, CI over facts low, high)} of the overall rows of every
+    Table 16 in docs/findings.md."""
+    rows = {}
+    for line in (REPO / "docs" / "findings.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 16 and cells[4] == "overall" and re.fullmatch(r"[0-9.]+", cells[5]):
+            rows[(cells[0], cells[1], cells[3])] = (float(cells[5]), float(cells[8]), float(cells[9]))
+    return rows
+
+
+LABELS = {"lga": "LGA", "cma": "CMA", "salem": "SaLEM", "bf": "BF", "random": "Random (1 layer)"}
+
+
+def test_the_evidence_file_holds_findings_numbers_and_no_others():
+    from goldenlayers.suggest import study_evidence
+
+    doc = study_evidence()
+    assert doc["default_selector"] == "lga"
+    table = findings_table16()
+    own = [c for c in doc["cells"] if c["dataset"] == "default"]
+    assert len(own) == 10  # 5 selectors x 2 models
+    for cell in own:
+        mean, low, high = table[(cell["model"], "default", LABELS[cell["selector"]])]
+        assert (cell["mean_regret"], *cell["ci_over_facts"]) == (mean, low, high), cell
+    # real Counterfact: not measured yet, so no number at all
+    counterfact = [c for c in doc["cells"] if c["dataset"] == "counterfact"]
+    assert counterfact and all(c["mean_regret"] is None and c["ci_over_facts"] is None for c in counterfact)
+
+
+def test_every_recommendation_prints_the_studys_line(tiny_dir, capsys):
+    assert cli.main(["-q", "suggest", "--model", str(tiny_dir / "model"), "--requests",
+                     str(tiny_dir / "requests.json"), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    # written out from docs/findings.md's Table 16 (overall rows, LGA and Random)
+    assert ("Study evidence for LGA, mean overall regret with its 95 % CI over facts: own edit data: SmolLM2-135M "
+            "0.114 [0.053, 0.209] (random layer 0.126), Gemma-3-270M 0.214 [0.019, 0.507] (random layer 0.248); "
+            "real Counterfact: not yet measured") in printed
+
+
+def test_the_default_selector_is_one_data_edit(tiny_dir, tmp_path, monkeypatch):
+    from goldenlayers import suggest
+    from goldenlayers.suggest import evidence_path, suggest_layer
+
+    doc = json.loads(evidence_path().read_text())
+    moved = tmp_path / "evidence.json"
+    moved.write_text(json.dumps({**doc, "default_selector": "salem"}))
+    monkeypatch.setattr(suggest, "evidence_path", lambda: moved)
+    model, tok = load(tiny_dir / "model")
+    found = suggest_layer(model, tok, REQUESTS, progress=False)
+    assert found.method == "salem" and found.layer == found.picks["salem"] != found.picks["lga"]
+    assert found.summary().startswith(f"Recommended layer: {found.picks['salem']} (SaLEM over 4 requests, the "
+                                      "default selector")
+    assert found.evidence.startswith("Study evidence for SaLEM, ")
+    assert "Gemma-3-270M 0.028 [0.000, 0.114]" in found.evidence
+    # a file that names no selector suggest can run is refused, never replaced by a silent default
+    moved.write_text(json.dumps({**doc, "default_selector": "bogus"}))
+    with pytest.raises(ValueError, match=f"{moved}: not a study evidence file: default_selector 'bogus'"):
+        suggest_layer(model, tok, REQUESTS, progress=False)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["suggest", "--verify", "0"], "--verify must be at least 1"),
+    (["suggest", "--verify-requests", "2"], "give --verify K with them"),
+    (["suggest", "--verify", "2", "--verify-requests", "0"], "--verify-requests must be at least 1"),
+    (["suggest", "--verify", "2", "--verify-metric", "portability"], "none of the requests has a portability"),
+    (["edit", "--layer", "2", "--verify", "3", "--out", "OUT"], "--verify choose the layer: only with --layer auto"),
+])
+def test_bad_verify_inputs_fail_before_the_model_loads(tiny_dir, tmp_path, capsys, monkeypatch, argv, message):
+    from goldenlayers import suggest
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model loaded before the flags were checked")
+
+    monkeypatch.setattr(suggest, "open_model", must_not_load)
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    base = ["--model", str(tiny_dir / "model"), "--requests", str(tiny_dir / "requests.json"), "--threads", "1"]
+    assert cli.main(["-q", argv[0], *base, *argv[1:]]) == 2
+    assert message in capsys.readouterr().err
