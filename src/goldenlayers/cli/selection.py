@@ -25,7 +25,7 @@ def cmd_select(args):
 
 def cmd_sweep_plan(args):
     from goldenlayers.io import read_json, write_json
-    from goldenlayers.selection.methods import sweep_plan
+    from goldenlayers.selection.plan import sweep_plan
 
     plan = sweep_plan(args.grid, [read_json(path) for path in args.selections])
     write_json(args.out, plan)

@@ -15,7 +15,7 @@ docs/architecture.md, "Adding a selector").
 * `params`: the selector's parameters by name (`spec.params`); absent ones take the defaults below.
 * returns the JSON-ready selection record (`method`, `layers`, `scores`, `chosen_layer` or `chosen_layers`,
   `params`, ...), as written to results/<model>/<dataset>/selection/<name>.json. The math lives in
-  `goldenlayers.selection.methods`.
+  `goldenlayers.selection.lga` (LGA, LGA(K')) and `goldenlayers.selection.baselines` (SaLEM, CMA, Random, BF).
 
 The pipeline (one proxy split) and the resampling draws (`resampling.choose`, many re-splits) call the same
 `select`, so a re-scored subset gives the pipeline's record.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 # stdlib only at import: the CLI's parser and Snakemake read this registry at every start; the math
-# (goldenlayers.selection.methods: numpy, pandas, scipy) loads when a selector runs
+# (goldenlayers.selection.lga / .baselines: numpy, pandas, scipy) loads when a selector runs
 
 # LGA's Tukey fence constant when none is given (the paper's; 0.5 in its composite/unstructured settings). The
 # workflow reads config/config.yaml's explicit `lga.tukey_k` instead.
@@ -117,13 +117,13 @@ def _sample_ids(frame) -> list[str]:
 
 
 def _gradient_scores(method: str, doc: str):
-    """LGA and LGA(K') differ only in the per-layer score (`methods.SCORERS`); both take the argmax inside
+    """LGA and LGA(K') differ only in the per-layer score (`lga.SCORERS`); both take the argmax inside
     Tukey's fences."""
     def select(evidence, layers, params) -> dict:
-        from goldenlayers.selection import methods
+        from goldenlayers.selection import lga
 
         grads = evidence["gradients"]
-        return methods.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
+        return lga.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
                                  layers=layers)
 
     select.__name__, select.__doc__ = f"select_{method}", doc
@@ -138,44 +138,44 @@ select_lga_kprime = _gradient_scores("lga_kprime", "LGA(K'): sum over the proxy 
 
 def select_salem(evidence, layers, params) -> dict:
     """SaLEM: the layer of greatest saliency (no fences)."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
-    return methods.run_salem(evidence["saliency"], layers=layers)
+    return baselines.run_salem(evidence["saliency"], layers=layers)
 
 
 def select_cma(evidence, layers, params) -> dict:
     """CMA: the layer of largest mean indirect effect over the proxy samples the clean model gets right."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     effects = evidence["effects"]
     if effects.empty:
         raise NoEvidence("no proxy sample in the causal-trace table")
-    return methods.run_cma(effects, layers=layers)
+    return baselines.run_cma(effects, layers=layers)
 
 
 def select_random(evidence, layers, params) -> dict:
-    """Random: `n_layers` seeded candidate layers (`methods.run_random`'s defaults where not given); `rng` (a
+    """Random: `n_layers` seeded candidate layers (`baselines.run_random`'s defaults where not given); `rng` (a
     numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     if layers is None:
         raise ValueError("random: give the candidate layers")
     given = {"n": params.get("n_layers"), "seed": params.get("seed"), "rng": params.get("rng")}
-    return methods.run_random(layers, **{k: v for k, v in given.items() if v is not None})
+    return baselines.run_random(layers, **{k: v for k, v in given.items() if v is not None})
 
 
 def select_bf(evidence, layers, params) -> dict:
     """BF: the proxy golden layer of the sweep, with the proxy share of the sweep jobs' time."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     sweep = evidence["sweep"]
     if layers is not None:
         sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
     metric = {"metric": params["metric"]} if params.get("metric") else {}
     try:
-        return methods.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
+        return baselines.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
                                 num_layers=params.get("num_layers"), **metric)
-    except methods.NoProxyValues as err:
+    except baselines.NoProxyValues as err:
         # e.g. a resampled draw whose proxy samples have no portability prompt: no choice in that draw
         raise NoEvidence(str(err)) from None
 
