@@ -222,7 +222,7 @@ def test_resample_stage_and_report(tmp_path):
     write_figures(["figure5", "figure6", "figure7"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
     assert set(t16["Model"]) == {"m"} and set(t16["Editor"]) == {"r-rome"}  # the key the summary recorded
-    assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
+    assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Verify", "Consensus", "Random (1 layer)"}
     assert set(t16["Metric"]) == {"rewrite", "overall"}
     assert (t16["CI low (over draws)"] <= t16["Mean regret"] + 1e-12).all()
     assert (t16["Mean regret"] <= t16["CI high (over draws)"] + 1e-12).all()

@@ -23,20 +23,22 @@ import pandas as pd  # noqa: E402
 from goldenlayers import stats as analysis  # noqa: E402
 from goldenlayers.analysis import resampling  # noqa: E402
 from goldenlayers.io import read_json, read_parquet, save_figure, write_json, write_parquet  # noqa: E402
-from goldenlayers.selection.registry import SELECTORS, TUKEY_K  # noqa: E402
+from goldenlayers.selection import registry  # noqa: E402
+from goldenlayers.selection.registry import TUKEY_K  # noqa: E402
 
 
 def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
-    other rows (Figure 5's "test golden") keep their name."""
-    spec = SELECTORS.get(name)
-    if spec is None:
+    other rows (Figure 5's "test golden", a frontier setting such as "verify(k=3,m=5,overall)") keep their name."""
+    if name not in registry.SELECTORS and name not in registry.DERIVED:
         return name
+    spec = registry.spec(name)
     return f"{spec.label} (1 layer)" if spec.multi_layer else spec.label
 
 
 def _style(name: str) -> dict:
-    spec = SELECTORS[name]
+    """A selector's plot style; a frontier setting ("verify(k=3,m=5,overall)") takes its selector's."""
+    spec = registry.spec(name.split("(", 1)[0])
     return dict(color=spec.color, marker=spec.marker, linestyle=spec.linestyle)
 
 
@@ -45,7 +47,8 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
                    params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
                    sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None,
                    plan_path: str | None = None, aggregate_path: str | None = None, candidates: str = "grid",
-                   fact_replicates: int = 0, fact_draws: int = 1) -> dict:
+                   fact_replicates: int = 0, fact_draws: int = 1, frontier: dict | None = None,
+                   selection_paths: Sequence[str] = ()) -> dict:
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
     curve parquet files and summary.json). `params`: the selectors' parameters by name (the config's; each
     selector takes its own, `resampling.draw_params`). `key` ({model, dataset, editor}) is recorded in the summary:
@@ -54,7 +57,10 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     candidates "grid": the draws choose among the sweep plan's grid (`plan_path`), not the grid plus the layers the
     selectors chose on the pipeline's split (which would favour those selectors); "swept": among every swept layer.
     `aggregate_path` (the aggregate summary) gives the pipeline's chosen layers for the paired tests on its test
-    split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet)."""
+    split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet).
+    `frontier` (the config's `resampling.frontier`) adds its named settings to the main draws and the bootstrap over
+    facts (`resampling.frontier_settings`); `selection_paths` (the pipeline's selection/<name>.json files) give the
+    zero-edit selectors' measured seconds, shown beside their cost on the frontier."""
     from goldenlayers.measure.factors import load_factors
 
     started = time.perf_counter()
@@ -72,14 +78,16 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         effects=read_parquet(effects_path) if effects_path else None,
         metric=metric,
     )
+    settings = resampling.frontier_settings(frontier)
     loaded = time.perf_counter()
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
-    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params)
+    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params, settings=settings)
     drawn = time.perf_counter()
     curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
-    facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params)
+    facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params,
+                                       settings=settings)
              if fact_replicates > 0 else pd.DataFrame(columns=resampling.DRAW_COLUMNS + ["replicate"]))
     booted = time.perf_counter()
     # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
@@ -108,6 +116,14 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         "candidates": "the configured grid" if grid is not None else "the swept layers",
         "candidate_layers": ev["layers"], "table1": table1, "pipeline_pairs": pairs,
         "fact_bootstrap": {"replicates": int(fact_replicates), "draws": int(fact_draws)},
+        # every row's selector and parameters (the registry's with the config's, then the frontier's settings):
+        # the frontier's costs in edits are computed from these
+        "settings": {**{name: {"selector": name, "params": {k: v for k, v in
+                                                            resampling.draw_params(name, params, ev, None).items()
+                                                            if k != "rng"}}
+                            for name in resampling.draw_order()}, **settings},
+        "frontier": dict(frontier or {}),
+        "selector_seconds": selector_seconds(selection_paths),
         "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn,
                     "fact_bootstrap": booted - done},
     }
@@ -118,6 +134,16 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     write_parquet(out / "fact_draws.parquet", facts)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def selector_seconds(paths: Sequence[str]) -> dict[str, float]:
+    """{method: wall_seconds} of the pipeline's selection records that have one (LGA, SaLEM, CMA, ...)."""
+    out = {}
+    for path in paths:
+        record = read_json(path)
+        if record.get("wall_seconds") is not None:
+            out[str(record["method"])] = float(record["wall_seconds"])
+    return out
 
 
 def report_metrics(summary: dict) -> list[str]:

@@ -550,7 +550,7 @@ def table17(runs: dict, metric: str = "") -> Built:
 
     from goldenlayers.analysis import resampling
     from goldenlayers.analysis.resampling_report import draw_label, report_metrics
-    from goldenlayers.selection.registry import SELECTORS as registry
+    from goldenlayers.selection.registry import spec
 
     rows, notes = [], []
     for (model, dataset, editor), run in runs.items():
@@ -568,7 +568,7 @@ def table17(runs: dict, metric: str = "") -> Built:
                     p, d = p or {}, d or {}
                     power = p.get("power") or {}
                     rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
-                                 "Selector": registry[name].label, "Versus": registry[ref].label, "Metric": m,
+                                 "Selector": spec(name).label, "Versus": spec(ref).label, "Metric": m,
                                  "Layer": p.get("layer"), "Versus layer": p.get("ref_layer"),
                                  "Test facts": p.get("n"), "Mean diff (test split)": p.get("mean_diff"),
                                  "SD of diffs": p.get("sd_diff"), "t-test p": p.get("p_t"),
