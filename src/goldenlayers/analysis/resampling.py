@@ -254,12 +254,17 @@ def choose(ev: dict, proxy: np.ndarray, params: Mapping[str, Any] | None = None,
     records: dict[str, dict] = {}
     cache: dict[str, Any] = {}
 
+    def proxy_rows() -> pd.DataFrame:  # built once per draw, on first use
+        if "proxy" not in cache:
+            cache["proxy"] = proxy_sweep(ev, proxy_order)
+        return cache["proxy"]
+
     def evidence_for(spec) -> dict | None:
         if not all(need in available or need == "selections" for need in spec.needs):
             return None
         given = {need: records if need == "selections" else available[need] for need in spec.needs}
         if "selections" in spec.needs and "sweep" in spec.needs:  # verify: the proxy facts' rows, every metric
-            given["sweep"] = cache.setdefault("proxy", proxy_sweep(ev, proxy_order))
+            given["sweep"] = proxy_rows()
         return {**given, "proxy_order": proxy_order}
 
     def pick(name: str, spec, evidence: dict, chosen_params: dict) -> int | None:
@@ -287,7 +292,7 @@ def choose(ev: dict, proxy: np.ndarray, params: Mapping[str, Any] | None = None,
         if "selections" in spec.needs:
             evidence["selections"] = cheap
         if spec.name == "bf":  # BF(m) reads the same proxy rows as verify
-            evidence["sweep"] = cache.setdefault("proxy", proxy_sweep(ev, proxy_order))
+            evidence["sweep"] = proxy_rows()
         out[name] = pick(name, spec, evidence, {**draw_params(spec.name, params, ev, rng), **setting["params"]})
     return out
 

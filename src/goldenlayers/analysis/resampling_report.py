@@ -90,15 +90,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
                                        settings=settings)
              if fact_replicates > 0 else pd.DataFrame(columns=resampling.DRAW_COLUMNS + ["replicate"]))
     booted = time.perf_counter()
-    # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
-    df = analysis.overall(sweep)
-    rates = resampling.golden_exists_rate(verdicts)
-    table1 = {}
-    for m in ev["metrics"]:
-        golden = analysis.golden_layer(df, m, "test")
-        row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
-        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m),
-                     "power": resampling.table1_power(sweep, m, golden) if golden is not None else None}
+    table1 = table1_entries(sweep, ev["metrics"], verdicts)
     pairs = []
     if aggregate_path:  # the pipeline's own choices (among every layer of the model) on its test split
         aggregate = read_json(aggregate_path)
@@ -116,12 +108,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         "candidates": "the configured grid" if grid is not None else "the swept layers",
         "candidate_layers": ev["layers"], "table1": table1, "pipeline_pairs": pairs,
         "fact_bootstrap": {"replicates": int(fact_replicates), "draws": int(fact_draws)},
-        # every row's selector and parameters (the registry's with the config's, then the frontier's settings):
-        # the frontier's costs in edits are computed from these
-        "settings": {**{name: {"selector": name, "params": {k: v for k, v in
-                                                            resampling.draw_params(name, params, ev, None).items()
-                                                            if k != "rng"}}
-                            for name in resampling.draw_order()}, **settings},
+        "settings": row_settings(ev, params, settings),
         "frontier": dict(frontier or {}),
         "selector_seconds": selector_seconds(selection_paths),
         "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn,
@@ -134,6 +121,29 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     write_parquet(out / "fact_draws.parquet", facts)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def table1_entries(sweep: pd.DataFrame, metrics: Sequence[str], verdicts: pd.DataFrame) -> dict:
+    """Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer."""
+    df = analysis.overall(sweep)
+    rates = resampling.golden_exists_rate(verdicts)
+    table1 = {}
+    for m in metrics:
+        golden = analysis.golden_layer(df, m, "test")
+        row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
+        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m),
+                     "power": resampling.table1_power(sweep, m, golden) if golden is not None else None}
+    return table1
+
+
+def row_settings(ev: dict, params: dict | None, settings: dict) -> dict:
+    """Every row's selector and parameters: the registry's selectors with the config's parameters as the draws
+    pass them (`resampling.draw_params`), then the frontier's settings; the frontier's costs in edits are computed
+    from these."""
+    rows = {name: {"selector": name, "params": {k: v for k, v in resampling.draw_params(name, params, ev, None).items()
+                                                if k != "rng"}}
+            for name in resampling.draw_order()}
+    return {**rows, **settings}
 
 
 def selector_seconds(paths: Sequence[str]) -> dict[str, float]:
@@ -277,6 +287,66 @@ def plot_paired(runs: dict, out_prefix) -> pd.DataFrame:
             ax.set_title(f"{model} / {dataset} vs {draw_label(ref)}: CI over draws (thick), over facts (thin)",
                          fontsize=9)
             ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data
+
+
+def plot_frontier(runs: dict, out_prefix) -> pd.DataFrame:
+    """The cost-regret frontier's figure: per (model, dataset) of the first editor (rows) and reported metric
+    (columns), every selector setting's mean regret (with its CI over facts, thin bars) against its cost in edits
+    (symmetric-log axis: the zero-edit selectors sit at 0), BF's edits dashed and the ambition's budget (20 % of
+    them) dotted; the best setting of each panel ringed."""
+    from goldenlayers.analysis import frontier
+
+    first = {}
+    for (model, dataset, editor), run in runs.items():
+        first.setdefault((model, dataset), run)
+    frames = []
+    for (model, dataset), run in first.items():
+        rows = frontier.frontier_rows(run, report_metrics(run["summary"]))
+        bf_edits = run["summary"]["n_proxy"] * len(run["summary"]["candidate_layers"])
+        frames.append(rows.assign(model=model, dataset=dataset, bf_edits=bf_edits))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    keys = list(first)
+    metrics = list(dict.fromkeys(data["metric"])) if len(data) else []
+    fig, axes = plt.subplots(max(len(keys), 1), max(len(metrics), 1),
+                             figsize=(6.0 * max(len(metrics), 1), 4.2 * max(len(keys), 1)), squeeze=False)
+    for i, (model, dataset) in enumerate(keys):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
+            free = int((part["edits"] == 0).sum())
+            k = 0
+            for row in part.itertuples(index=False):
+                style = _style(row.selector)
+                x = row.edits
+                if x == 0:  # the zero-edit selectors spread over the axis' linear part around 0, so none hides
+                    x = -0.7 + 1.4 * k / max(free - 1, 1)
+                    k += 1
+                low = max(row.mean_regret - row.facts_low, 0.0) if not np.isnan(row.facts_low) else 0.0
+                high = max(row.facts_high - row.mean_regret, 0.0) if not np.isnan(row.facts_high) else 0.0
+                ax.errorbar([x], [row.mean_regret], yerr=[[low], [high]], color=style["color"],
+                            marker=style["marker"], linestyle="none", elinewidth=0.8, capsize=2)
+                if row.best:
+                    ax.plot([x], [row.mean_regret], marker="o", markersize=14, markerfacecolor="none",
+                            color="black", linestyle="none")
+                ax.annotate(row.label, (x, row.mean_regret), fontsize=6, xytext=(3, 3), rotation=20,
+                            textcoords="offset points")
+            if len(part):
+                bf_edits = int(part["bf_edits"].iloc[0])
+                ax.axvline(bf_edits, color="grey", linestyle="--", linewidth=0.8, label="BF's edits")
+                ax.axvline(frontier.BUDGET * bf_edits, color="grey", linestyle=":", linewidth=0.8,
+                           label=f"{frontier.BUDGET:.0%} of BF's edits")
+            ax.set_xscale("symlog", linthresh=1.0)
+            if len(part):
+                ax.set_xlim(-1.0, 2.0 * int(part["bf_edits"].iloc[0]))
+            ax.set_xlabel("cost (edits on the proxy facts)")
+            ax.set_ylabel(f"mean regret ({m}), CI over facts")
+            ax.set_title(f"{model} / {dataset}: {m} regret against cost (best ringed)", fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     save_figure(fig, out_prefix)
     plt.close(fig)

@@ -120,7 +120,7 @@ def run_bf(sweep: pd.DataFrame, metric: str = "rewrite", job_seconds: Mapping[in
     per-edit time falls smoothly with depth (fewer blocks between the edit and the loss; docs/benchmarks.md).
     """
     means = stats.layer_means(sweep, metric, "proxy")
-    chosen = stats.golden_layer(sweep, metric, "proxy")
+    chosen = stats.golden_of_means(means)
     if chosen is None:
         raise NoProxyValues(f"the sweep has no proxy values of {metric!r}")
     params = {"metric": metric, "split": "proxy", "choice": "argmax of the proxy mean (lowest layer on ties)"}

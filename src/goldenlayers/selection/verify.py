@@ -119,16 +119,31 @@ def run_verify(sweep, rankings: Sequence[Sequence[int]], names: Sequence[str], k
     (`best_measured`: ties to the earlier shortlisted layer). `sweep` has a `split` column; failed edits count as
     0 (`stats.layer_means`). Returns None as chosen_layer when no shortlisted layer has a value; the caller decides
     (the registry raises NoEvidence)."""
+    import numpy as np
+
     from goldenlayers import stats
 
     proxy = sweep[sweep["split"] == "proxy"]
-    present = set(proxy["sample_id"].astype(str))
+    ids = proxy["sample_id"].astype(str).to_numpy()
+    present = set(ids)
     order = sorted(present) if proxy_order is None else [str(s) for s in proxy_order if str(s) in present]
     facts = first_facts(order, m)
     short = shortlist(rankings, k)
-    rows = proxy[proxy["sample_id"].astype(str).isin(set(facts)) & proxy["layer"].isin(short)]
-    means = stats.layer_means(rows, metric, "proxy") if len(rows) else {}
-    measured = {int(layer): float(v) for layer, v in dict(means).items()}
+    # the k x m rows first (the resampling draws call this thousands of times), then failures count as 0 and
+    # overall is the row mean, as everywhere (`stats`)
+    rows = proxy[np.isin(ids, facts) & np.isin(proxy["layer"].to_numpy(), short)]
+    if "status" in rows.columns:
+        rows = stats.apply_failures(rows)
+    if metric == stats.OVERALL and stats.OVERALL not in rows.columns:
+        rows = stats.overall(rows)
+    if metric not in rows.columns:
+        raise KeyError(f"the sweep has no metric column {metric!r}")
+    values, at = rows[metric].to_numpy(dtype=float), rows["layer"].to_numpy()
+    measured = {}
+    for layer in short:
+        mine = values[(at == layer) & ~np.isnan(values)]
+        if mine.size:
+            measured[int(layer)] = float(mine.mean())
     candidates = sorted({int(x) for r in rankings for x in r} if layers is None else {int(x) for x in layers})
     return {"method": "verify", "layers": candidates, "scores": None, "chosen_layer": best_measured(measured, short),
             "shortlist": short, "measured": {str(layer): measured.get(layer) for layer in short},
