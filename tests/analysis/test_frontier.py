@@ -103,6 +103,9 @@ def test_frontier_settings_are_checked():
     got = resampling.frontier_settings({"verify": [{"k": 3, "m": 5}], "metrics": ["rewrite", "overall"]})
     assert got["verify(k=3,m=5,overall)"] == {"selector": "verify", "params": {"shortlist_k": 3, "proxy_facts": 5,
                                                                                  "verify_metric": "overall"}}
+    # the registry's verify already runs k = 3, m = 5 by overall: that setting is not run twice
+    assert list(resampling.new_settings(got, {})) == ["verify(k=3,m=5,rewrite)"]
+    assert list(resampling.new_settings(got, {"shortlist_k": 2})) == list(got)
 
 
 def test_the_stage_writes_the_frontier_table_and_figure(tmp_path):

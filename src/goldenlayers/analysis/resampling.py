@@ -61,6 +61,16 @@ def setting_name(selector: str, params: Mapping[str, Any]) -> str:
     raise ValueError(f"the frontier has no settings of {selector!r}")
 
 
+def new_settings(settings: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any] | None) -> dict[str, dict]:
+    """`settings` without those that repeat the registry's verify as `params` configure it (its row already shows
+    that setting; running it twice would only cost time)."""
+    given = params_of("verify", params or {})
+    default = {"shortlist_k": int(given.get("shortlist_k") or registry.SHORTLIST_K),
+               "proxy_facts": int(given.get("proxy_facts") or registry.VERIFY_FACTS),
+               "verify_metric": given.get("verify_metric") or registry.VERIFY_METRIC}
+    return {name: s for name, s in settings.items() if not (s["selector"] == "verify" and s["params"] == default)}
+
+
 def frontier_settings(frontier: Mapping[str, Any] | None) -> dict[str, dict]:
     """The config's `resampling.frontier` ({verify: [{k, m}, ...], bf_facts: [m, ...], metrics: [...]}) as named
     selector settings {name: {selector, params}}: every verify (k, m) with every metric, BF on each m proxy facts.

@@ -78,7 +78,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         effects=read_parquet(effects_path) if effects_path else None,
         metric=metric,
     )
-    settings = resampling.frontier_settings(frontier)
+    settings = resampling.new_settings(resampling.frontier_settings(frontier), params)
     loaded = time.perf_counter()
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
     draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params, settings=settings)
