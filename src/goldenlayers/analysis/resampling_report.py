@@ -319,12 +319,16 @@ def plot_frontier(runs: dict, out_prefix) -> pd.DataFrame:
             part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
             free = int((part["edits"] == 0).sum())
             k = 0
+            same: dict[int, int] = {}  # settings of equal cost (verify by rewrite and by overall) side by side
             for row in part.itertuples(index=False):
                 style = _style(row.selector)
                 x = row.edits
                 if x == 0:  # the zero-edit selectors spread over the axis' linear part around 0, so none hides
                     x = -0.7 + 1.4 * k / max(free - 1, 1)
                     k += 1
+                else:
+                    same[x] = same.get(x, -1) + 1
+                    x = x * 1.08 ** same[x]
                 low = max(row.mean_regret - row.facts_low, 0.0) if not np.isnan(row.facts_low) else 0.0
                 high = max(row.facts_high - row.mean_regret, 0.0) if not np.isnan(row.facts_high) else 0.0
                 ax.errorbar([x], [row.mean_regret], yerr=[[low], [high]], color=style["color"],
