@@ -37,7 +37,8 @@ from goldenlayers.editing.templates import generate_context_templates
 from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
 from goldenlayers.io import write_json
 from goldenlayers.models import logits_at, num_layers, load_prepared
-from goldenlayers.selection.methods import run_cma, run_lga, run_salem
+from goldenlayers.selection.baselines import run_cma, run_salem
+from goldenlayers.selection.lga import run_lga
 from goldenlayers.sweep.single import edit_and_evaluate
 from goldenlayers.text import batch_prompt_answers
 

@@ -200,7 +200,12 @@ def golden_layer(sweep: pd.DataFrame, metric: str, split: str | None) -> int | N
     Ties (within `TIE_TOL`) go to the lowest layer, as the paper reports "the first tied layer". Returns None
     when the split has no value for the metric. ``split=None`` uses every row (e.g. a proxy union).
     """
-    layers = _best_layers(layer_means(sweep, metric, split))
+    return golden_of_means(layer_means(sweep, metric, split))
+
+
+def golden_of_means(means: pd.Series) -> int | None:
+    """`golden_layer` from per-layer means already computed (`layer_means`): the best, lowest on ties."""
+    layers = _best_layers(means)
     return layers[0] if layers else None
 
 

@@ -2,7 +2,7 @@
 
 A selector's wall time = the job that measured its evidence (a Snakemake benchmark file) + its scoring step, minus
 the part of that job spent only on the resampling evidence (the samples outside the proxy split, and saving SaLEM's
-factors; the job's timing file). BF's time is the proxy share of every sweep job (`selection.methods.run_bf`).
+factors; the job's timing file). BF's time is the proxy share of every sweep job (`selection.baselines.run_bf`).
 """
 
 from __future__ import annotations

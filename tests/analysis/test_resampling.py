@@ -14,7 +14,8 @@ from scipy import stats
 from goldenlayers import stats as analysis
 from goldenlayers.analysis import resampling
 from goldenlayers.measure import factors as evidence
-from goldenlayers.selection import methods as selection
+from goldenlayers.selection import baselines, lga
+from goldenlayers.selection.plan import sweep_plan
 from goldenlayers.measure.gradients import NewGradientSum, extract_layer_gradients
 
 LAYERS = [0, 1, 2]
@@ -141,12 +142,12 @@ def test_rescoring_from_cached_values_equals_each_selector_run_directly():
     for proxy in masks:
         subset = [s for s, keep in zip(ev["samples"], proxy) if keep]
         got = {k: (None if v is None else layers[v]) for k, v in resampling.choose(ev, proxy, params={"tukey_k": 1.0}).items()}
-        assert got["lga"] == selection.run_lga(grads, subset, k=1.0, layers=layers)["chosen_layer"]
-        assert got["lga_kprime"] == selection.run_lga(grads, subset, k=1.0, method="lga_kprime",
+        assert got["lga"] == lga.run_lga(grads, subset, k=1.0, layers=layers)["chosen_layer"]
+        assert got["lga_kprime"] == lga.run_lga(grads, subset, k=1.0, method="lga_kprime",
                                                       layers=layers)["chosen_layer"]
-        assert got["cma"] == selection.run_cma(effects, layers=layers, sample_ids=subset)["chosen_layer"]
+        assert got["cma"] == baselines.run_cma(effects, layers=layers, sample_ids=subset)["chosen_layer"]
         as_proxy = sweep.assign(split=np.where(sweep["sample_id"].isin(subset), "proxy", "test"))
-        assert got["bf"] == selection.run_bf(as_proxy, "rewrite")["chosen_layer"]
+        assert got["bf"] == baselines.run_bf(as_proxy, "rewrite")["chosen_layer"]
 
 
 def test_salem_from_cached_factors_equals_a_direct_pass_on_the_subset(tiny_llama, tiny_tokenizer, tiny_records,
@@ -164,7 +165,7 @@ def test_salem_from_cached_factors_equals_a_direct_pass_on_the_subset(tiny_llama
         assert list(got.columns) == list(expected.columns)
         np.testing.assert_allclose(got["saliency"], expected["saliency"], rtol=1e-5)
         assert (got["n_samples"] == len(subset)).all()
-        assert selection.run_salem(got)["chosen_layer"] == selection.run_salem(expected)["chosen_layer"]
+        assert baselines.run_salem(got)["chosen_layer"] == baselines.run_salem(expected)["chosen_layer"]
     with pytest.raises(KeyError, match="no gradient factors"):
         evidence.salem_saliency(loaded, ["nope"])
     (tmp_path / "bad.safetensors").write_bytes(b"not a file")
@@ -181,11 +182,11 @@ def test_evidence_for_other_samples_is_refused():
 
 
 def test_sweep_plan_adds_chosen_layers_outside_the_grid():
-    plan = selection.sweep_plan([0, 4, 8], [{"method": "lga", "chosen_layer": 5},
+    plan = sweep_plan([0, 4, 8], [{"method": "lga", "chosen_layer": 5},
                                             {"method": "cma", "chosen_layer": 4}])
     assert plan == {"grid": [0, 4, 8], "chosen": {"lga": 5, "cma": 4}, "added": [5], "layers": [0, 4, 5, 8]}
     with pytest.raises(ValueError, match="chose no layer"):
-        selection.sweep_plan([0], [{"method": "lga", "chosen_layer": None}])
+        sweep_plan([0], [{"method": "lga", "chosen_layer": None}])
 
 
 def test_resample_stage_and_report(tmp_path):
@@ -221,7 +222,7 @@ def test_resample_stage_and_report(tmp_path):
     write_figures(["figure5", "figure6", "figure7"], runs, str(tmp_path / "report"))
     t16 = tables["table16"]
     assert set(t16["Model"]) == {"m"} and set(t16["Editor"]) == {"r-rome"}  # the key the summary recorded
-    assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Random (1 layer)"}
+    assert set(t16["Selector"]) == {"LGA", "LGA(K')", "CMA", "BF", "Verify", "Consensus", "Random (1 layer)"}
     assert set(t16["Metric"]) == {"rewrite", "overall"}
     assert (t16["CI low (over draws)"] <= t16["Mean regret"] + 1e-12).all()
     assert (t16["Mean regret"] <= t16["CI high (over draws)"] + 1e-12).all()

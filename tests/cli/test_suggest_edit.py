@@ -1,6 +1,6 @@
 """`goldenlayers suggest` / `goldenlayers edit` end to end on a tiny random LLaMA saved to a temp directory.
 
-The LGA reference here is computed independently of goldenlayers.measure.gradients/selection.methods: plain autograd gradients of
+The LGA reference here is computed independently of goldenlayers.measure.gradients/selection.lga: plain autograd gradients of
 each layer's MLP output weight, their inner products summed over the requests, numpy's Tukey fences and argmax.
 """
 

@@ -18,7 +18,7 @@ from goldenlayers.measure.causal_trace import (
     trace_sample,
 )
 from goldenlayers.models import edited_module, num_layers
-from goldenlayers.selection.methods import run_cma
+from goldenlayers.selection.baselines import run_cma
 from goldenlayers.text import prompt_ids
 
 FAMILIES = ["tiny_gpt2", "tiny_llama", "tiny_gemma3"]

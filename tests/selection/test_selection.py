@@ -8,17 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldenlayers.selection.methods import (
-    lga_kprime_scores,
-    lga_scores,
-    run_bf,
-    run_cma,
-    run_lga,
-    run_random,
-    run_salem,
-    select_layer,
-    tukey_fences,
-)
+from goldenlayers.selection.baselines import run_bf, run_cma, run_random, run_salem
+from goldenlayers.selection.lga import lga_kprime_scores, lga_scores, run_lga, select_layer, tukey_fences
 from goldenlayers.analysis.aggregate import mean_of_selected
 from goldenlayers.report.tables import speedup_table
 from goldenlayers.walltime import read_benchmark_seconds

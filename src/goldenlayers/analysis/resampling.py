@@ -6,7 +6,10 @@ R times (seeded; the pipeline's proxy size, then a range of proxy sizes for the 
 * each selector of the registry (`goldenlayers.selection.registry`) chooses a layer **from cached per-sample evidence
   only** (no model), through the same `select` the pipeline calls: LGA / LGA(K') from the per-sample gradient
   scalars, SaLEM from the new-knowledge gradient factors (`goldenlayers.measure.factors`), CMA from the per-sample
-  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw. Candidates are
+  indirect effects, BF from the proxy part of the sweep, Random as one random layer per draw; verify and
+  consensus combine the cheap selectors' records of the same draw (no re-scoring; verify reads its edits from
+  the proxy facts' sweep rows), and the frontier's settings (`frontier_settings`: verify at several k, m and
+  metrics, BF on m proxy facts) run beside them as named variants. Candidates are
   swept layers, so every choice has test metrics: the pipeline passes the configured grid (every layer with
   `layers: all`), not the layers the selectors added to the sweep, which would favour them;
 * on the draw's test samples, per metric (every supported one and overall): the test golden layer(s) (best mean;
@@ -38,15 +41,62 @@ from scipy import stats
 from goldenlayers import stats as analysis  # goldenlayers.stats (scipy's `stats` is imported above)
 from goldenlayers.measure import factors as evidence
 from goldenlayers.measure.gradients import SALIENCY_COLUMNS
-from goldenlayers.selection.registry import SELECTORS as REGISTRY
+from goldenlayers.selection import registry
 from goldenlayers.selection.registry import NoEvidence, params_of
 from goldenlayers.analysis import verdict
 
 
 def draw_order() -> list[str]:
-    """Selectors in the order of the draws and of Table 16: those that read evidence, then the ones that draw
-    at random (registry order within each)."""
-    return [n for n, s in REGISTRY.items() if s.needs] + [n for n, s in REGISTRY.items() if not s.needs]
+    """Selectors in the order of the draws and of Table 16: those that read evidence, then the derived ones
+    (verify, consensus: they combine the others' records of the same draw), then the ones that draw at random
+    (registry order within each)."""
+    selectors = registry.SELECTORS
+    return ([n for n, s in selectors.items() if s.needs] + list(registry.DERIVED)
+            + [n for n, s in selectors.items() if not s.needs])
+
+
+def setting_name(selector: str, params: Mapping[str, Any]) -> str:
+    """A frontier setting's row name: "verify(k=3,m=5,overall)", "bf(m=5)"."""
+    if selector == "verify":
+        return f"verify(k={int(params['shortlist_k'])},m={int(params['proxy_facts'])},{params['verify_metric']})"
+    if selector == "bf":
+        return f"bf(m={int(params['proxy_facts'])})"
+    raise ValueError(f"the frontier has no settings of {selector!r}")
+
+
+def new_settings(settings: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any] | None) -> dict[str, dict]:
+    """`settings` without those that repeat the registry's verify as `params` configure it (its row already shows
+    that setting; running it twice would only cost time)."""
+    given = params_of("verify", params or {})
+    default = {"shortlist_k": int(given.get("shortlist_k") or registry.SHORTLIST_K),
+               "proxy_facts": int(given.get("proxy_facts") or registry.VERIFY_FACTS),
+               "verify_metric": given.get("verify_metric") or registry.VERIFY_METRIC}
+    return {name: s for name, s in settings.items() if not (s["selector"] == "verify" and s["params"] == default)}
+
+
+def frontier_settings(frontier: Mapping[str, Any] | None) -> dict[str, dict]:
+    """The config's `resampling.frontier` ({verify: [{k, m}, ...], bf_facts: [m, ...], metrics: [...]}) as named
+    selector settings {name: {selector, params}}: every verify (k, m) with every metric, BF on each m proxy facts.
+    Run in the main draws and the bootstrap over facts beside the registry's selectors (not in the proxy-size
+    curve)."""
+    out: dict[str, dict] = {}
+    if not frontier:
+        return out
+    unknown = sorted(set(frontier) - {"verify", "bf_facts", "metrics"})
+    if unknown:
+        raise ValueError(f"resampling.frontier: unknown keys {unknown} (verify, bf_facts, metrics)")
+    for setting in frontier.get("verify") or []:
+        if set(setting) != {"k", "m"} or int(setting["k"]) < 1 or int(setting["m"]) < 1:
+            raise ValueError(f"resampling.frontier.verify: each setting is {{k: >= 1, m: >= 1}}, not {setting!r}")
+        for metric in frontier.get("metrics") or [registry.VERIFY_METRIC]:
+            params = {"shortlist_k": int(setting["k"]), "proxy_facts": int(setting["m"]), "verify_metric": metric}
+            out[setting_name("verify", params)] = {"selector": "verify", "params": params}
+    for m in frontier.get("bf_facts") or []:
+        if int(m) < 1:
+            raise ValueError(f"resampling.frontier.bf_facts: m must be >= 1, not {m!r}")
+        params = {"proxy_facts": int(m)}
+        out[setting_name("bf", params)] = {"selector": "bf", "params": params}
+    return out
 
 
 
@@ -128,16 +178,23 @@ def build_evidence(sweep: pd.DataFrame, gradients: pd.DataFrame | None = None, f
 # ----------------------------------------------------------------------------------------------------------
 # draws
 # ----------------------------------------------------------------------------------------------------------
-def draw_masks(n_samples: int, n_proxy: int, n_draws: int, seed: int) -> np.ndarray:
-    """[n_draws, n_samples] boolean proxy masks: each draw a seeded uniform subset of `n_proxy` samples."""
+def draw_orders(n_samples: int, n_proxy: int, n_draws: int, seed: int) -> np.ndarray:
+    """[n_draws, n_proxy] sample indices: each draw's proxy samples in its random order (the first m of them are
+    the facts verify and BF(m) edit: a uniform random subset of the proxy)."""
     if not 1 <= n_proxy < n_samples:
         raise ValueError(f"a proxy of {n_proxy} samples out of {n_samples} leaves an empty split")
     if n_draws < 1:
         raise ValueError("n_draws must be >= 1")
     rng = np.random.default_rng([int(seed), int(n_proxy)])
+    return np.stack([rng.permutation(n_samples)[:n_proxy] for _ in range(n_draws)])
+
+
+def draw_masks(n_samples: int, n_proxy: int, n_draws: int, seed: int) -> np.ndarray:
+    """[n_draws, n_samples] boolean proxy masks: each draw a seeded uniform subset of `n_proxy` samples
+    (`draw_orders`' samples)."""
+    orders = draw_orders(n_samples, n_proxy, n_draws, seed)
     masks = np.zeros((n_draws, n_samples), dtype=bool)
-    for r in range(n_draws):
-        masks[r, rng.permutation(n_samples)[:n_proxy]] = True
+    np.put_along_axis(masks, orders, True, axis=1)
     return masks
 
 
@@ -204,7 +261,7 @@ def draw_params(name: str, params: Mapping[str, Any] | None, ev: dict, rng: np.r
     """Selector `name`'s parameters in a draw: its own from `params` (the config's, `registry.params_of`), BF's
     metric the evidence's, and a selector without evidence (Random) one layer from the caller's stream `rng`."""
     out = params_of(name, params or {})
-    spec = REGISTRY[name]
+    spec = registry.spec(name)
     if "metric" in spec.params:
         out["metric"] = ev["metric"]
     if not spec.needs:
@@ -213,26 +270,79 @@ def draw_params(name: str, params: Mapping[str, Any] | None, ev: dict, rng: np.r
     return out
 
 
+def proxy_sweep(ev: dict, proxy_order: Sequence[str]) -> pd.DataFrame:
+    """The proxy facts' sweep rows at the candidate layers, every metric (overall included, failures applied),
+    built from ev["values"]: what verify and BF(m) read in a draw (m facts x k layers of them), without copying
+    the whole sweep per setting."""
+    position = {s: i for i, s in enumerate(ev["samples"])}
+    rows = np.asarray([position[s] for s in proxy_order], dtype=np.int64)
+    layers = np.asarray(ev["layers"], dtype=np.int64)
+    n, n_layers = len(rows), len(layers)
+    columns = {"sample_id": np.repeat(np.asarray(proxy_order, dtype=object), n_layers),
+               "layer": np.tile(layers, n), "split": np.full(n * n_layers, "proxy", dtype=object)}
+    for m, values in ev["values"].items():
+        columns[m] = values[rows].reshape(-1)
+    return pd.DataFrame(columns)
+
+
 def choose(ev: dict, proxy: np.ndarray, params: Mapping[str, Any] | None = None,
-           rng: np.random.Generator | None = None) -> dict:
+           rng: np.random.Generator | None = None, order: Sequence[int] | None = None,
+           settings: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
     """Each available selector's chosen layer (an index into ev["layers"], or None) for one proxy mask [S]: the
     registry's `select` on the draw's evidence with its parameters from `params` (`draw_params`; a selector whose
-    evidence is missing is left out; one with no evidence draws one layer from `rng`, and is left out without it)."""
+    evidence is missing is left out; one with no evidence draws one layer from `rng`, and is left out without it).
+
+    verify and consensus combine the records the cheap selectors made in this same draw; verify and BF(m) edit
+    the first m facts of `order` (the draw's proxy sample indices in its random order; without it, the proxy
+    samples in ev["samples"] order). `settings` ({name: {selector, params}}, `frontier_settings`) adds named
+    variants, each chosen with its selector's parameters overridden by its own."""
     layers = ev["layers"]
     available = draw_evidence(ev, proxy)
+    ids = ev["samples"]
+    proxy_order = [ids[i] for i in order] if order is not None else [s for s, keep in zip(ids, proxy) if keep]
+    records: dict[str, dict] = {}
+    cache: dict[str, Any] = {}
+
+    def proxy_rows() -> pd.DataFrame:  # built once per draw, on first use
+        if "proxy" not in cache:
+            cache["proxy"] = proxy_sweep(ev, proxy_order)
+        return cache["proxy"]
+
+    def evidence_for(spec) -> dict | None:
+        if not all(need in available or need == "selections" for need in spec.needs):
+            return None
+        given = {need: records if need == "selections" else available[need] for need in spec.needs}
+        if "selections" in spec.needs and "sweep" in spec.needs:  # verify: the proxy facts' rows, every metric
+            given["sweep"] = proxy_rows()
+        return {**given, "proxy_order": proxy_order}
+
+    def pick(name: str, spec, evidence: dict, chosen_params: dict) -> int | None:
+        try:
+            record = spec.select(evidence, layers, chosen_params)
+        except NoEvidence:  # e.g. no proxy sample of this draw was traced
+            return None
+        records[name] = record
+        chosen = record["chosen_layer"] if record.get("chosen_layers") is None else record["chosen_layers"][0]
+        return layers.index(int(chosen))
+
     out: dict[str, int | None] = {}
     for name in draw_order():
-        spec = REGISTRY[name]
-        if not all(need in available for need in spec.needs) or (not spec.needs and rng is None):
+        spec = registry.spec(name)
+        evidence = evidence_for(spec)
+        if evidence is None or (not spec.needs and rng is None):
             continue
-        try:
-            record = spec.select({need: available[need] for need in spec.needs}, layers,
-                                 draw_params(name, params, ev, rng))
-        except NoEvidence:  # e.g. no proxy sample of this draw was traced
-            out[name] = None
+        out[name] = pick(name, spec, evidence, draw_params(name, params, ev, rng))
+    cheap = dict(records)  # the variants combine the registry selectors' records, not each other's
+    for name, setting in (settings or {}).items():
+        spec = registry.spec(setting["selector"])
+        evidence = evidence_for(spec)
+        if evidence is None:
             continue
-        chosen = record["chosen_layer"] if record.get("chosen_layers") is None else record["chosen_layers"][0]
-        out[name] = layers.index(int(chosen))
+        if "selections" in spec.needs:
+            evidence["selections"] = cheap
+        if spec.name == "bf":  # BF(m) reads the same proxy rows as verify
+            evidence["sweep"] = proxy_rows()
+        out[name] = pick(name, spec, evidence, {**draw_params(spec.name, params, ev, rng), **setting["params"]})
     return out
 
 
@@ -263,22 +373,26 @@ def _hit(golden: np.ndarray, chosen: np.ndarray, same: bool) -> tuple[bool, floa
 
 
 def resample(ev: dict, n_proxy: int, n_draws: int, seed: int, params: Mapping[str, Any] | None = None,
-             with_tests: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+             with_tests: bool = True, settings: Mapping[str, Mapping[str, Any]] | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(draws, verdicts) over `n_draws` seeded re-splits with `n_proxy` proxy samples.
 
     draws: one row per (draw, selector, metric), columns `DRAW_COLUMNS` (layer = the chosen layer; value = its test
     mean; regret = golden_value - value; hit and p from the Table 1 test, None without `with_tests`).
     verdicts: one row per (draw, metric), columns `VERDICT_COLUMNS` (Table 1 on the draw's test samples:
     golden_exists = the golden layer is not significantly different from the sample-wise optimal layers).
+    `settings` (`frontier_settings`) adds named selector settings as rows of their own (`choose`).
     """
     layers, metrics = ev["layers"], ev["metrics"]
-    masks = draw_masks(len(ev["samples"]), n_proxy, n_draws, seed)
+    orders = draw_orders(len(ev["samples"]), n_proxy, n_draws, seed)
+    masks = np.zeros((n_draws, len(ev["samples"])), dtype=bool)
+    np.put_along_axis(masks, orders, True, axis=1)
     rng = np.random.default_rng([int(seed), int(n_proxy), 1])  # Random's stream, apart from the splits'
     optimal = {m: np.nanmax(np.where(np.isnan(v), -np.inf, v), axis=1) for m, v in ev["values"].items()}
     draw_rows, verdict_rows = [], []
     for r, proxy in enumerate(masks):
         test = ~proxy
-        chosen = choose(ev, proxy, params=params, rng=rng)
+        chosen = choose(ev, proxy, params=params, rng=rng, order=orders[r], settings=settings)
         for m in metrics:
             values = ev["values"][m]
             means = _means(test, values)
@@ -346,11 +460,13 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0,
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def summarise_draws(draws: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> pd.DataFrame:
+def summarise_draws(draws: pd.DataFrame, metrics: Sequence[str], seed: int = 0,
+                    names: Sequence[str] | None = None) -> pd.DataFrame:
     """Table 16's rows for one (model, dataset, editor): per selector and metric, over the draws,
-    mean regret with its 95 % bootstrap CI, hit rate, the most frequent chosen layer and its share, draws used."""
+    mean regret with its 95 % bootstrap CI, hit rate, the most frequent chosen layer and its share, draws used.
+    `names`: the rows' selectors (default the registry's, `draw_order`; the frontier adds its settings)."""
     rows = []
-    for name in [s for s in draw_order() if s in set(draws["selector"])]:
+    for name in [s for s in (draw_order() if names is None else names) if s in set(draws["selector"])]:
         for m in metrics:
             part = draws[(draws["selector"] == name) & (draws["metric"] == m) & draws["regret"].notna()]
             if part.empty:
@@ -468,7 +584,8 @@ def proxy_sets(ev: dict, n_proxy: int, n_draws: int, curve_sizes: Sequence[int],
 
 
 def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: int,
-                   params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                   params: Mapping[str, Any] | None = None,
+                   settings: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """`replicates` bootstrap samples of the facts (with replacement, `verdict.bootstrap_indices`), each re-split
     `draws` times with `n_proxy` proxy facts and judged as `resample` does (regret only). One row per (replicate,
     draw, selector, metric): `DRAW_COLUMNS` + replicate. The spread over replicates of a statistic averaged over
@@ -476,7 +593,8 @@ def fact_bootstrap(ev: dict, n_proxy: int, replicates: int, draws: int, seed: in
     re-splits (so the interval is conservative; more draws per replicate make it tighter)."""
     frames = []
     for b, replicate, draw_seed in fact_replicates(ev, replicates, seed):
-        part, _ = resample(replicate, n_proxy, draws, seed=draw_seed, params=params, with_tests=False)
+        part, _ = resample(replicate, n_proxy, draws, seed=draw_seed, params=params, with_tests=False,
+                           settings=settings)
         frames.append(part.assign(replicate=b))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS + ["replicate"])
 

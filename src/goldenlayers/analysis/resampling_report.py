@@ -23,20 +23,22 @@ import pandas as pd  # noqa: E402
 from goldenlayers import stats as analysis  # noqa: E402
 from goldenlayers.analysis import resampling  # noqa: E402
 from goldenlayers.io import read_json, read_parquet, save_figure, write_json, write_parquet  # noqa: E402
-from goldenlayers.selection.registry import SELECTORS, TUKEY_K  # noqa: E402
+from goldenlayers.selection import registry  # noqa: E402
+from goldenlayers.selection.registry import TUKEY_K  # noqa: E402
 
 
 def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
-    other rows (Figure 5's "test golden") keep their name."""
-    spec = SELECTORS.get(name)
-    if spec is None:
+    other rows (Figure 5's "test golden", a frontier setting such as "verify(k=3,m=5,overall)") keep their name."""
+    if name not in registry.SELECTORS and name not in registry.DERIVED:
         return name
+    spec = registry.spec(name)
     return f"{spec.label} (1 layer)" if spec.multi_layer else spec.label
 
 
 def _style(name: str) -> dict:
-    spec = SELECTORS[name]
+    """A selector's plot style; a frontier setting ("verify(k=3,m=5,overall)") takes its selector's."""
+    spec = registry.spec(name.split("(", 1)[0])
     return dict(color=spec.color, marker=spec.marker, linestyle=spec.linestyle)
 
 
@@ -45,7 +47,8 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
                    params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
                    sizes: Sequence[int] = (3, 5, 10, 20, 50), seed: int = 42, key: dict | None = None,
                    plan_path: str | None = None, aggregate_path: str | None = None, candidates: str = "grid",
-                   fact_replicates: int = 0, fact_draws: int = 1, saliency_path: str | None = None) -> dict:
+                   fact_replicates: int = 0, fact_draws: int = 1, saliency_path: str | None = None,
+                   frontier: dict | None = None, selection_paths: Sequence[str] = ()) -> dict:
     """R seeded re-splits of the swept samples and the proxy-size curve, written to `out_dir` (draws, verdicts,
     curve parquet files and summary.json). `params`: the selectors' parameters by name (the config's; each
     selector takes its own, `resampling.draw_params`). `key` ({model, dataset, editor}) is recorded in the summary:
@@ -55,7 +58,10 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     selectors chose on the pipeline's split (which would favour those selectors); "swept": among every swept layer.
     `aggregate_path` (the aggregate summary) gives the pipeline's chosen layers for the paired tests on its test
     split; `fact_replicates` > 0 adds the bootstrap over facts (`fact_draws` re-splits each, fact_draws.parquet).
-    `saliency_path`: an archived study's stored SaLEM saliency (salem_draws.parquet), in place of `factors_path`."""
+    `saliency_path`: an archived study's stored SaLEM saliency (salem_draws.parquet), in place of `factors_path`.
+    `frontier` (the config's `resampling.frontier`) adds its named settings to the main draws and the bootstrap over
+    facts (`resampling.frontier_settings`); `selection_paths` (the pipeline's selection/<name>.json files) give the
+    zero-edit selectors' measured seconds, shown beside their cost on the frontier."""
     from goldenlayers.analysis.archive import load_saliency_store
     from goldenlayers.measure.factors import load_factors
 
@@ -74,31 +80,20 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         effects=read_parquet(effects_path) if effects_path else None,
         metric=metric, saliency_store=load_saliency_store(saliency_path) if saliency_path else None,
     )
+    settings = resampling.new_settings(resampling.frontier_settings(frontier), params)
     loaded = time.perf_counter()
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
-    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params)
+    draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params, settings=settings)
     drawn = time.perf_counter()
     curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
-    facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params)
+    facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params,
+                                       settings=settings)
              if fact_replicates > 0 else pd.DataFrame(columns=resampling.DRAW_COLUMNS + ["replicate"]))
     booted = time.perf_counter()
-    # Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer
-    df = analysis.overall(sweep)
-    rates = resampling.golden_exists_rate(verdicts)
-    table1 = {}
-    for m in ev["metrics"]:
-        golden = analysis.golden_layer(df, m, "test")
-        row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
-        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m),
-                     "power": resampling.table1_power(sweep, m, golden) if golden is not None else None}
-    pairs = []
-    if aggregate_path:  # the pipeline's own choices (among every layer of the model) on its test split
-        aggregate = read_json(aggregate_path)
-        selected = {"bf": {"layer": aggregate.get("proxy_golden_layer")}, **aggregate.get("selected", {})}
-        wanted = list(dict.fromkeys(m for m in (metric, analysis.OVERALL) if m in ev["metrics"]))
-        pairs = resampling.pipeline_pairs(sweep, selected, ("lga", "random"), wanted)
+    table1 = table1_entries(sweep, ev["metrics"], verdicts)
+    pairs = _pipeline_pairs(aggregate_path, sweep, ev["metrics"], metric) if aggregate_path else []
     summary = {
         **(key or {}),
         "n_samples": len(ev["samples"]), "n_proxy": n_proxy,
@@ -110,6 +105,9 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
         "candidates": "the configured grid" if grid is not None else "the swept layers",
         "candidate_layers": ev["layers"], "table1": table1, "pipeline_pairs": pairs,
         "fact_bootstrap": {"replicates": int(fact_replicates), "draws": int(fact_draws)},
+        "settings": row_settings(ev, params, settings),
+        "frontier": dict(frontier or {}),
+        "selector_seconds": selector_seconds(selection_paths),
         "seconds": {"load": loaded - started, "draws": drawn - loaded, "curve": done - drawn,
                     "fact_bootstrap": booted - done},
     }
@@ -120,6 +118,47 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     write_parquet(out / "fact_draws.parquet", facts)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _pipeline_pairs(aggregate_path: str, sweep: pd.DataFrame, metrics: Sequence[str], metric: str) -> list[dict]:
+    """Table 17's paired tests of the pipeline's own choices (among every layer of the model) on its test split."""
+    aggregate = read_json(aggregate_path)
+    selected = {"bf": {"layer": aggregate.get("proxy_golden_layer")}, **aggregate.get("selected", {})}
+    wanted = list(dict.fromkeys(m for m in (metric, analysis.OVERALL) if m in metrics))
+    return resampling.pipeline_pairs(sweep, selected, ("lga", "random"), wanted)
+
+
+def table1_entries(sweep: pd.DataFrame, metrics: Sequence[str], verdicts: pd.DataFrame) -> dict:
+    """Table 1 on the pipeline's own split, for every metric, next to the share of draws with a golden layer."""
+    df = analysis.overall(sweep)
+    rates = resampling.golden_exists_rate(verdicts)
+    table1 = {}
+    for m in metrics:
+        golden = analysis.golden_layer(df, m, "test")
+        row = analysis.compare_optimal_vs_golden(df, m, "test", golden) if golden is not None else None
+        table1[m] = {"comparison": row, "golden_exists_rate": rates.get(m),
+                     "power": resampling.table1_power(sweep, m, golden) if golden is not None else None}
+    return table1
+
+
+def row_settings(ev: dict, params: dict | None, settings: dict) -> dict:
+    """Every row's selector and parameters: the registry's selectors with the config's parameters as the draws
+    pass them (`resampling.draw_params`), then the frontier's settings; the frontier's costs in edits are computed
+    from these."""
+    rows = {name: {"selector": name, "params": {k: v for k, v in resampling.draw_params(name, params, ev, None).items()
+                                                if k != "rng"}}
+            for name in resampling.draw_order()}
+    return {**rows, **settings}
+
+
+def selector_seconds(paths: Sequence[str]) -> dict[str, float]:
+    """{method: wall_seconds} of the pipeline's selection records that have one (LGA, SaLEM, CMA, ...)."""
+    out = {}
+    for path in paths:
+        record = read_json(path)
+        if record.get("wall_seconds") is not None:
+            out[str(record["method"])] = float(record["wall_seconds"])
+    return out
 
 
 def report_metrics(summary: dict) -> list[str]:
@@ -253,6 +292,70 @@ def plot_paired(runs: dict, out_prefix) -> pd.DataFrame:
             ax.set_title(f"{model} / {dataset} vs {draw_label(ref)}: CI over draws (thick), over facts (thin)",
                          fontsize=9)
             ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out_prefix)
+    plt.close(fig)
+    return data
+
+
+def plot_frontier(runs: dict, out_prefix) -> pd.DataFrame:
+    """The cost-regret frontier's figure: per (model, dataset) of the first editor (rows) and reported metric
+    (columns), every selector setting's mean regret (with its CI over facts, thin bars) against its cost in edits
+    (symmetric-log axis: the zero-edit selectors sit at 0), BF's edits dashed and the ambition's budget (20 % of
+    them) dotted; the best setting of each panel ringed."""
+    from goldenlayers.analysis import frontier
+
+    first = {}
+    for (model, dataset, editor), run in runs.items():
+        first.setdefault((model, dataset), run)
+    frames = []
+    for (model, dataset), run in first.items():
+        rows = frontier.frontier_rows(run, report_metrics(run["summary"]))
+        bf_edits = run["summary"]["n_proxy"] * len(run["summary"]["candidate_layers"])
+        frames.append(rows.assign(model=model, dataset=dataset, bf_edits=bf_edits))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    keys = list(first)
+    metrics = list(dict.fromkeys(data["metric"])) if len(data) else []
+    fig, axes = plt.subplots(max(len(keys), 1), max(len(metrics), 1),
+                             figsize=(6.0 * max(len(metrics), 1), 4.2 * max(len(keys), 1)), squeeze=False)
+    for i, (model, dataset) in enumerate(keys):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            part = data[(data["model"] == model) & (data["dataset"] == dataset) & (data["metric"] == m)]
+            free = int((part["edits"] == 0).sum())
+            k = 0
+            same: dict[int, int] = {}  # settings of equal cost (verify by rewrite and by overall) side by side
+            for row in part.itertuples(index=False):
+                style = _style(row.selector)
+                x = row.edits
+                if x == 0:  # the zero-edit selectors spread over the axis' linear part around 0, so none hides
+                    x = -0.7 + 1.4 * k / max(free - 1, 1)
+                    k += 1
+                else:
+                    same[x] = same.get(x, -1) + 1
+                    x = x * 1.08 ** same[x]
+                low = max(row.mean_regret - row.facts_low, 0.0) if not np.isnan(row.facts_low) else 0.0
+                high = max(row.facts_high - row.mean_regret, 0.0) if not np.isnan(row.facts_high) else 0.0
+                ax.errorbar([x], [row.mean_regret], yerr=[[low], [high]], color=style["color"],
+                            marker=style["marker"], linestyle="none", elinewidth=0.8, capsize=2)
+                if row.best:
+                    ax.plot([x], [row.mean_regret], marker="o", markersize=14, markerfacecolor="none",
+                            color="black", linestyle="none")
+                ax.annotate(row.label, (x, row.mean_regret), fontsize=6, xytext=(3, 3), rotation=20,
+                            textcoords="offset points")
+            if len(part):
+                bf_edits = int(part["bf_edits"].iloc[0])
+                ax.axvline(bf_edits, color="grey", linestyle="--", linewidth=0.8, label="BF's edits")
+                ax.axvline(frontier.BUDGET * bf_edits, color="grey", linestyle=":", linewidth=0.8,
+                           label=f"{frontier.BUDGET:.0%} of BF's edits")
+            ax.set_xscale("symlog", linthresh=1.0)
+            if len(part):
+                ax.set_xlim(-1.0, 2.0 * int(part["bf_edits"].iloc[0]))
+            ax.set_xlabel("cost (edits on the proxy facts)")
+            ax.set_ylabel(f"mean regret ({m}), CI over facts")
+            ax.set_title(f"{model} / {dataset}: {m} regret against cost (best ringed)", fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     save_figure(fig, out_prefix)
     plt.close(fig)

@@ -33,6 +33,22 @@ def _selector_params(args) -> dict:
     return {name: value for name, value in given.items() if value is not None}
 
 
+def _frontier(args) -> dict:
+    """--frontier-verify K:M ..., --frontier-bf-facts M ..., --frontier-metrics ... as the config's
+    `resampling.frontier` mapping."""
+    verify = []
+    for item in args.frontier_verify or []:
+        try:
+            k, m = (int(x) for x in item.split(":"))
+        except ValueError:
+            raise SystemExit(f"--frontier-verify takes K:M pairs (e.g. 3:5), not {item!r}") from None
+        verify.append({"k": k, "m": m})
+    out = {"verify": verify, "bf_facts": list(args.frontier_bf_facts or [])}
+    if args.frontier_metrics:
+        out["metrics"] = list(args.frontier_metrics)
+    return out
+
+
 def cmd_resample(args):
     from goldenlayers.analysis.resampling_report import run_resampling
 
@@ -42,7 +58,8 @@ def cmd_resample(args):
                              params=_selector_params(args), n_draws=args.draws, curve_draws=args.curve_draws,
                              sizes=args.proxy_sizes, seed=args.seed, plan_path=args.plan, candidates=args.candidates,
                              aggregate_path=args.aggregate, fact_replicates=args.fact_bootstrap[0],
-                             fact_draws=args.fact_bootstrap[1], key=_key(args), saliency_path=args.salem_saliency)
+                             fact_draws=args.fact_bootstrap[1], key=_key(args), saliency_path=args.salem_saliency,
+                             frontier=_frontier(args), selection_paths=args.selections or ())
     log.info("%d draws of %d proxy samples out of %d, curve sizes %s: %s", args.draws, summary["n_proxy"],
              summary["n_samples"], summary["curve_sizes"],
              ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
@@ -107,6 +124,12 @@ def add_parsers(sub):
     p.add_argument("--candidates", choices=["grid", "swept"], default="grid", help="layers the draws choose among")
     p.add_argument("--fact-bootstrap", type=int, nargs=2, default=[0, 1], metavar=("REPLICATES", "DRAWS"))
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (SaLEM's re-scoring)")
+    p.add_argument("--frontier-verify", nargs="*", metavar="K:M",
+                   help="the frontier's verify settings: shortlist K layers, edit M proxy facts at each")
+    p.add_argument("--frontier-bf-facts", type=int, nargs="*", metavar="M", help="the frontier's BF on M proxy facts")
+    p.add_argument("--frontier-metrics", nargs="*", help="the metrics the frontier's verify settings check")
+    p.add_argument("--selections", nargs="*", help="the pipeline's selection/<name>.json files (the zero-edit "
+                                                    "selectors' measured seconds on the frontier)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_resample)
 

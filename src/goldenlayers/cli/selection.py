@@ -12,7 +12,7 @@ def cmd_select(args):
     from goldenlayers.selection import registry
     from goldenlayers.selection.stage import select
 
-    spec = registry.SELECTORS[args.method]
+    spec = registry.spec(args.method)
     paths = {need: getattr(args, need) for need in registry.EVIDENCE}
     params = {name: getattr(args, name) for name in spec.params if getattr(args, name) is not None}
     key = {k: v for k, v in (("model", args.model_name), ("dataset", args.dataset_name)) if v}
@@ -25,7 +25,7 @@ def cmd_select(args):
 
 def cmd_sweep_plan(args):
     from goldenlayers.io import read_json, write_json
-    from goldenlayers.selection.methods import sweep_plan
+    from goldenlayers.selection.plan import sweep_plan
 
     plan = sweep_plan(args.grid, [read_json(path) for path in args.selections])
     write_json(args.out, plan)
@@ -33,15 +33,15 @@ def cmd_sweep_plan(args):
 
 
 def add_parsers(sub):
-    from goldenlayers.selection.registry import EVIDENCE, SELECTORS
+    from goldenlayers.selection.registry import DERIVED, EVIDENCE, SELECTORS
     from goldenlayers.selection.registry import PARAMS as SELECTOR_PARAMS
 
     p = sub.add_parser("select", help="choose a layer with one selector of the registry "
                                       "(goldenlayers.selection.registry)")
-    p.add_argument("--method", required=True, choices=list(SELECTORS))
+    p.add_argument("--method", required=True, choices=[*SELECTORS, *DERIVED])
     names_args(p)
     for need, what in EVIDENCE.items():
-        p.add_argument(f"--{need}", nargs="+" if need == "sweep" else None, help=what)
+        p.add_argument(f"--{need}", nargs="+" if need in ("sweep", "selections") else None, help=what)
     p.add_argument("--split", help="split.json: choose from the proxy samples (default: every sample)")
     p.add_argument("--layers", type=int, nargs="*", help="candidate layers (default: all in the evidence; "
                                                          "required by random)")

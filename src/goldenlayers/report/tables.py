@@ -550,7 +550,7 @@ def table17(runs: dict, metric: str = "") -> Built:
 
     from goldenlayers.analysis import resampling
     from goldenlayers.analysis.resampling_report import draw_label, report_metrics
-    from goldenlayers.selection.registry import SELECTORS as registry
+    from goldenlayers.selection.registry import spec
 
     rows, notes = [], []
     for (model, dataset, editor), run in runs.items():
@@ -568,7 +568,7 @@ def table17(runs: dict, metric: str = "") -> Built:
                     p, d = p or {}, d or {}
                     power = p.get("power") or {}
                     rows.append({"Model": model, "Dataset": dataset, "Editor": editor,
-                                 "Selector": registry[name].label, "Versus": registry[ref].label, "Metric": m,
+                                 "Selector": spec(name).label, "Versus": spec(ref).label, "Metric": m,
                                  "Layer": p.get("layer"), "Versus layer": p.get("ref_layer"),
                                  "Test facts": p.get("n"), "Mean diff (test split)": p.get("mean_diff"),
                                  "SD of diffs": p.get("sd_diff"), "t-test p": p.get("p_t"),
@@ -587,6 +587,55 @@ def table17(runs: dict, metric: str = "") -> Built:
         if col in out:
             out[col] = out[col].astype("Int64")
     return _resampling_built(out, runs, notes)
+
+
+def frontier_cells(runs: dict) -> pd.DataFrame:
+    """`analysis.frontier.frontier_rows` of every run (model, dataset, editor) for its reported metrics, with the
+    run's key columns: the frontier table's data and what `frontier.ambition` judges across cells."""
+    import pandas as pd
+
+    from goldenlayers.analysis import frontier
+    from goldenlayers.analysis.resampling_report import report_metrics
+
+    frames = []
+    for (model, dataset, editor), run in runs.items():
+        rows = frontier.frontier_rows(run, report_metrics(run["summary"]))
+        frames.append(rows.assign(model=model, dataset=dataset, editor=editor))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=frontier.COLUMNS)
+
+
+def frontier_table(runs: dict, metric: str = "") -> Built:
+    """The cost-regret frontier: per run, reported metric and selector setting, its cost in edits (and share of
+    BF's), the zero-edit selectors' measured seconds, mean regret with its CI over facts, the best, which settings
+    are within the best's CI over facts and which of those cost at most 20 % of BF's edits; the notes judge the
+    ambition across the cells (`analysis.frontier.ambition`) per metric."""
+    import pandas as pd
+
+    from goldenlayers.analysis import frontier
+
+    cells = frontier_cells(runs)
+
+    def yes(value) -> str:
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+            "yes" if value else "no")
+
+    out = pd.DataFrame({
+        "Model": cells["model"], "Dataset": cells["dataset"], "Editor": cells["editor"], "Metric": cells["metric"],
+        "Selector": cells["label"], "Edits": cells["edits"].astype("Int64"), "Share of BF's edits": cells["share_of_bf"],
+        "Seconds (zero-edit)": cells["seconds"], "Mean regret": cells["mean_regret"],
+        "CI low (over facts)": cells["facts_low"], "CI high (over facts)": cells["facts_high"],
+        "Best": cells["best"].map(lambda b: "best" if b else ""),
+        "Within the best's CI (over facts)": cells["within_best_ci"].map(yes),
+        f"Within, at <= {frontier.BUDGET:.0%} of BF's edits": cells["ambition"].map(yes)})
+    notes = [f"{'/'.join(k)}: BF's edits = {r['summary']['n_proxy']} proxy facts x "
+             f"{len(r['summary']['candidate_layers'])} candidate layers = "
+             f"{r['summary']['n_proxy'] * len(r['summary']['candidate_layers'])}" for k, r in runs.items()]
+    for m in dict.fromkeys(cells["metric"]):
+        notes.append(frontier.ambition_sentence(frontier.ambition(cells, m), m))
+    built = _resampling_built(out, runs, notes)
+    built.provenance["ambition"] = {m: frontier.ambition(cells, m).to_dict("records")
+                                    for m in dict.fromkeys(cells["metric"])}
+    return built
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -688,6 +737,17 @@ PAPER_TABLES: dict[str, PaperTable] = {
                    "metric, the smallest difference the test detects with the test facts there are and the test "
                    "facts the observed difference would need (80 % power, α = 0.05, exact noncentral t).",
                    "resampling"),
+        PaperTable("frontier", frontier_table,
+                   "The cost-regret frontier (beyond the paper): each selector setting's cost in edits against its "
+                   "mean regret (Table 16's, on the same draws), with the 95 % CI over facts (the bootstrap over "
+                   "facts). Edits: 0 for the selectors that edit nothing (LGA, LGA(K'), SaLEM, CMA, consensus = "
+                   "the lowest mean rank of LGA's, CMA's and SaLEM's rankings, Random), with the pipeline's measured "
+                   "seconds beside them where given; k x m for verify(k, m, metric) = shortlist k layers round robin "
+                   "from LGA's, CMA's and SaLEM's rankings, read the first m proxy facts' sweep rows there, keep the "
+                   "best by the metric; m x layers for BF on m proxy facts (BF on every proxy fact: BF's edits). "
+                   "Best = the lowest mean regret of the cell and metric; within = a mean regret at most the upper "
+                   "end of the best's CI over facts; the last column asks that at <= 20 % of BF's edits (issue "
+                   "#29's ambition; the notes judge it across every cell).", "resampling"),
         PaperTable("table12", _appendix_builder("table12"),
                    "Table 12: compositional editing (PeakCF) at the layers chosen by {selectors_and}; R-ROME "
                    "edits each test sample, SRS (compositional success), SR-1 (single-edit success), GSR "

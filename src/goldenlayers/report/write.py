@@ -117,6 +117,12 @@ def figure_paired(files: list[str], out_prefix: Path, metric: str) -> None:
     plot_paired(INPUTS["resampling"].load(files), out_prefix)
 
 
+def figure_frontier(files: list[str], out_prefix: Path, metric: str) -> None:
+    from goldenlayers.analysis.resampling_report import plot_frontier
+
+    plot_frontier(INPUTS["resampling"].load(files), out_prefix)
+
+
 @dataclass(frozen=True)
 class Figure:
     # key of goldenlayers.report.tables.INPUTS: which result files it reads
@@ -135,6 +141,7 @@ FIGURES = {
     "figure5": Figure("resampling", figure_layer_distribution, INPUTS["resampling"].siblings),
     "figure6": Figure("resampling", figure_proxy_size_curve, INPUTS["resampling"].siblings),
     "figure7": Figure("resampling", figure_paired, INPUTS["resampling"].siblings),
+    "figure8": Figure("resampling", figure_frontier, INPUTS["resampling"].siblings),
 }
 
 

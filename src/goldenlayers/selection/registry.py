@@ -10,15 +10,23 @@ docs/architecture.md, "Adding a selector").
 * `evidence`: {need: table} for the selector's `needs`, over the proxy samples only (`proxy_evidence` restricts the
   per-sample tables; SaLEM's saliency is already summed over them; BF's sweep keeps its `split` column and reads
   the proxy rows, because its wall time is the proxy share of each sweep job). BF alone may also get
-  "sweep_job_seconds" ({layer: seconds}).
+  "sweep_job_seconds" ({layer: seconds}). "proxy_order" (optional) lists the proxy sample ids in the order whose
+  first m facts BF(m) and verify edit (the pipeline: split.json's `proxy` list; a resampling draw: its random
+  order); without it, sorted ids. "selections" is {method: selection record} of the cheap selectors on the same
+  proxy samples (verify and consensus combine their rankings).
 * `layers`: the candidate layers (None: every layer in the evidence).
 * `params`: the selector's parameters by name (`spec.params`); absent ones take the defaults below.
 * returns the JSON-ready selection record (`method`, `layers`, `scores`, `chosen_layer` or `chosen_layers`,
   `params`, ...), as written to results/<model>/<dataset>/selection/<name>.json. The math lives in
-  `goldenlayers.selection.methods`.
+  `goldenlayers.selection.lga` (LGA, LGA(K')) and `goldenlayers.selection.baselines` (SaLEM, CMA, Random, BF).
 
 The pipeline (one proxy split) and the resampling draws (`resampling.choose`, many re-splits) call the same
 `select`, so a re-scored subset gives the pipeline's record.
+
+`SELECTORS` holds what the pipeline runs per (model, dataset). `DERIVED` holds the selectors that combine the cheap
+selectors' records (verify, consensus): the resampling draws, `run` and `spec` know them; the workflow does not run
+them yet (they need rules that read the cheap selectors' files; verify also a sweep of its shortlisted layers), so
+they join `SELECTORS` when it does.
 
 Plugins: a module named in the environment variable GOLDENLAYERS_SELECTOR_PLUGINS (comma-separated) is imported
 after the built-in entries and may `register` more; the workflow imports this module, so its rules and targets see
@@ -33,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 # stdlib only at import: the CLI's parser and Snakemake read this registry at every start; the math
-# (goldenlayers.selection.methods: numpy, pandas, scipy) loads when a selector runs
+# (goldenlayers.selection.lga / .baselines: numpy, pandas, scipy) loads when a selector runs
 
 # LGA's Tukey fence constant when none is given (the paper's; 0.5 in its composite/unstructured settings). The
 # workflow reads config/config.yaml's explicit `lga.tukey_k` instead.
@@ -59,8 +67,18 @@ EVIDENCE = {
     "saliency": "SaLEM's per-layer saliency summed over the proxy samples (gradients.SALIENCY_COLUMNS)",
     "effects": "per-sample causal-trace effects (causal_trace.EFFECT_COLUMNS)",
     "sweep": "the first editor's per-layer sweep rows (proxy and test)",
+    "selections": "the cheap selectors' selection records on the same proxy split (their selection/<name>.json)",
 }
-STAGE = {"gradients": "gradient", "saliency": "gradient", "effects": "trace", "sweep": "sweep"}
+STAGE = {"gradients": "gradient", "saliency": "gradient", "effects": "trace", "sweep": "sweep",
+         "selections": "selection"}
+# verify's and consensus's defaults: whose rankings they combine, how many layers verify shortlists, on how many
+# proxy facts it edits each, and the metric that picks among them (overall: rewrite alone is near its ceiling at
+# most layers and says little about the rest of the edit, docs/findings.md)
+CHEAP_SELECTORS = ("lga", "cma", "salem")
+SHORTLIST_K = 3
+VERIFY_FACTS = 5
+VERIFY_METRIC = "overall"
+
 # Every selector parameter: (type, what it is); the CLI's `select` takes each as --<name> and the workflow fills
 # them from the config (common.smk, SELECTOR_PARAMS).
 PARAMS = {
@@ -69,6 +87,11 @@ PARAMS = {
     "seed": (int, "seed of the random draw"),
     "metric": (str, "BF's metric"),
     "num_layers": (int, "the model's layer count: BF also estimates its time over every candidate layer"),
+    "cheap_selectors": (str, "verify / consensus: the zero-edit selectors whose rankings they combine, comma-separated "
+                             f"(default {','.join(CHEAP_SELECTORS)})"),
+    "shortlist_k": (int, f"verify: layers it shortlists and edits (default {SHORTLIST_K})"),
+    "proxy_facts": (int, f"verify / BF: edit only the first m proxy facts (default: verify {VERIFY_FACTS}, BF all)"),
+    "verify_metric": (str, f"verify: the metric that picks among its shortlisted layers (default {VERIFY_METRIC})"),
 }
 
 
@@ -99,6 +122,8 @@ class SelectorSpec:
     select: Callable[[Mapping[str, Any], Sequence[int] | None, Mapping[str, Any]], dict]
     # names of its parameters (CLI flags --<name>, filled by the workflow from the config)
     params: tuple[str, ...] = ()
+    # its cost in edits, edits(params, n_proxy, n_layers) (the frontier's x axis); None: it edits nothing
+    edits: Callable[[Mapping[str, Any], int, int], int] | None = None
 
     @property
     def stage(self) -> str | None:
@@ -117,13 +142,13 @@ def _sample_ids(frame) -> list[str]:
 
 
 def _gradient_scores(method: str, doc: str):
-    """LGA and LGA(K') differ only in the per-layer score (`methods.SCORERS`); both take the argmax inside
+    """LGA and LGA(K') differ only in the per-layer score (`lga.SCORERS`); both take the argmax inside
     Tukey's fences."""
     def select(evidence, layers, params) -> dict:
-        from goldenlayers.selection import methods
+        from goldenlayers.selection import lga
 
         grads = evidence["gradients"]
-        return methods.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
+        return lga.run_lga(grads, _sample_ids(grads), k=params.get("tukey_k", TUKEY_K), method=method,
                                  layers=layers)
 
     select.__name__, select.__doc__ = f"select_{method}", doc
@@ -138,46 +163,122 @@ select_lga_kprime = _gradient_scores("lga_kprime", "LGA(K'): sum over the proxy 
 
 def select_salem(evidence, layers, params) -> dict:
     """SaLEM: the layer of greatest saliency (no fences)."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
-    return methods.run_salem(evidence["saliency"], layers=layers)
+    return baselines.run_salem(evidence["saliency"], layers=layers)
 
 
 def select_cma(evidence, layers, params) -> dict:
     """CMA: the layer of largest mean indirect effect over the proxy samples the clean model gets right."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     effects = evidence["effects"]
     if effects.empty:
         raise NoEvidence("no proxy sample in the causal-trace table")
-    return methods.run_cma(effects, layers=layers)
+    return baselines.run_cma(effects, layers=layers)
 
 
 def select_random(evidence, layers, params) -> dict:
-    """Random: `n_layers` seeded candidate layers (`methods.run_random`'s defaults where not given); `rng` (a
+    """Random: `n_layers` seeded candidate layers (`baselines.run_random`'s defaults where not given); `rng` (a
     numpy Generator) instead of `seed` draws from a stream the caller owns (one layer per resampling draw)."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     if layers is None:
         raise ValueError("random: give the candidate layers")
     given = {"n": params.get("n_layers"), "seed": params.get("seed"), "rng": params.get("rng")}
-    return methods.run_random(layers, **{k: v for k, v in given.items() if v is not None})
+    return baselines.run_random(layers, **{k: v for k, v in given.items() if v is not None})
 
 
 def select_bf(evidence, layers, params) -> dict:
     """BF: the proxy golden layer of the sweep, with the proxy share of the sweep jobs' time."""
-    from goldenlayers.selection import methods
+    from goldenlayers.selection import baselines
 
     sweep = evidence["sweep"]
     if layers is not None:
         sweep = sweep[sweep["layer"].isin([int(layer) for layer in layers])]
+    m = params.get("proxy_facts")
+    if m is not None:
+        # BF(m): only the first m proxy facts' rows are proxy rows (the test rows stay: the wall time is the proxy
+        # share of each sweep job, now m facts' share)
+        sweep, facts = _first_proxy_facts(sweep, evidence.get("proxy_order"), m)
     metric = {"metric": params["metric"]} if params.get("metric") else {}
     try:
-        return methods.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
-                                num_layers=params.get("num_layers"), **metric)
-    except methods.NoProxyValues as err:
+        record = baselines.run_bf(sweep, job_seconds=evidence.get("sweep_job_seconds"),
+                                  num_layers=params.get("num_layers"), **metric)
+    except baselines.NoProxyValues as err:
         # e.g. a resampled draw whose proxy samples have no portability prompt: no choice in that draw
         raise NoEvidence(str(err)) from None
+    if m is not None:
+        record["params"]["proxy_facts"] = int(m)
+        record["facts"] = facts
+    return record
+
+
+def _first_proxy_facts(sweep, proxy_order, m):
+    """`sweep` with only the first m proxy facts (`verify.first_facts` of `proxy_order`, sorted proxy ids without
+    it) left as proxy rows, and those facts."""
+    from goldenlayers.selection.verify import first_facts
+
+    is_proxy = sweep["split"] == "proxy"
+    present = set(sweep.loc[is_proxy, "sample_id"].astype(str))
+    order = sorted(present) if proxy_order is None else [str(s) for s in proxy_order if str(s) in present]
+    facts = first_facts(order, m)
+    return sweep[~is_proxy | sweep["sample_id"].astype(str).isin(set(facts))], facts
+
+
+def _rankings(evidence, layers, params) -> tuple[list[str], list[list[int]]]:
+    """The cheap selectors' names (param `cheap_selectors`) that chose on these proxy samples and their rankings
+    (`verify.ranking`) cut to the candidate `layers`. A named selector without a record (e.g. in a resampling draw
+    with no traced proxy sample) is left out; none at all: NoEvidence."""
+    from goldenlayers.selection import verify
+
+    given = params.get("cheap_selectors")
+    names = list(CHEAP_SELECTORS) if not given else [n.strip() for n in str(given).split(",") if n.strip()]
+    unknown = [n for n in names if n not in measured()]
+    if unknown or not names:
+        raise ValueError(f"cheap_selectors {unknown or names}: each must be a zero-edit selector that scores every "
+                         f"layer ({', '.join(measured())})")
+    records = evidence["selections"]
+    names = [n for n in names if records.get(n) is not None]
+    if not names:
+        raise NoEvidence("none of the cheap selectors chose on these proxy samples")
+    return names, verify.restrict([verify.ranking(records[n]) for n in names], layers)
+
+
+def select_verify(evidence, layers, params) -> dict:
+    """verify: shortlist `shortlist_k` layers round-robin from the cheap selectors' rankings, read the sweep rows of
+    the first `proxy_facts` proxy facts there, keep the best mean `verify_metric` (`verify.run_verify`)."""
+    from goldenlayers.selection import verify
+
+    names, rankings = _rankings(evidence, layers, params)
+    record = verify.run_verify(evidence["sweep"], rankings, names, int(params.get("shortlist_k") or SHORTLIST_K),
+                               int(params.get("proxy_facts") or VERIFY_FACTS),
+                               params.get("verify_metric") or VERIFY_METRIC, evidence.get("proxy_order"), layers)
+    if record["chosen_layer"] is None:
+        raise NoEvidence(f"verify: no shortlisted layer {record['shortlist']} has a proxy value of "
+                         f"{record['params']['verify_metric']!r}")
+    return record
+
+
+def select_consensus(evidence, layers, params) -> dict:
+    """consensus: the layer of lowest mean rank over the cheap selectors' rankings (zero edits)."""
+    from goldenlayers.selection import verify
+
+    names, rankings = _rankings(evidence, layers, params)
+    return verify.run_consensus(rankings, names)
+
+
+def _verify_edits(params, n_proxy: int, n_layers: int) -> int:
+    """k x m: the shortlisted layers times the proxy facts edited at each (capped by what there is)."""
+    k = int(params.get("shortlist_k") or SHORTLIST_K)
+    m = int(params.get("proxy_facts") or VERIFY_FACTS)
+    return min(k, n_layers) * min(m, n_proxy)
+
+
+def _bf_edits(params, n_proxy: int, n_layers: int) -> int:
+    """m x layers: every candidate layer on m proxy facts (all of them by default)."""
+    m = params.get("proxy_facts")
+    return (n_proxy if m is None else min(int(m), n_proxy)) * n_layers
 
 
 SELECTORS: dict[str, SelectorSpec] = {
@@ -201,9 +302,40 @@ SELECTORS: dict[str, SelectorSpec] = {
                      select=select_random, params=("n_layers", "seed")),
         SelectorSpec(name="bf", label="BF", color=OKABE_ITO["reddish_purple"], marker="P", linestyle="-",
                      hatch="", needs=("sweep",), timed=False, planned=False, multi_layer=False, tables=(),
-                     select=select_bf, params=("metric", "num_layers")),
+                     select=select_bf, params=("metric", "num_layers", "proxy_facts"), edits=_bf_edits),
     )
 }
+
+# Selectors that combine the cheap selectors' records (see the module's docstring): the resampling draws and `run`
+# know them; the workflow's rules for them are still to come.
+DERIVED: dict[str, SelectorSpec] = {
+    s.name: s
+    for s in (
+        SelectorSpec(name="verify", label="Verify", color=OKABE_ITO["vermillion"], marker="*", linestyle="-",
+                     hatch="++", needs=("selections", "sweep"), timed=False, planned=False, multi_layer=False,
+                     tables=(), select=select_verify,
+                     params=("cheap_selectors", "shortlist_k", "proxy_facts", "verify_metric"),
+                     edits=_verify_edits),
+        SelectorSpec(name="consensus", label="Consensus", color=OKABE_ITO["yellow"], marker="v", linestyle="-.",
+                     hatch="oo", needs=("selections",), timed=False, planned=False, multi_layer=False, tables=(),
+                     select=select_consensus, params=("cheap_selectors",)),
+    )
+}
+
+
+def spec(name: str) -> SelectorSpec:
+    """The entry of selector `name`, in `SELECTORS` or `DERIVED`; a clear error for an unknown name."""
+    if name in SELECTORS:
+        return SELECTORS[name]
+    if name in DERIVED:
+        return DERIVED[name]
+    raise ValueError(f"unknown selector {name!r}; choose from {', '.join([*SELECTORS, *DERIVED])}")
+
+
+def edits(name: str, params: Mapping[str, Any], n_proxy: int, n_layers: int) -> int:
+    """Selector `name`'s cost in edits with `params` on `n_proxy` proxy facts and `n_layers` candidate layers."""
+    cost = spec(name).edits
+    return 0 if cost is None else int(cost(params, int(n_proxy), int(n_layers)))
 
 
 def register(spec: SelectorSpec, new_params: Mapping[str, tuple[type, str]] | None = None) -> None:
@@ -214,7 +346,7 @@ def register(spec: SelectorSpec, new_params: Mapping[str, tuple[type, str]] | No
         if name in PARAMS and PARAMS[name][0] is not kind:
             raise ValueError(f"selector parameter {name!r} is already registered as a {PARAMS[name][0].__name__}")
         PARAMS.setdefault(name, (kind, what))
-    if spec.name in SELECTORS:
+    if spec.name in SELECTORS or spec.name in DERIVED:
         raise ValueError(f"selector {spec.name!r} is already registered")
     unknown = sorted(set(spec.needs) - set(EVIDENCE))
     if unknown:
@@ -233,7 +365,7 @@ def register(spec: SelectorSpec, new_params: Mapping[str, tuple[type, str]] | No
 def params_of(name: str, given: Mapping[str, Any]) -> dict:
     """The parameters selector `name` takes (`spec.params`) out of `given` (the config's values, by name); absent
     ones are left out, so the selector uses its default."""
-    return {p: given[p] for p in SELECTORS[name].params if given.get(p) is not None}
+    return {p: given[p] for p in spec(name).params if given.get(p) is not None}
 
 
 def selectors_in(table: str) -> list[str]:
@@ -286,13 +418,11 @@ def run(name: str, evidence: Mapping[str, Any], layers: Sequence[int] | None = N
         params: Mapping[str, Any] | None = None) -> dict:
     """`SELECTORS[name].select(evidence, layers, params)`, with a clear error for an unknown name or missing
     evidence."""
-    if name not in SELECTORS:
-        raise ValueError(f"unknown selector {name!r}; choose from {', '.join(SELECTORS)}")
-    spec = SELECTORS[name]
-    missing = [need for need in spec.needs if need not in evidence]
+    entry = spec(name)
+    missing = [need for need in entry.needs if need not in evidence]
     if missing:
         raise ValueError(f"selector {name!r} needs {', '.join(missing)}")
-    return spec.select(evidence, None if layers is None else [int(x) for x in layers], dict(params or {}))
+    return entry.select(evidence, None if layers is None else [int(x) for x in layers], dict(params or {}))
 
 
 def _load_plugins() -> None:

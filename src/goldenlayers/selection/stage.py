@@ -11,15 +11,16 @@ def read_evidence(method: str, paths: Mapping[str, object], split: dict | None,
                   benchmarks: Sequence[str] | None = None) -> dict:
     """{need: table} of selector `method`, over the proxy samples of `split` (None: every sample). BF's sweep gets
     the split joined in (sweep files are keyed by the sample set) and, with the sweep jobs' benchmark files, each
-    layer's job seconds."""
+    layer's job seconds. "selections" (verify, consensus) are selection JSON files, keyed by their `method`; with a
+    split, its `proxy` list is the proxy order whose first m facts verify and BF(m) edit."""
     import pandas as pd
 
     from goldenlayers import walltime
-    from goldenlayers.io import read_parquet
+    from goldenlayers.io import read_json, read_parquet
     from goldenlayers.selection import registry
     from goldenlayers.stats import SWEEP_KEYS, with_split
 
-    spec = registry.SELECTORS[method]
+    spec = registry.spec(method)
     tables = {}
     for need in spec.needs:
         given = paths.get(need)
@@ -32,8 +33,13 @@ def read_evidence(method: str, paths: Mapping[str, object], split: dict | None,
             if benchmarks:
                 tables["sweep_job_seconds"] = walltime.sweep_job_seconds([f["layer"].unique() for f in frames],
                                                                          benchmarks)
+        elif need == "selections":
+            records = [read_json(p) for p in ([given] if isinstance(given, str) else given)]
+            tables["selections"] = {str(r["method"]): r for r in records}
         else:
             tables[need] = read_parquet(given, columns=("sample_id", "layer") if need != "saliency" else ("layer",))
+    if split is not None:
+        tables["proxy_order"] = [str(s) for s in split["proxy"]]
     return registry.proxy_evidence(tables, split["proxy"] if split is not None else None)
 
 
@@ -45,7 +51,7 @@ def select(method: str, paths: Mapping[str, object], split: dict | None, layers:
     from goldenlayers import walltime
     from goldenlayers.selection import registry
 
-    spec = registry.SELECTORS[method]
+    spec = registry.spec(method)
     started = time.perf_counter()
     evidence = read_evidence(method, paths, split, benchmarks)
     record = registry.run(method, evidence, layers, params)
