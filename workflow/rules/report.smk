@@ -6,6 +6,16 @@ import yaml
 from goldenlayers.io import write_text
 
 
+def report_files(kind):
+    """The files of one kind of report input, asked when the DAG is built."""
+    return lambda wildcards: files.report_inputs(config, kind)
+
+
+def report_siblings(kind, siblings):
+    """The files beside each of them that a table or figure reads too."""
+    return lambda wildcards: files.report_siblings(config, kind, siblings)
+
+
 rule resolved_config:
     output:
         RESOLVED_CONFIG,
@@ -28,8 +38,8 @@ for table in PAPER_TABLES.values():
         name:
             table.writer
         input:
-            files=get_report_inputs(table.reads),
-            siblings=get_report_siblings(table.reads, INPUTS[table.reads].siblings),
+            files=report_files(table.reads),
+            siblings=report_siblings(table.reads, INPUTS[table.reads].siblings),
             config=RESOLVED_CONFIG,
         output:
             table=report(
@@ -60,8 +70,8 @@ for figure_id, figure in FIGURES.items():
         name:
             f"plot_{figure_id}"
         input:
-            files=get_report_inputs(figure.reads),
-            siblings=get_report_siblings(figure.reads, figure.siblings),
+            files=report_files(figure.reads),
+            siblings=report_siblings(figure.reads, figure.siblings),
         output:
             figure=report(
                 f"{REPORT}/{figure_id}.png",
@@ -84,7 +94,7 @@ for figure_id, figure in FIGURES.items():
 
 
 # Named targets, one per table and figure (Figure 3's plot comes with its table).
-for target, files in {
+for target, target_files in {
     **{t: [f"{REPORT}/{t}.csv"] for t in PAPER_TABLES},
     **{f: [f"{REPORT}/{f}.png"] for f in FIGURES},
 }.items():
@@ -93,7 +103,7 @@ for target, files in {
         name:
             target
         input:
-            files,
+            target_files,
         localrule: True
 
 
@@ -103,7 +113,7 @@ localrules:
 
 rule plot_figure3:
     input:
-        selections=get_figure3_selections,
+        selections=report_files("timed_selections"),
         config=RESOLVED_CONFIG,
     output:
         figure=report(

@@ -9,13 +9,40 @@ localrules:
 
 # One score_<method> rule per selector that scores the measurements above (LGA, LGA(K'), SaLEM, CMA, and any
 # selector registered later); the loop variable is bound through the helpers' arguments, not read lazily.
-for _method in MEASURED_SELECTORS:
+def selector_opts(method):
+    """`goldenlayers select` flags of a selector's parameters, from the config (--tukey-k 1.0, ...)."""
+    return lambda w: options.selector_opts(config, method, w.model, w.dataset)
+
+
+def selector_evidence_opts(method):
+    """`goldenlayers select` flags naming a selector's evidence files (--gradients ..., --effects ...)."""
+    return lambda wildcards, input: options.selector_evidence_opts(method, input)
+
+
+def get_candidate_layers(wildcards):
+    """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
+    return " ".join(str(layer) for layer in study.model_layers(config, wildcards.model))
+
+
+def get_bf_sweeps(wildcards):
+    """The first editor's per-layer sweeps (BF's proxy golden layer is read from them)."""
+    layers = swept_layers(wildcards.model, wildcards.dataset)
+    return files.layer_sweeps(wildcards.model, wildcards.dataset, EDITORS[0], layers)
+
+
+def get_bf_benchmarks(wildcards):
+    """Those sweep jobs' benchmark files, in the same layer order (BF's wall time)."""
+    layers = swept_layers(wildcards.model, wildcards.dataset)
+    return files.bf_benchmarks(config, wildcards.model, wildcards.dataset, layers)
+
+
+for _method in selector_registry.measured():
 
     rule:
         name:
             f"score_{_method}"
         input:
-            **get_selector_inputs(_method),
+            **files.selector_inputs(_method),
         output:
             selection=f"results/{{model}}/{{dataset}}/selection/{_method}.json",
         log:
@@ -30,8 +57,8 @@ for _method in MEASURED_SELECTORS:
             mem_mb=2000,
         params:
             method=_method,
-            evidence=get_selector_evidence_opts(_method),
-            opts=get_selector_opts(_method),
+            evidence=selector_evidence_opts(_method),
+            opts=selector_opts(_method),
         shell:
             "goldenlayers select --method {params.method} {params.evidence} --split {input.split} "
             "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --model-name {wildcards.model} "
@@ -51,7 +78,7 @@ rule select_random_layers:
         mem_mb=1000,
     params:
         layers=get_candidate_layers,
-        opts=get_selector_opts("random"),
+        opts=selector_opts("random"),
     shell:
         "goldenlayers select --method random --layers {params.layers} {params.opts} "
         "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --out {output.selection} > {log} 2>&1"
@@ -59,7 +86,7 @@ rule select_random_layers:
 
 checkpoint plan_sweep:
     input:
-        selections=get_planned_selections,
+        selections=lambda w: files.planned_selections(w.model, w.dataset),
     output:
         plan="results/{model}/{dataset}/sweep_plan.json",
     log:
@@ -93,7 +120,7 @@ rule select_bf:
     resources:
         mem_mb=2000,
     params:
-        opts=get_selector_opts("bf"),
+        opts=selector_opts("bf"),
     shell:
         "goldenlayers select --method bf --sweep {input.sweeps} --split {input.split} --benchmarks {input.benchmarks} "
         "{params.opts} "
