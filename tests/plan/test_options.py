@@ -95,3 +95,20 @@ def test_options_of_the_trace_chunks_resampling_and_appendix(tmp_path):
     assert options.mmlu_files(config) == [] and f"--mmlu-file {mmlu}" in options.appendix_opts(config)
     mmlu.write_text("[]")
     assert options.mmlu_files(config) == [str(mmlu)]
+
+
+def test_the_config_sets_a_plugin_parameter_for_its_score_rule_and_the_draws():
+    """A plugin selector's own parameter (ALPHA_MODULE registers `alpha`) is read from selector_params, for its
+    score rule and for the resampling draws; the other selectors do not take it."""
+    from goldenlayers.selection import registry
+    from helpers import ALPHA_MODULE
+
+    exec(ALPHA_MODULE, {})
+    try:
+        config = load_config(selector_params={"alpha": 2})
+        assert options.selector_opts(config, "alpha", "smollm2-135m", "default") == "--alpha 2"
+        assert "--alpha 2" in options.resampling_selector_opts(config, "smollm2-135m", "default")
+        assert "--alpha" not in options.selector_opts(config, "lga", "smollm2-135m", "default")
+    finally:
+        registry.SELECTORS.pop("alpha")
+        registry.PARAMS.pop("alpha")
