@@ -227,7 +227,7 @@ def final_outputs(config: dict, run: str, unfinished: list[str] = ()) -> list[st
         *grid_sweeps(config),
         *unfinished,
         *[f"{report}/{t.id}.csv" for t in PAPER_TABLES.values() if table_in_all(config, t)],
-        *[f"{report}/{figure}.png" for figure in [*FIGURES, "figure3"]],
+        *[f"{report}/{figure}.png" for figure in FIGURES],
         *editor_aggregates(config),
         *(sequential_aggregates(config) if config["sequential"]["enabled"] else []),
         *[f"results/{model}/{dataset}/causal_trace/trace.png"
