@@ -53,7 +53,8 @@ def test_bf_reads_the_first_editors_sweeps_and_their_benchmarks_in_plan_order():
         "results/benchmarks/sweep_layer/m/d/emmet/layer_3_chunk_0.tsv",
         "results/benchmarks/sweep_layer/m/d/emmet/layer_3_chunk_1.tsv",
     ]
-    assert files.bf_benchmarks(load_config(), "m", "d", [9]) == ["results/benchmarks/sweep_layer/m/d/r-rome/layer_9.tsv"]
+    assert files.bf_benchmarks(load_config(), "m", "d", [9]) == [
+        "results/benchmarks/sweep_layer/m/d/r-rome/layer_9.tsv"]
 
 
 def test_only_the_first_editors_aggregate_reports_bf():

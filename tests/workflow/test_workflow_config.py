@@ -4,7 +4,6 @@ Snakemake in tests/plan/."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
