@@ -1,7 +1,7 @@
 # Glue between the config and the plan. What the workflow runs, which files each rule reads, each rule's options
 # and job sizes are plain functions of goldenlayers.plan (config dict in, paths and options out; tested in
 # tests/plan/); here the config is checked and merged, the run's constants are set, and the plan is asked with the
-# wildcards. Input functions that only adapt one stage's wildcards live beside that stage's rules.
+# wildcards: one-line lambdas in the rules, the adapters used more than once (or in a loop) below, by stage.
 import sys
 from pathlib import Path
 
@@ -103,6 +103,76 @@ def get_final_outputs():
 
 def get_planned_sweeps(wildcards=None):
     return files.planned_sweeps(config, swept_layers)
+
+
+# Adapters of the stages' rules (Snakemake's lint wants functions out of the rules' files): wildcards -> plan.
+# selection.smk
+def selector_opts(method):
+    """`goldenlayers select` flags of a selector's parameters, from the config (--tukey-k 1.0, ...)."""
+    return lambda w: options.selector_opts(config, method, w.model, w.dataset)
+
+
+def selector_evidence_opts(method):
+    """`goldenlayers select` flags naming a selector's evidence files (--gradients ..., --effects ...)."""
+    return lambda wildcards, input: options.selector_evidence_opts(method, input)
+
+
+def get_candidate_layers(wildcards):
+    """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
+    return " ".join(str(layer) for layer in study.model_layers(config, wildcards.model))
+
+
+def get_bf_sweeps(wildcards):
+    """The first editor's per-layer sweeps (BF's proxy golden layer is read from them)."""
+    layers = swept_layers(wildcards.model, wildcards.dataset)
+    return files.layer_sweeps(wildcards.model, wildcards.dataset, EDITORS[0], layers)
+
+
+def get_bf_benchmarks(wildcards):
+    """Those sweep jobs' benchmark files, in the same layer order (BF's wall time)."""
+    layers = swept_layers(wildcards.model, wildcards.dataset)
+    return files.bf_benchmarks(config, wildcards.model, wildcards.dataset, layers)
+
+
+# sweep.smk
+def get_key_covariance(wildcards):
+    """The layer's key covariance file for editors that use it (goldenlayers.plan.options), nothing otherwise."""
+    w = wildcards
+    return options.key_covariance_file(config, w.model, w.editor, w.layer)
+
+
+def get_key_covariance_opt(wildcards, input):
+    return f"--key-covariance {input.covariance}" if input.covariance else ""
+
+
+# report.smk
+def report_files(kind):
+    """The files of one kind of report input, asked when the DAG is built."""
+    return lambda wildcards: files.report_inputs(config, kind)
+
+
+def report_siblings(kind, siblings):
+    """The files beside each of them that a table or figure reads too."""
+    return lambda wildcards: files.report_siblings(config, kind, siblings)
+
+
+def figure_table(figure_id, figure):
+    """A figure's table (Figure 3's wall times), written beside it with the resolved config's hash, when it has one."""
+    if not figure.table:
+        return {}, {}
+    outputs = {
+        "table": report(
+            f"{REPORT}/{figure_id}.csv",
+            caption=f"../report/{figure_id}.rst",
+            category="Tables",
+        ),
+        "table_md": f"{REPORT}/{figure_id}.md",
+    }
+    return {"config": RESOLVED_CONFIG}, outputs
+
+
+def config_opt(wildcards, input):
+    return f" --config {input.config}" if "config" in input.keys() else ""
 
 
 onerror:

@@ -6,16 +6,6 @@ import yaml
 from goldenlayers.io import write_text
 
 
-def report_files(kind):
-    """The files of one kind of report input, asked when the DAG is built."""
-    return lambda wildcards: files.report_inputs(config, kind)
-
-
-def report_siblings(kind, siblings):
-    """The files beside each of them that a table or figure reads too."""
-    return lambda wildcards: files.report_siblings(config, kind, siblings)
-
-
 rule resolved_config:
     output:
         RESOLVED_CONFIG,
@@ -62,25 +52,6 @@ for table in PAPER_TABLES.values():
         shell:
             "goldenlayers report --tables {params.table} --inputs {input.files} --metric {params.metric} "
             "--config {input.config} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-def figure_table(figure_id, figure):
-    """A figure's table (Figure 3's wall times), written beside it with the resolved config's hash, when it has one."""
-    if not figure.table:
-        return {}, {}
-    outputs = {
-        "table": report(
-            f"{REPORT}/{figure_id}.csv",
-            caption=f"../report/{figure_id}.rst",
-            category="Tables",
-        ),
-        "table_md": f"{REPORT}/{figure_id}.md",
-    }
-    return {"config": RESOLVED_CONFIG}, outputs
-
-
-def config_opt(wildcards, input):
-    return f" --config {input.config}" if "config" in input.keys() else ""
 
 
 for figure_id, figure in FIGURES.items():

@@ -1,6 +1,6 @@
 # Layer selection: score every selector of the registry (goldenlayers.selection.registry.SELECTORS) on the
 # measurements of measure.smk, plan the sweep, BF from the sweep. A selector added to the registry gets its
-# score_<method> rule, inputs and flags from there (common.smk, selector section).
+# score_<method> rule, inputs and flags from there (goldenlayers.plan).
 localrules:
     select_random_layers,
     plan_sweep,
@@ -8,34 +8,8 @@ localrules:
 
 
 # One score_<method> rule per selector that scores the measurements above (LGA, LGA(K'), SaLEM, CMA, and any
-# selector registered later); the loop variable is bound through the helpers' arguments, not read lazily.
-def selector_opts(method):
-    """`goldenlayers select` flags of a selector's parameters, from the config (--tukey-k 1.0, ...)."""
-    return lambda w: options.selector_opts(config, method, w.model, w.dataset)
-
-
-def selector_evidence_opts(method):
-    """`goldenlayers select` flags naming a selector's evidence files (--gradients ..., --effects ...)."""
-    return lambda wildcards, input: options.selector_evidence_opts(method, input)
-
-
-def get_candidate_layers(wildcards):
-    """Candidate layers of Random (and the grid of the sweep plan): the configured sweep layers."""
-    return " ".join(str(layer) for layer in study.model_layers(config, wildcards.model))
-
-
-def get_bf_sweeps(wildcards):
-    """The first editor's per-layer sweeps (BF's proxy golden layer is read from them)."""
-    layers = swept_layers(wildcards.model, wildcards.dataset)
-    return files.layer_sweeps(wildcards.model, wildcards.dataset, EDITORS[0], layers)
-
-
-def get_bf_benchmarks(wildcards):
-    """Those sweep jobs' benchmark files, in the same layer order (BF's wall time)."""
-    layers = swept_layers(wildcards.model, wildcards.dataset)
-    return files.bf_benchmarks(config, wildcards.model, wildcards.dataset, layers)
-
-
+# selector registered later); the loop variable is bound through the helpers' arguments (common.smk), not read
+# lazily.
 for _method in selector_registry.measured():
 
     rule:

@@ -4,16 +4,6 @@
 # and the sequential-editing sweep (Table 11). The aggregates are in analysis.smk.
 
 
-def get_key_covariance(wildcards):
-    """The layer's key covariance file for editors that use it (goldenlayers.plan.options), nothing otherwise."""
-    w = wildcards
-    return options.key_covariance_file(config, w.model, w.editor, w.layer)
-
-
-def get_key_covariance_opt(wildcards, input):
-    return f"--key-covariance {input.covariance}" if input.covariance else ""
-
-
 rule generate_templates:
     input:
         model="results/models/{model}/model.json",
