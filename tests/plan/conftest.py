@@ -4,6 +4,7 @@ does), then the model and dataset lists replaced (goldenlayers.plan.study.replac
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 import yaml
@@ -21,16 +22,24 @@ def merged(base: dict, over: dict) -> dict:
     return out
 
 
-def load_config(*names: str, **overrides) -> dict:
-    """The config of `snakemake --configfile config/<name>.yaml ...` (none: the default config)."""
+@functools.lru_cache(maxsize=None)
+def _merged_files(names: tuple[str, ...]) -> dict:
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     files = [str(REPO / f"config/{name}.yaml") for name in names]
     for path in files:
         config = merged(config, yaml.safe_load(open(path).read()))
     study.replace_merged_sections(config, files)
-    config = merged(config, overrides)
     # the schema's defaults filled in, as the workflow's validation does (sweep_chunks, ...)
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def load_config(*names: str, **overrides) -> dict:
+    """The config of `snakemake --configfile config/<name>.yaml ... --config key=value ...` (no name: the default
+    config). A fresh copy each call: tests change it."""
+    config = merged(_merged_files(names), overrides)
+    if overrides:  # a section an override adds gets its defaults too
+        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
     return config
 
 
