@@ -16,7 +16,8 @@ from helpers import REPO
 PACKAGE = REPO / "src" / "goldenlayers"
 
 # bottom to top: a module may import modules of its own stage and of the stages below it
-ORDER = ("base", "data", "measure", "selection", "editing", "sweep", "analysis", "appendix", "report", "api", "cli")
+ORDER = ("base", "data", "measure", "selection", "editing", "sweep", "analysis", "appendix", "report", "plan", "api",
+         "cli")
 # Top-level modules are base modules (io, text, models, config, walltime, ... and any new one) unless named here:
 # the statistics read the data's metric names; the public API (suggest_layer, edit) sits on every stage it drives.
 TOP_LEVEL = {"stats": "data", "suggest": "api", "apply_edits": "api", "__init__": "api"}

@@ -70,7 +70,7 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
     """What the workflow's JSON Schema validation (snakemake.utils.validate, same schema) refuses, one message per
     value naming its key, the value and the rule. A config file may set only some keys (Snakemake merges it over
     config/config.yaml key by key), so a missing required key counts only inside a model or dataset entry, which
-    a given file replaces whole (common.smk: replace_merged_sections)."""
+    a given file replaces whole (goldenlayers.plan.study.replace_merged_sections)."""
     import jsonschema
 
     validator = jsonschema.validators.validator_for(schema)(schema)

@@ -1,6 +1,6 @@
 """Memory and runtime of each model-loading job, sized from the model and the amount of work (no torch import).
 
-The workflow's rules read their `mem_mb` and `runtime` from here (workflow/rules/common.smk, "Job resources"), so a
+The workflow's rules read their `mem_mb` and `runtime` from here (through goldenlayers.plan.jobs), so a
 135M model asks for about 2 GB and LLaMA-2-7B for what it needs, instead of a fixed 48 GB that a small node refuses.
 
     mem_mb  = (BASE_MB + weights_mb * FACTORS[rule] + held_mb) * HEADROOM, rounded up to 500 MB

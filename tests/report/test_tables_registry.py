@@ -68,3 +68,28 @@ def test_tables_of_different_inputs_are_not_mixed(tmp_path, capsys):
     summary = write_summary(tmp_path / "s.json", model="m", dataset="d", editor="e")
     assert main(["report", "--tables", "table1", "table2", "--inputs", summary, "--out-dir", str(tmp_path)]) == 2
     assert "different kinds of inputs" in capsys.readouterr().err
+
+
+def test_figure3_is_drawn_with_its_table_by_report_figures(tmp_path):
+    """Figure 3 is a FIGURES entry like the others; it writes its table (PAPER_TABLES' figure3) beside it, with the
+    resolved config's hash in the sidecar."""
+    from goldenlayers.io import config_hash
+
+    files = []
+    for method, seconds in (("bf", 1000.0), ("lga", 4.0), ("cma", 100.0)):
+        path = tmp_path / f"sel/{method}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"model": "m", "dataset": "d", "method": method, "wall_seconds": seconds}))
+        files.append(str(path))
+    config = tmp_path / "config.resolved.yaml"
+    config.write_text("split: {seed: 1}\n")
+    out = tmp_path / "out"
+    assert main(["report", "--figures", "figure3", "--inputs", *files, "--config", str(config),
+                 "--out-dir", str(out)]) == 0
+    frame = pd.read_csv(out / "figure3.csv")
+    # speed-up over BF: 1000 / 4 and 1000 / 100
+    assert dict(zip(frame["method"], frame["speedup"])) == {"lga": 250.0, "cma": 10.0}
+    assert (out / "figure3.png").stat().st_size > 0 and (out / "figure3.pdf").stat().st_size > 0
+    assert (out / "figure3.md").read_text().strip()
+    sidecar = json.loads((out / "figure3.provenance.json").read_text())
+    assert sidecar["inputs"] == files and sidecar["config_hash"] == config_hash({"split": {"seed": 1}})

@@ -14,7 +14,7 @@ import yaml
 
 from goldenlayers.report.write import provenance
 from goldenlayers.selection import registry as selectors
-from helpers import ALPHA_MODULE, REPO, TOY_MODULE
+from helpers import REPO, TOY_MODULE
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -49,20 +49,6 @@ def test_a_registered_selector_is_a_job_of_the_workflow(tmp_path):
     # planned: an input of the sweep plan
     plan_job = plan[plan.index("checkpoint plan_sweep:"):]
     assert "selection/toy.json" in plan_job[:plan_job.index("\n\n")]
-
-
-@pytest.mark.slow
-def test_the_config_sets_a_plugin_parameter_for_its_score_rule_and_the_draws(tmp_path):
-    from helpers import write_tiny_project
-
-    config = write_tiny_project(tmp_path)
-    text = config.read_text() + "\nselector_params:\n  alpha: 2\n"
-    config.write_text(text)
-    (tmp_path / "alpha_selector.py").write_text(ALPHA_MODULE)
-    plan = dry_run(tmp_path, config, "alpha_selector")
-    score = re.search(r"goldenlayers select --method alpha [^\n]*", plan).group(0)
-    resample = re.search(r"goldenlayers resample [^\n]*", plan).group(0)
-    assert "--alpha 2" in score and "--alpha 2" in resample
 
 
 # Snakemake runs in a child process that registers the toy table first, as a project adding a table would

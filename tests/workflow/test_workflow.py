@@ -102,9 +102,7 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
                 "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1}})
     config.write_text(yaml.safe_dump(cfg))
-    plan_only = snakemake(tmp_path, config, "-n")
-    assert plan_only.returncode == 0, plan_only.stderr[-3000:]
-    assert re.search(r"^sweep_layer\s+1$", plan_only.stdout, flags=re.M)  # only the grid is known before the plan
+    # (that only the grid is known before the plan is checked without Snakemake: tests/plan/test_files.py)
     run = snakemake(tmp_path, config)
     assert run.returncode == 0, run.stderr[-4000:]
     results = tmp_path / "results/tiny/toy"
@@ -149,14 +147,7 @@ def test_default_config_dry_runs(tmp_path):
     assert "sweep_layer" in run.stdout
     assert "--num-layers 30" in run.stdout  # the config's num_layers is checked where the model is prepared
     assert "results/report/default/table1.csv" in run.stdout
-    # a second config (a held-out dataset) gets its own report folder instead of overwriting the default run's
-    heldout = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    heldout["datasets"] = {"heldout": heldout["datasets"]["default"]}
-    (root / "config" / "heldout.yaml").write_text(yaml.safe_dump(heldout))
-    other = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--configfile",
-                            "config/heldout.yaml"], cwd=root, capture_output=True, text=True, timeout=300)
-    assert other.returncode == 0, other.stderr[-3000:]
-    assert "results/report/heldout/table1.csv" in other.stdout and "results/report/default" not in other.stdout
+    # a second config's own report folder (run_name): tests/plan/test_study.py and the paper config's dry run
     chunked = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", "sweep_chunks=3"],
                              cwd=root, capture_output=True, text=True, timeout=300)
     assert chunked.returncode == 0, chunked.stderr[-3000:]

@@ -6,9 +6,13 @@
 
 rule aggregate_sweep:
     input:
-        sweeps=get_layer_sweeps,
+        sweeps=lambda w: files.layer_sweeps(
+            w.model, w.dataset, w.editor, swept_layers(w.model, w.dataset)
+        ),
         split="results/{model}/{dataset}/split.json",
-        selection=get_selections,
+        selection=lambda w: files.aggregate_selections(
+            config, w.model, w.dataset, w.editor
+        ),
     output:
         sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
         stats="results/{model}/{dataset}/aggregate/{editor}/layer_stats.parquet",
@@ -35,8 +39,14 @@ rule aggregate_sweep:
 
 rule aggregate_sequential:
     input:
-        sweeps=get_sequential_sweeps,
-        selection=get_sequential_selections,
+        sweeps=lambda w: files.layer_sweeps(
+            w.model,
+            w.dataset,
+            w.editor,
+            swept_layers(w.model, w.dataset),
+            "sequential",
+        ),
+        selection=lambda w: files.sequential_selections(w.model, w.dataset),
     output:
         sweep="results/{model}/{dataset}/aggregate_sequential/{editor}/sweep.parquet",
         stats="results/{model}/{dataset}/aggregate_sequential/{editor}/layer_stats.parquet",
@@ -84,8 +94,10 @@ rule resample_splits:
         mem_mb=2000,
     params:
         metric=config["metric"],
-        selector_opts=get_resampling_selector_opts,
-        opts=get_resampling_opts,
+        selector_opts=lambda w: options.resampling_selector_opts(
+            config, w.model, w.dataset
+        ),
+        opts=lambda wildcards: options.resampling_opts(config),
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "

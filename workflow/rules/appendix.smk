@@ -13,7 +13,7 @@ rule appendix_eval:
         templates="results/{model}/context_templates/{editor}.json",
         selection="results/{model}/{dataset}/selection/{method}.json",
         hparams=get_hparams,
-        mmlu=get_mmlu_file,
+        mmlu=lambda wildcards: options.mmlu_files(config),
     output:
         result="results/{model}/{dataset}/appendix/{editor}/{method}.json",
     log:
@@ -21,7 +21,7 @@ rule appendix_eval:
     benchmark:
         "results/benchmarks/appendix_eval/{model}/{dataset}/{editor}/{method}.tsv"
     wildcard_constraints:
-        method="|".join(APPENDIX_METHODS),
+        method="|".join(selector_registry.selectors_in("table12")),
     conda:
         "../../environment.yml"
     threads: 1
@@ -31,8 +31,8 @@ rule appendix_eval:
         runtime=sized("appendix_eval", "runtime"),
     params:
         model=model_opts,
-        setting=get_appendix_setting,
-        opts=get_appendix_opts,
+        setting=lambda wildcards: study.dataset_setting(config, wildcards.dataset),
+        opts=lambda wildcards: options.appendix_opts(config),
     shell:
         "goldenlayers -q appendix-eval {params.model} --threads {threads} --setting {params.setting} "
         "--records {input.records} --split {input.split} --templates {input.templates} "

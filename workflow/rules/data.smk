@@ -13,7 +13,7 @@ localrules:
 
 rule prepare_model:
     input:
-        get_model_files,
+        lambda wildcards: options.model_source_files(config, wildcards.model),
     output:
         model="results/models/{model}/model.json",
     log:
@@ -29,7 +29,7 @@ rule prepare_model:
     params:
         source=lambda wildcards: config["models"][wildcards.model]["source"],
         num_layers=lambda wildcards: config["models"][wildcards.model]["num_layers"],
-        files=get_model_files_stamp,
+        files=lambda wildcards: options.model_files_stamp(config, wildcards.model),
     shell:
         "goldenlayers prepare-model --source {params.source} --num-layers {params.num_layers} "
         "--out-dir results/models/{wildcards.model} > {log} 2>&1"
@@ -37,7 +37,7 @@ rule prepare_model:
 
 rule prepare_dataset:
     input:
-        get_dataset_files,
+        lambda wildcards: options.dataset_files(config, wildcards.dataset),
     output:
         records="results/datasets/{dataset}/records.json",
         report="results/datasets/{dataset}/validation.json",
@@ -52,7 +52,7 @@ rule prepare_dataset:
     resources:
         mem_mb=2000,
     params:
-        opts=get_dataset_opts,
+        opts=lambda wildcards: options.dataset_opts(config, wildcards.dataset),
     shell:
         "goldenlayers prepare-dataset {params.opts} --out-records {output.records} "
         "--out-report {output.report} > {log} 2>&1"
@@ -78,7 +78,7 @@ rule filter_dataset:
         runtime=sized("filter_dataset", "runtime"),
     params:
         model=model_opts,
-        opts=get_filter_opts,
+        opts=lambda wildcards: options.filter_opts(config, wildcards.dataset),
     shell:
         "goldenlayers -q filter-dataset {params.model} --threads {threads} --dataset {input.dataset}{params.opts} "
         "--out-records {output.records} --out-report {output.report} > {log} 2>&1"
@@ -100,7 +100,7 @@ rule sample_set:
     resources:
         mem_mb=1000,
     params:
-        opts=get_sample_opts,
+        opts=lambda wildcards: options.sample_opts(config, wildcards.dataset),
     shell:
         "goldenlayers samples --records {input.records} {params.opts} --out {output.samples} > {log} 2>&1"
 
@@ -120,6 +120,6 @@ rule split_dataset:
     resources:
         mem_mb=1000,
     params:
-        opts=get_split_opts,
+        opts=lambda wildcards: options.split_opts(config, wildcards.dataset),
     shell:
         "goldenlayers split --records {input.records} {params.opts} --out {output.split} > {log} 2>&1"

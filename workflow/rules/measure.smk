@@ -10,14 +10,14 @@ rule extract_gradients:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
     output:
-        gradients=EVIDENCE_FILES["gradients"],
-        saliency=EVIDENCE_FILES["saliency"],
+        gradients=files.EVIDENCE_FILES["gradients"],
+        saliency=files.EVIDENCE_FILES["saliency"],
         factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
-        timing=STAGE_FILES["gradient"]["timing"],
+        timing=files.STAGE_FILES["gradient"]["timing"],
     log:
         "results/logs/extract_gradients/{model}/{dataset}.log",
     benchmark:
-        STAGE_FILES["gradient"]["benchmark"]
+        files.STAGE_FILES["gradient"]["benchmark"]
     conda:
         "../../environment.yml"
     threads: 2
@@ -39,12 +39,12 @@ rule trace_causal_effects:
         records="results/{model}/{dataset}/records.json",
         split="results/{model}/{dataset}/split.json",
     output:
-        effects=EVIDENCE_FILES["effects"],
-        timing=STAGE_FILES["trace"]["timing"],
+        effects=files.EVIDENCE_FILES["effects"],
+        timing=files.STAGE_FILES["trace"]["timing"],
     log:
         "results/logs/trace_causal_effects/{model}/{dataset}.log",
     benchmark:
-        STAGE_FILES["trace"]["benchmark"]
+        files.STAGE_FILES["trace"]["benchmark"]
     conda:
         "../../environment.yml"
     # one thread: it traces every sample now and runs beside a sweep job instead of holding both cores
@@ -55,7 +55,7 @@ rule trace_causal_effects:
         runtime=sized("trace_causal_effects", "runtime"),
     params:
         model=model_opts,
-        opts=get_trace_opts,
+        opts=lambda wildcards: options.trace_opts(config),
     shell:
         "goldenlayers -q causal-trace {params.model} --threads {threads} --records {input.records} "
         "--split {input.split} --subset all {params.opts} --out {output.effects} --out-timing {output.timing} "
@@ -64,7 +64,7 @@ rule trace_causal_effects:
 
 rule plot_causal_trace:
     input:
-        effects=EVIDENCE_FILES["effects"],
+        effects=files.EVIDENCE_FILES["effects"],
         split="results/{model}/{dataset}/split.json",
     output:
         plot=report(

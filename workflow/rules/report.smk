@@ -28,8 +28,8 @@ for table in PAPER_TABLES.values():
         name:
             table.writer
         input:
-            files=get_report_inputs(table.reads),
-            siblings=get_report_siblings(table.reads, INPUTS[table.reads].siblings),
+            files=report_files(table.reads),
+            siblings=report_siblings(table.reads, INPUTS[table.reads].siblings),
             config=RESOLVED_CONFIG,
         output:
             table=report(
@@ -60,9 +60,11 @@ for figure_id, figure in FIGURES.items():
         name:
             f"plot_{figure_id}"
         input:
-            files=get_report_inputs(figure.reads),
-            siblings=get_report_siblings(figure.reads, figure.siblings),
+            **figure_table(figure_id, figure)[0],
+            files=report_files(figure.reads),
+            siblings=report_siblings(figure.reads, figure.siblings),
         output:
+            **figure_table(figure_id, figure)[1],
             figure=report(
                 f"{REPORT}/{figure_id}.png",
                 caption=f"../report/{figure_id}.rst",
@@ -71,64 +73,30 @@ for figure_id, figure in FIGURES.items():
             figure_pdf=f"{REPORT}/{figure_id}.pdf",
         log:
             f"results/logs/plot_{figure_id}.log",
+        benchmark:
+            f"results/benchmarks/plot_{figure_id}.tsv"
         localrule: True
         conda:
             "../../environment.yml"
         params:
             figure=figure_id,
             metric=config["metric"],
+            config=config_opt,
             out_dir=lambda wildcards, output: str(Path(output[0]).parent),
         shell:
-            "goldenlayers report --figures {params.figure} --inputs {input.files} --metric {params.metric} "
-            "--out-dir {params.out_dir} > {log} 2>&1"
+            "goldenlayers report --figures {params.figure} --inputs {input.files} --metric {params.metric}"
+            "{params.config} --out-dir {params.out_dir} > {log} 2>&1"
 
 
-# Named targets, one per table and figure (Figure 3's plot comes with its table).
-for target, files in {
-    **{t: [f"{REPORT}/{t}.csv"] for t in PAPER_TABLES},
+# Named targets, one per table and figure (Figure 3's plot comes with its table: target figure3 names the table).
+for target, target_files in {
     **{f: [f"{REPORT}/{f}.png"] for f in FIGURES},
+    **{t: [f"{REPORT}/{t}.csv"] for t in PAPER_TABLES},
 }.items():
 
     rule:
         name:
             target
         input:
-            files,
+            target_files,
         localrule: True
-
-
-localrules:
-    plot_figure3,
-
-
-rule plot_figure3:
-    input:
-        selections=get_figure3_selections,
-        config=RESOLVED_CONFIG,
-    output:
-        figure=report(
-            f"{REPORT}/figure3.png",
-            caption="../report/figure3.rst",
-            category="Figures",
-        ),
-        figure_pdf=f"{REPORT}/figure3.pdf",
-        table=report(
-            f"{REPORT}/figure3.csv",
-            caption="../report/figure3.rst",
-            category="Tables",
-        ),
-        table_md=f"{REPORT}/figure3.md",
-    log:
-        "results/logs/plot_figure3.log",
-    benchmark:
-        "results/benchmarks/plot_figure3.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        out_prefix=lambda wildcards, output: str(Path(output.figure).with_suffix("")),
-    shell:
-        "goldenlayers figure3 --selections {input.selections} --config {input.config} "
-        "--out-prefix {params.out_prefix} > {log} 2>&1"

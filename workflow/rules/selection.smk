@@ -1,6 +1,6 @@
 # Layer selection: score every selector of the registry (goldenlayers.selection.registry.SELECTORS) on the
 # measurements of measure.smk, plan the sweep, BF from the sweep. A selector added to the registry gets its
-# score_<method> rule, inputs and flags from there (common.smk, selector section).
+# score_<method> rule, inputs and flags from there (goldenlayers.plan).
 localrules:
     select_random_layers,
     plan_sweep,
@@ -8,14 +8,15 @@ localrules:
 
 
 # One score_<method> rule per selector that scores the measurements above (LGA, LGA(K'), SaLEM, CMA, and any
-# selector registered later); the loop variable is bound through the helpers' arguments, not read lazily.
-for _method in MEASURED_SELECTORS:
+# selector registered later); the loop variable is bound through the helpers' arguments (common.smk), not read
+# lazily.
+for _method in selector_registry.measured():
 
     rule:
         name:
             f"score_{_method}"
         input:
-            **get_selector_inputs(_method),
+            **files.selector_inputs(_method),
         output:
             selection=f"results/{{model}}/{{dataset}}/selection/{_method}.json",
         log:
@@ -30,8 +31,8 @@ for _method in MEASURED_SELECTORS:
             mem_mb=2000,
         params:
             method=_method,
-            evidence=get_selector_evidence_opts(_method),
-            opts=get_selector_opts(_method),
+            evidence=selector_evidence_opts(_method),
+            opts=selector_opts(_method),
         shell:
             "goldenlayers select --method {params.method} {params.evidence} --split {input.split} "
             "--benchmarks {input.benchmark} --timing {input.timing} {params.opts} --model-name {wildcards.model} "
@@ -51,7 +52,7 @@ rule select_random_layers:
         mem_mb=1000,
     params:
         layers=get_candidate_layers,
-        opts=get_selector_opts("random"),
+        opts=selector_opts("random"),
     shell:
         "goldenlayers select --method random --layers {params.layers} {params.opts} "
         "--model-name {wildcards.model} --dataset-name {wildcards.dataset} --out {output.selection} > {log} 2>&1"
@@ -59,7 +60,7 @@ rule select_random_layers:
 
 checkpoint plan_sweep:
     input:
-        selections=get_planned_selections,
+        selections=lambda w: files.planned_selections(w.model, w.dataset),
     output:
         plan="results/{model}/{dataset}/sweep_plan.json",
     log:
@@ -93,7 +94,7 @@ rule select_bf:
     resources:
         mem_mb=2000,
     params:
-        opts=get_selector_opts("bf"),
+        opts=selector_opts("bf"),
     shell:
         "goldenlayers select --method bf --sweep {input.sweeps} --split {input.split} --benchmarks {input.benchmarks} "
         "{params.opts} "

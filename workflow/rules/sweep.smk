@@ -31,7 +31,7 @@ rule generate_templates:
 rule key_covariance:
     input:
         model="results/models/{model}/model.json",
-        corpus=get_key_covariance_corpus,
+        corpus=lambda wildcards: options.key_covariance_corpus(config),
     output:
         covariance="results/{model}/key_covariance/layer_{layer}.safetensors",
     log:
@@ -47,7 +47,7 @@ rule key_covariance:
         runtime=sized("key_covariance", "runtime"),
     params:
         model=model_opts,
-        opts=get_key_covariance_opts,
+        opts=lambda wildcards: options.key_covariance_opts(config),
     shell:
         "goldenlayers -q key-covariance {params.model} --threads {threads} --layer {wildcards.layer} "
         "{params.opts} --out {output.covariance} > {log} 2>&1"
@@ -62,11 +62,11 @@ rule sweep_layer:
         hparams=get_hparams,
         covariance=get_key_covariance,
     output:
-        sweep=SWEEP_OUTPUT,
+        sweep=files.sweep_output(config),
     log:
-        f"results/logs/sweep_layer/{SWEEP_JOB}.log",
+        f"results/logs/sweep_layer/{files.sweep_job(config)}.log",
     benchmark:
-        f"results/benchmarks/sweep_layer/{SWEEP_JOB}.tsv"
+        f"results/benchmarks/sweep_layer/{files.sweep_job(config)}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -78,7 +78,9 @@ rule sweep_layer:
         model=model_opts,
         fluency="--fluency" if config["fluency"] else "",
         covariance=get_key_covariance_opt,
-        chunk=get_chunk_opt,
+        chunk=lambda wildcards: options.chunk_opt(
+            config, getattr(wildcards, "chunk", None)
+        ),
     shell:
         "goldenlayers -q sweep {params.model} --threads {threads} --records {input.records} "
         "--samples {input.samples} --templates {input.templates} --editor {wildcards.editor} "
@@ -93,7 +95,9 @@ if SWEEP_CHUNKS > 1:
 
     rule merge_layer_chunks:
         input:
-            chunks=get_layer_chunks,
+            chunks=lambda w: files.layer_chunks(
+                config, w.model, w.dataset, w.editor, w.layer
+            ),
         output:
             sweep="results/{model}/{dataset}/sweep/{editor}/layer_{layer}.parquet",
         log:

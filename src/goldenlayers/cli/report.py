@@ -1,4 +1,4 @@
-"""Subcommands of workflow/rules/report.smk: report (paper tables and figures), figure3."""
+"""Subcommand of workflow/rules/report.smk: report (paper tables and figures)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ def cmd_report(args):
                           config_file=args.config)
     for name, frame in frames.items():
         log.info("%s: %d rows", name, len(frame))
-
-
-def cmd_figure3(args):
-    from goldenlayers.report.write import build_figure3
-
-    build_figure3(args.selections, args.out_prefix, config_file=args.config)
 
 
 def add_parsers(sub):
@@ -37,8 +31,3 @@ def add_parsers(sub):
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("figure3", help="Figure 3: wall time and speed-up of each selector over BF")
-    p.add_argument("--selections", nargs="+", required=True)
-    p.add_argument("--config", help="the config file, hashed into the provenance sidecar")
-    p.add_argument("--out-prefix", required=True)
-    p.set_defaults(func=cmd_figure3)

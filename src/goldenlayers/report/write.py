@@ -123,6 +123,12 @@ def figure_frontier(files: list[str], out_prefix: Path, metric: str) -> None:
     plot_frontier(INPUTS["resampling"].load(files), out_prefix)
 
 
+def figure_speedups(files: list[str], out_prefix: Path, metric: str) -> None:
+    from goldenlayers.report.plots import plot_speedups
+
+    plot_speedups(build_table("figure3", files).frame, out_prefix)
+
+
 @dataclass(frozen=True)
 class Figure:
     # key of goldenlayers.report.tables.INPUTS: which result files it reads
@@ -130,13 +136,15 @@ class Figure:
     draw: Callable[[list[str], Path, str], None]
     # files beside each input file that it reads too (the workflow declares them)
     siblings: tuple[str, ...] = ()
+    # whether the PAPER_TABLES entry of the same id (its data) is written beside it, with the provenance sidecar
+    table: bool = False
 
 
-# Figures drawn by `goldenlayers report --figures`; the workflow makes one plot_<id> rule each. Figure 3 is drawn with
-# its table by `goldenlayers figure3` (rule plot_figure3).
+# Figures drawn by `goldenlayers report --figures`; the workflow makes one plot_<id> rule each.
 FIGURES = {
     "figure1": Figure("aggregates", figure_layer_curves, ("layer_stats.parquet",)),
     "figure2": Figure("aggregates", figure_delta_heatmap, ("sweep.parquet",)),
+    "figure3": Figure("timed_selections", figure_speedups, table=True),
     "figure4": Figure("editor_aggregates", figure_selector_scores),
     "figure5": Figure("resampling", figure_layer_distribution, INPUTS["resampling"].siblings),
     "figure6": Figure("resampling", figure_proxy_size_curve, INPUTS["resampling"].siblings),
@@ -153,9 +161,13 @@ def _one_kind(table_ids: list[str], figure_ids: list[str]) -> None:
                          f"({', '.join(sorted(kinds))}); build them one kind at a time")
 
 
-def write_figures(figure_ids: list[str], files: list[str], out_dir: str, metric: str = "rewrite") -> None:
+def write_figures(figure_ids: list[str], files: list[str], out_dir: str, metric: str = "rewrite",
+                  config_file: str | None = None) -> None:
+    """Draw each figure of `figure_ids` from `files` as <out_dir>/<id>.{png,pdf}, and its table where it has one."""
     _one_kind([], figure_ids)
     for figure_id in figure_ids:
+        if FIGURES[figure_id].table:
+            write_tables([figure_id], files, out_dir, metric=metric, config_file=config_file)
         FIGURES[figure_id].draw(list(files), Path(out_dir) / figure_id, metric)
 
 
@@ -166,18 +178,5 @@ def write_report(table_ids: list[str], figure_ids: list[str], files: list[str], 
         raise ValueError("nothing to build: give --tables and/or --figures")
     _one_kind(table_ids, figure_ids)
     frames = write_tables(table_ids, files, out_dir, metric=metric, config_file=config_file) if table_ids else {}
-    write_figures(figure_ids, files, out_dir, metric=metric)
+    write_figures(figure_ids, files, out_dir, metric=metric, config_file=config_file)
     return frames
-
-
-def build_figure3(selection_files: list[str], out_prefix: str, config_file: str | None = None) -> pd.DataFrame:
-    """Figure 3: speed-up of the timed selectors over BF per (model, dataset), as PNG/PDF plus its table.
-
-    selection_files are results/<model>/<dataset>/selection/<method>.json (the BF files included).
-    """
-    from goldenlayers.report.plots import plot_speedups
-
-    built = build_table("figure3", selection_files)
-    write_built(built, Path(out_prefix), provenance(config_file, [str(p) for p in selection_files]))
-    plot_speedups(built.frame, out_prefix)
-    return built.frame
