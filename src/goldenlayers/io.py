@@ -198,6 +198,14 @@ def files_digest(directory: str | os.PathLike) -> dict[str, str]:
     return {path.name: sha256_file(path) for path in model_files(directory)}
 
 
+def recorded_model_dir(model_json: str | os.PathLike, ref: dict) -> Path:
+    """The model folder a model.json names: a relative `path` is relative to the model.json's own folder (a model
+    inside the project: the embedded model's hf/, a source given as a relative path), so a copied or moved project
+    reads its own copy of the model, never the original's."""
+    path = Path(ref["path"])
+    return path if path.is_absolute() else Path(model_json).parent / path
+
+
 # A job that resumes writes its finished rows to <output><PARTIAL_SUFFIX> and removes that file once the output is
 # in place (goldenlayers.sweep.single).
 PARTIAL_SUFFIX = ".partial.jsonl"

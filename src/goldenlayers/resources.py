@@ -27,6 +27,8 @@ import re
 import sys
 from pathlib import Path
 
+from goldenlayers.io import recorded_model_dir
+
 BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2}
 # Python + torch + transformers + pandas imported, a tokenizer loaded: a job on the 3-layer test model peaks at
 # 190-470 MB; 800 leaves room for bigger datasets and tokenizers.
@@ -114,7 +116,7 @@ def _model_configs(model: dict, prepared: Path | None):
     results/models/<name>/model.json, written by prepare_model), then a local source folder's."""
     folders = []
     if prepared is not None and (ref := _read_json(prepared)) and ref.get("path"):
-        folders.append(Path(ref["path"]))
+        folders.append(recorded_model_dir(prepared, ref))
     source = Path(str(model.get("source", ""))).expanduser()
     if source.is_dir():
         folders.append(source)

@@ -1,0 +1,90 @@
+"""Issue #31 ("Nothing silently wrong, round 3"): one test per fault the third probe found (items 1-6). The
+Snakemake ones are marked slow and use as few runs as they can."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import build_tiny_llama, param_hash, write_tiny_project
+
+from goldenlayers import cli
+
+
+def _save(model, tok, path):
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+# --- item 1: a copied project reads its own model ---------------------------------------------------------------
+def test_a_relative_model_source_is_recorded_relative_to_model_json(tmp_path, tiny_tokenizer, monkeypatch):
+    from goldenlayers.models import prepare_model, prepared_path
+
+    project = tmp_path / "proj"
+    _save(build_tiny_llama(tiny_tokenizer, seed=0), tiny_tokenizer, project / "tiny-model")
+    monkeypatch.chdir(project)  # Snakemake runs jobs in the project directory
+    prepare_model("tiny-model", "results/models/tiny")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    shutil.rmtree(project / "tiny-model")  # the original's model is gone: the copy must not need it
+    assert prepared_path(copy / "results/models/tiny/model.json").resolve() == (copy / "tiny-model").resolve()
+
+
+def test_an_absolute_model_source_stays_absolute(tmp_path, tiny_tokenizer):
+    from goldenlayers.models import prepare_model
+
+    source = _save(build_tiny_llama(tiny_tokenizer), tiny_tokenizer, tmp_path / "shared-model")
+    ref = prepare_model(str(source), tmp_path / "proj/results/models/tiny")
+    assert ref["path"] == str(source.resolve())  # a copy shares a model the config names absolutely, on purpose
+
+
+def test_an_old_embedded_model_json_copied_with_its_project_is_refused(tmp_path):
+    from goldenlayers.models import prepared_path
+
+    original, copy = tmp_path / "proj/results/models/m", tmp_path / "copy/results/models/m"
+    for folder in (original, copy):
+        (folder / "hf").mkdir(parents=True)
+    # what an older version wrote (an absolute path), as the copy holds it
+    (copy / "model.json").write_text(json.dumps({"source": "embedded:smollm2-135m", "path": str(original / "hf")}))
+    with pytest.raises(ValueError, match="copied or moved project.*--forcerun prepare_model"):
+        prepared_path(copy / "model.json")
+
+
+def _snakemake(root: Path, *args: str) -> subprocess.CompletedProcess:
+    from helpers import snakemake
+
+    return snakemake(root, root / "config.yaml", *args, timeout=3600)
+
+
+@pytest.mark.slow
+def test_a_copied_project_keeps_its_own_model_when_the_original_changes(tmp_path, tiny_tokenizer):
+    project = tmp_path / "proj"
+    project.mkdir()
+    write_tiny_project(project)
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    # paths inside the project, as a user writes them: relative to the project directory
+    config["models"]["tiny"]["source"] = "tiny-model"
+    config["datasets"] = {"toy": {"source": "tiny.json", "keep_unknown": True}}
+    config["hparams_dir"] = "hparams"
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    records = "results/tiny/toy/records.json"  # filter_dataset loads the prepared model
+    run = _snakemake(project, records)
+    assert run.returncode == 0, run.stderr[-3000:]
+    before = (project / records).read_bytes()
+
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(project), str(copy)], check=True)
+    other = _save(build_tiny_llama(tiny_tokenizer, seed=1), tiny_tokenizer, tmp_path / "other")
+    shutil.copy(other / "model.safetensors", project / "tiny-model/model.safetensors")
+
+    from goldenlayers.models import load_prepared
+
+    model, _ = load_prepared(copy / "results/models/tiny/model.json")
+    assert param_hash(model) == param_hash(build_tiny_llama(tiny_tokenizer, seed=0))  # the copy's own weights
+    run = _snakemake(copy, records, "--forcerun", "filter_dataset")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (copy / records).read_bytes() == before  # made with the copy's model, as before the original changed
