@@ -7,12 +7,17 @@ Every output is written to a temporary file in the destination directory and ren
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from goldenlayers.faults import fault_point
 
 
 @contextlib.contextmanager
@@ -20,7 +25,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block finishes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the writer's host and pid in the name: a later write of the same output removes a temp file whose writer
+    # is dead (killed mid-write), never one that a live process is still writing (a shared covariance cache)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{platform.node()}-{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -39,10 +47,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # mkstemp makes the file 0600; an output gets the mode any new file gets (0644 under the usual umask 022),
         # so others on a shared cluster filesystem can read the results
         os.chmod(tmp_path, 0o666 & ~_umask())
+        fault_point("atomic_rename")  # a test kills the writer here: the temp file is full, the output not there
         os.replace(tmp_path, path)
+        remove_dead_temp_files(path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_dead_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writers of `path` killed before their rename left next to it (written by
+    this host's processes that are gone; an older version's files carry no writer and are removed too); the
+    removed ones."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(?P<host>.+)-(?P<pid>\d+)\.)?[a-z0-9_]{{8}}\.tmp")
+    removed = []
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        found = pattern.fullmatch(leftover.name)
+        if found is None or found["pid"] and (found["host"] != platform.node() or _alive(int(found["pid"]))):
+            continue
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _umask() -> int:

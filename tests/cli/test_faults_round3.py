@@ -88,3 +88,39 @@ def test_a_copied_project_keeps_its_own_model_when_the_original_changes(tmp_path
     run = _snakemake(copy, records, "--forcerun", "filter_dataset")
     assert run.returncode == 0, run.stderr[-3000:]
     assert (copy / records).read_bytes() == before  # made with the copy's model, as before the original changed
+
+
+# --- item 3: a kill during an output's final write ----------------------------------------------------------------
+def test_a_temp_file_left_by_a_kill_before_the_rename_is_removed_by_the_next_write(tmp_path):
+    import os
+    import signal
+    import sys
+
+    from goldenlayers.io import write_json
+
+    out = tmp_path / "layer_0.json"
+    other = tmp_path / ".layer_1.json.abcdefgh.tmp"  # another output's leftover: not ours to remove
+    other.write_text("{}")
+    writer = "import sys; from goldenlayers.io import write_json; write_json(sys.argv[1], {'rows': 1})"
+    killed = subprocess.run([sys.executable, "-c", writer, str(out)], timeout=300,
+                            env={**os.environ, "GOLDENLAYERS_FAULT": "atomic_rename:sigkill"})
+    assert killed.returncode == -signal.SIGKILL
+    leftovers = list(tmp_path.glob(".layer_0.json.*.tmp"))
+    assert len(leftovers) == 1 and json.loads(leftovers[0].read_text()) == {"rows": 1} and not out.exists()
+
+    write_json(out, {"rows": 2})  # the rerun of the job
+    assert json.loads(out.read_text()) == {"rows": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, out.name]
+
+
+def test_a_temp_file_of_a_live_writer_is_left_alone(tmp_path):
+    import os
+    import platform
+
+    from goldenlayers.io import remove_dead_temp_files, write_json
+
+    out = tmp_path / "cov.safetensors"
+    live = tmp_path / f".cov.safetensors.{platform.node()}-{os.getppid()}.abcdefgh.tmp"  # pytest's parent: alive
+    live.write_text("being written")
+    write_json(out, {})
+    assert live.exists() and remove_dead_temp_files(out) == []
