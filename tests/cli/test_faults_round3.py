@@ -124,3 +124,28 @@ def test_a_temp_file_of_a_live_writer_is_left_alone(tmp_path):
     live.write_text("being written")
     write_json(out, {})
     assert live.exists() and remove_dead_temp_files(out) == []
+
+
+# --- item 4: check-config refuses what the workflow refuses -------------------------------------------------------
+@pytest.mark.parametrize("config, expected", [
+    ({"models": {"m": {"source": "x", "num_layers": 3}}, "layers": [0, 5]},
+     ["layers [5] out of range for model 'm'", "0..2"]),
+    ({"models": {"m": {"source": "x", "num_layers": 3, "layers": [3]}}}, ["layers [3]", "'m'", "0..2"]),
+    ({"layers": []}, ["layers: value []", "minItems"]),
+    ({"models": {"m": {"source": "x", "layers": []}}}, ["models.m.layers: value []", "minItems"]),
+    ({"layers": "al"}, ["layers: value 'al'", "enum"]),
+])
+def test_check_config_refuses_layers_the_workflow_refuses(tmp_path, capsys, config, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["check-config", str(path)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert len(line.splitlines()) == 1 and str(path) in line and "is not of type" not in line, line
+    for text in expected:
+        assert text in line, text
+
+
+def test_check_config_accepts_layers_within_the_model(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"models": {"m": {"source": "x", "num_layers": 3}}, "layers": [0, 2]}))
+    assert cli.main(["check-config", str(path)]) == 0
