@@ -24,11 +24,14 @@ from goldenlayers.faults import fault_point
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block finishes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer's host and pid in the name: a later write of the same output removes a temp file whose writer
-    # is dead (killed mid-write), never one that a live process is still writing (a shared covariance cache)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{platform.node()}-{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the writer's host and pid in the name: a later write of the same output removes a temp file whose
+        # writer is dead (killed mid-write), never one that a live process is still writing (a shared cache)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{platform.node()}-{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as err:  # name the output, not the folder above it or the temp file
+        raise OSError(err.errno, err.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -79,6 +82,23 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+def check_can_write(path: str | os.PathLike) -> None:
+    """Fail now, naming `path`, when a file cannot be created there later (a folder that is a file, or not
+    writable): a command checks its output files before its work, not after. A file is created and removed to
+    find out, as os.access says yes to root on a read-only filesystem."""
+    path = Path(path)
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror} in {existing}") from None
 
 
 def _umask() -> int:

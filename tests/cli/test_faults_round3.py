@@ -149,3 +149,51 @@ def test_check_config_accepts_layers_within_the_model(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text(yaml.safe_dump({"models": {"m": {"source": "x", "num_layers": 3}}, "layers": [0, 2]}))
     assert cli.main(["check-config", str(path)]) == 0
+
+
+# --- item 5: messages that came late or unnamed ---------------------------------------------------------------------
+def test_suggest_checks_its_json_output_before_the_work(tmp_path, capsys, monkeypatch):
+    from goldenlayers.cli import user
+
+    requests = tmp_path / "requests.json"
+    requests.write_text(json.dumps([{"prompt": "The capital of France is", "subject": "France",
+                                     "target_new": "Rome"}]))
+    (tmp_path / "afile").write_text("")  # a file where the folder should be: unwritable, also for root
+
+    def loads_the_model(args):
+        raise AssertionError("suggest loaded the model before checking where it writes")
+
+    monkeypatch.setattr(user, "_open_user_model", loads_the_model)
+    target = tmp_path / "afile/out/s.json"
+    code = cli.main(["suggest", "--requests", str(requests), "--json", str(target)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(target) in err, err
+
+
+def test_an_output_that_cannot_be_created_is_named_not_its_temp_file(tmp_path):
+    from goldenlayers.io import write_json
+
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile/s.json"
+    with pytest.raises(OSError) as err:
+        write_json(target, {})
+    assert err.value.filename == str(target)
+
+
+def test_a_corrupt_factors_file_gives_the_rebuild_command(tmp_path):
+    from goldenlayers.measure.factors import load_factors
+
+    path = tmp_path / "results/tiny/toy/gradients/new_factors.safetensors"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
+    with pytest.raises(ValueError, match=r"new_factors.safetensors.*--forcerun .*new_factors.safetensors"):
+        load_factors(path)
+
+
+def test_a_value_of_the_wrong_type_in_an_hparams_file_names_the_file(tmp_path):
+    from goldenlayers.editing import HparamsError, load_hparams
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text("v_num_grad_steps: many\n")
+    with pytest.raises(HparamsError, match=rf"^{tmp_path}/tiny.yaml: v_num_grad_steps: expected a number, got 'many'"):
+        load_hparams("r-rome", path)

@@ -44,9 +44,11 @@ def _selectors(text: str) -> list[str]:
 
 
 def cmd_suggest(args):
-    from goldenlayers.io import write_json
+    from goldenlayers.io import check_can_write, write_json
     from goldenlayers.suggest import read_requests, suggest_layer, write_hparams
 
+    for out in filter(None, (args.json, args.write_hparams)):
+        check_can_write(out)  # before the model loads and the scores are computed, not after
     requests = read_requests(args.requests, format=args.format)  # bad input fails before the model loads
     if args.hparams:
         from goldenlayers.editing import load_hparams
