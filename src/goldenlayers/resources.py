@@ -194,11 +194,22 @@ def for_attempt(mem_mb: int, runtime: int, attempt: int, limits: dict | None = N
     with a warning: the job then gets the largest node there is."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     if mem_mb > limits["max_mem_mb"]:
-        print(f"goldenlayers: {rule} needs about {mem_mb} MB but cluster.max_mem_mb is {limits['max_mem_mb']}: "
-              "asking for the limit (raise cluster.max_mem_mb if your nodes have more)", file=sys.stderr)
+        _warn_once(f"goldenlayers: {rule} needs about {mem_mb} MB but cluster.max_mem_mb is {limits['max_mem_mb']}: "
+                   "asking for the limit (raise cluster.max_mem_mb if your nodes have more)")
     grown_mem = int(math.ceil(mem_mb * (1 + (attempt - 1) / 2) / ROUND_MB) * ROUND_MB)
     return {"mem_mb": min(grown_mem, int(limits["max_mem_mb"])),
             "runtime": min(runtime * attempt, int(limits["max_runtime"]))}
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print a planning warning once per process: Snakemake sizes every job of a rule (and memory and runtime
+    apart), and 878 copies of one line hide everything else a dry run says."""
+    if message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr)
 
 
 def count_records(path: str | Path | None) -> int | None:

@@ -197,3 +197,36 @@ def test_a_value_of_the_wrong_type_in_an_hparams_file_names_the_file(tmp_path):
     path.write_text("v_num_grad_steps: many\n")
     with pytest.raises(HparamsError, match=rf"^{tmp_path}/tiny.yaml: v_num_grad_steps: expected a number, got 'many'"):
         load_hparams("r-rome", path)
+
+
+# --- item 6: noise ----------------------------------------------------------------------------------------------------
+def test_the_max_mem_warning_is_printed_once_per_rule_and_size(capsys, monkeypatch):
+    from goldenlayers import resources
+
+    monkeypatch.setattr(resources, "_warned", set())
+    for attempt in (1, 2, 3):  # every job of a rule, its memory and its runtime: one line
+        for _ in range(5):
+            resources.for_attempt(40000, 30, attempt, {"max_mem_mb": 16000}, "sweep_layer")
+    resources.for_attempt(50000, 30, 1, {"max_mem_mb": 16000}, "sweep_layer")  # another model: its own line
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "40000 MB" in lines[0] and "50000 MB" in lines[1], lines
+
+
+def test_proxy_sizes_larger_than_the_data_are_named(tmp_path, caplog):
+    import logging
+
+    import pandas as pd
+
+    from goldenlayers.analysis.resampling_report import run_resampling
+
+    ids = [f"s{i}" for i in range(6)]
+    rows = [{"sample_id": s, "layer": layer, "editor": "r-rome", "rewrite": float(layer == 1) + 0.1 * i,
+             "status": "ok", "split": "proxy" if i < 2 else "test"} for i, s in enumerate(ids) for layer in (0, 1, 2)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "sweep.parquet")
+    (tmp_path / "split.json").write_text(json.dumps({"proxy": ids[:2], "test": ids[2:]}))
+    with caplog.at_level(logging.WARNING):
+        summary = run_resampling(str(tmp_path / "sweep.parquet"), str(tmp_path / "split.json"), str(tmp_path / "o"),
+                                 n_draws=4, curve_draws=2, sizes=(2, 5, 50), candidates="swept")
+    assert summary["curve_sizes"] == [2]
+    named = [r.getMessage() for r in caplog.records if "proxy_sizes" in r.getMessage()]
+    assert len(named) == 1 and "[5, 50]" in named[0] and "6 samples" in named[0], named

@@ -8,6 +8,7 @@ Tables 16, 17 and 1-per-metric are built in `goldenlayers.report.tables`; Figure
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +25,8 @@ from goldenlayers import stats as analysis  # noqa: E402
 from goldenlayers.analysis import resampling  # noqa: E402
 from goldenlayers.io import read_json, read_parquet, save_figure, write_json, write_parquet  # noqa: E402
 from goldenlayers.selection.registry import SELECTORS, TUKEY_K  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 def draw_label(name: str) -> str:
@@ -77,6 +80,11 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params)
     drawn = time.perf_counter()
     curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
+    dropped = sorted({int(n) for n in sizes} - set(curve_sizes))
+    if dropped:
+        log.warning("resampling.proxy_sizes %s left out of the proxy-size curve: %d samples were swept and a proxy "
+                    "must leave at least 2 test samples (largest size: %d)", dropped, len(ev["samples"]),
+                    len(ev["samples"]) - 2)
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
     facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params)
