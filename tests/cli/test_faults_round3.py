@@ -230,3 +230,22 @@ def test_proxy_sizes_larger_than_the_data_are_named(tmp_path, caplog):
     assert summary["curve_sizes"] == [2]
     named = [r.getMessage() for r in caplog.records if "proxy_sizes" in r.getMessage()]
     assert len(named) == 1 and "[5, 50]" in named[0] and "6 samples" in named[0], named
+
+
+def test_requests_with_two_targets_for_one_prompt_are_named(tmp_path, caplog):
+    import logging
+
+    from goldenlayers.suggest import read_requests
+
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps([
+        {"prompt": "The capital of France is", "subject": "France", "target_new": "Rome"},
+        {"prompt": "The capital of Spain is", "subject": "Spain", "target_new": "Rome"},
+        {"prompt": "The capital of France is", "subject": "France", "target_new": "Berlin"},
+        {"prompt": "The capital of Spain is", "subject": "Spain", "target_new": "Rome"},  # the same edit twice
+    ]))
+    with caplog.at_level(logging.WARNING):
+        records = read_requests(path)
+    named = [r.getMessage() for r in caplog.records if "different targets" in r.getMessage()]
+    ids = [r["id"] for r in records]
+    assert len(named) == 1 and f"{ids[0]}, {ids[2]}" in named[0] and "France" in named[0], named
