@@ -43,6 +43,17 @@ def _style(name: str) -> dict:
     return dict(color=spec.color, marker=spec.marker, linestyle=spec.linestyle)
 
 
+def _curve_sizes(sizes: Sequence[int], n_samples: int) -> list[int]:
+    """The proxy sizes the data allows (`resampling.proxy_sizes`); the others named once in the log, not dropped
+    without a word."""
+    usable = resampling.proxy_sizes(sizes, n_samples)
+    dropped = sorted({int(n) for n in sizes} - set(usable))
+    if dropped:
+        log.warning("resampling.proxy_sizes %s left out of the proxy-size curve: %d samples were swept and a proxy "
+                    "must leave at least 2 test samples (largest size: %d)", dropped, n_samples, n_samples - 2)
+    return usable
+
+
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
                    factors_path: str | None = None, effects_path: str | None = None, metric: str = "rewrite",
                    params: dict | None = None, n_draws: int = 200, curve_draws: int = 50,
@@ -79,12 +90,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
     draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params)
     drawn = time.perf_counter()
-    curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
-    dropped = sorted({int(n) for n in sizes} - set(curve_sizes))
-    if dropped:
-        log.warning("resampling.proxy_sizes %s left out of the proxy-size curve: %d samples were swept and a proxy "
-                    "must leave at least 2 test samples (largest size: %d)", dropped, len(ev["samples"]),
-                    len(ev["samples"]) - 2)
+    curve_sizes = _curve_sizes(sizes, len(ev["samples"]))
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
     facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params)
