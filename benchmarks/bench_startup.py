@@ -103,7 +103,9 @@ def main() -> None:
     write_json(work / "requests.json", [{k: r[k] for k in ("prompt", "subject", "target_new", "ground_truth")}
                                         for r in records])
     cache = work / "cache"
-    model_dir = json.loads(Path(args.model_json).read_text())["path"]
+    from goldenlayers.models import prepared_path
+
+    model_dir = prepared_path(args.model_json)  # model.json may record its folder relative to itself
     # the embedded model's cache for `suggest`: the already-prepared directory, as `suggest` would leave it
     from goldenlayers.suggest import _embedded_fingerprint
 

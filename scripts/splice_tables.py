@@ -25,6 +25,8 @@ from pathlib import Path
 
 BLOCK = re.compile(r"(<!-- table: (?P<path>[\w./-]+\.md)(?: model=(?P<model>[\w.-]+))? -->\n)(?P<body>.*?)(?P<end><!-- /table -->)",
                    re.DOTALL)
+START = re.compile(r"<!-- table: (?P<path>[\w./-]+\.md)(?: model=(?P<model>[\w.-]+))? -->\n")
+END = "<!-- /table -->"
 NOTE = re.compile(r"^- ([\w.-]+)/")
 SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
@@ -79,6 +81,19 @@ def splice(document: str, root: Path) -> str:
     return BLOCK.sub(one, document)
 
 
+def check_markers(document: str, name) -> None:
+    """Every start marker has its own end marker before the next block starts; else one error naming the line."""
+    starts = list(START.finditer(document))
+    if not starts:
+        raise SystemExit(f"error: {name} has no <!-- table: ... --> block")
+    closed = {m.start() for m in BLOCK.finditer(document) if not START.search(m.group("body"))}
+    for start in starts:
+        if start.start() not in closed:
+            line = document.count("\n", 0, start.start()) + 1
+            raise SystemExit(f"error: {name}: the block of {start.group('path')} at line {line} has no end marker "
+                             f"{END} (add it after the table)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("document", type=Path)
@@ -86,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the document is stale")
     args = parser.parse_args(argv)
     before = args.document.read_text()
-    if not BLOCK.search(before):
-        raise SystemExit(f"error: {args.document} has no <!-- table: ... --> block")
+    check_markers(before, args.document)
     after = splice(before, args.root)
     if args.check:
         stale = after != before

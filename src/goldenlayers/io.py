@@ -7,20 +7,31 @@ Every output is written to a temporary file in the destination directory and ren
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from goldenlayers.faults import fault_point
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block finishes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the writer's host and pid in the name: a later write of the same output removes a temp file whose
+        # writer is dead (killed mid-write), never one that a live process is still writing (a shared cache)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{platform.node()}-{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as err:  # name the output, not the folder above it or the temp file
+        raise OSError(err.errno, err.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -39,10 +50,55 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # mkstemp makes the file 0600; an output gets the mode any new file gets (0644 under the usual umask 022),
         # so others on a shared cluster filesystem can read the results
         os.chmod(tmp_path, 0o666 & ~_umask())
+        fault_point("atomic_rename")  # a test kills the writer here: the temp file is full, the output not there
         os.replace(tmp_path, path)
+        remove_dead_temp_files(path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_dead_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writers of `path` killed before their rename left next to it (written by
+    this host's processes that are gone; an older version's files carry no writer and are removed too); the
+    removed ones."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(?P<host>.+)-(?P<pid>\d+)\.)?[a-z0-9_]{{8}}\.tmp")
+    removed = []
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        found = pattern.fullmatch(leftover.name)
+        if found is None or found["pid"] and (found["host"] != platform.node() or _alive(int(found["pid"]))):
+            continue
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def check_can_write(path: str | os.PathLike) -> None:
+    """Fail now, naming `path`, when a file cannot be created there later (a folder that is a file, or not
+    writable): a command checks its output files before its work, not after. A file is created and removed to
+    find out, as os.access says yes to root on a read-only filesystem."""
+    path = Path(path)
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror} in {existing}") from None
 
 
 def _umask() -> int:
@@ -196,6 +252,14 @@ def files_digest(directory: str | os.PathLike) -> dict[str, str]:
     """sha256 of each of a model directory's `model_files`, streamed (1.3 GB/s on one core of this machine: a
     7B model's 13.5 GB of float16 safetensors take about 11 s of CPU, more where the disk is slower)."""
     return {path.name: sha256_file(path) for path in model_files(directory)}
+
+
+def recorded_model_dir(model_json: str | os.PathLike, ref: dict) -> Path:
+    """The model folder a model.json names: a relative `path` is relative to the model.json's own folder (a model
+    inside the project: the embedded model's hf/, a source given as a relative path), so a copied or moved project
+    reads its own copy of the model, never the original's."""
+    path = Path(ref["path"])
+    return path if path.is_absolute() else Path(model_json).parent / path
 
 
 # A job that resumes writes its finished rows to <output><PARTIAL_SUFFIX> and removes that file once the output is

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from goldenlayers.io import files_digest, read_json, sha256_file, write_json
+from goldenlayers.io import files_digest, read_json, recorded_model_dir, sha256_file, write_json
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -198,10 +198,16 @@ def prepare_tokenizer(tok) -> None:
 
 def prepared_path(model_json: str | os.PathLike) -> Path:
     """The model directory that `prepare_model` recorded in its model.json, checked to still exist."""
-    path = Path(read_json(model_json)["path"])
+    ref = read_json(model_json)
+    path = recorded_model_dir(model_json, ref)
     if not path.is_dir():
         raise ValueError(f"{model_json}: the prepared model folder {path} is missing (deleted?): prepare it "
                          "again with `snakemake --forcerun prepare_model` (or `goldenlayers prepare-model`)")
+    own = (Path(model_json).parent / "hf").resolve()
+    if ref.get("source") in EMBEDDED_MODELS and Path(ref["path"]).is_absolute() and path.resolve() != own:
+        # a model.json of an older version (absolute path) copied with its project: it names the original's model
+        raise ValueError(f"{model_json} names the model in {path}, not this project's {own} (a copied or moved "
+                         "project?): prepare it again with `snakemake --cores N --forcerun prepare_model`")
     return path
 
 
@@ -251,7 +257,8 @@ def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | Non
     if num_layers is not None and num_layers != n_layers:
         raise ValueError(f"num_layers is {num_layers} in the config, but {source} has {n_layers} transformer layers: "
                          f"set the model's num_layers to {n_layers}")
-    ref = {"source": source, "path": str(path), "model_type": config.model_type, "num_layers": n_layers}
+    ref = {"source": source, "path": _path_to_record(source, path, out_dir), "model_type": config.model_type,
+           "num_layers": n_layers}
     # What the weights are, so that a sweep's fingerprint (which reads model.json) changes with them: a hub
     # snapshot by its commit (its files are content-addressed in the cache), anything else by the sha256 of the
     # files load_model reads, hashed once here rather than by every job (io.files_digest: ~11 s for 7B).
@@ -261,6 +268,18 @@ def prepare_model(source: str, out_dir: str | os.PathLike, num_layers: int | Non
         ref["files_sha256"] = files_digest(path)
     write_json(out_dir / "model.json", ref)
     return ref
+
+
+def _path_to_record(source: str, path: Path, out_dir: Path) -> str:
+    """The model folder as model.json records it: relative to model.json when the model belongs to the project (the
+    embedded model's converted hf/ folder, a local source the config gives as a relative path), so that a copied
+    or moved project (`cp -a proj scratch/`) loads its own files instead of the original's; absolute otherwise
+    (an absolute source, the Hugging Face cache), which a copy shares on purpose."""
+    local = source in EMBEDDED_MODELS or (Path(source).expanduser().is_dir() and not Path(source).is_absolute()
+                                          and not source.startswith("~"))
+    if local:
+        return os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())
+    return str(path)
 
 
 def hub_revision(path: Path) -> str | None:

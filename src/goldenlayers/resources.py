@@ -27,6 +27,8 @@ import re
 import sys
 from pathlib import Path
 
+from goldenlayers.io import recorded_model_dir
+
 BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2}
 # Python + torch + transformers + pandas imported, a tokenizer loaded: a job on the 3-layer test model peaks at
 # 190-470 MB; 800 leaves room for bigger datasets and tokenizers.
@@ -114,7 +116,7 @@ def _model_configs(model: dict, prepared: Path | None):
     results/models/<name>/model.json, written by prepare_model), then a local source folder's."""
     folders = []
     if prepared is not None and (ref := _read_json(prepared)) and ref.get("path"):
-        folders.append(Path(ref["path"]))
+        folders.append(recorded_model_dir(prepared, ref))
     source = Path(str(model.get("source", ""))).expanduser()
     if source.is_dir():
         folders.append(source)
@@ -192,11 +194,22 @@ def for_attempt(mem_mb: int, runtime: int, attempt: int, limits: dict | None = N
     with a warning: the job then gets the largest node there is."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     if mem_mb > limits["max_mem_mb"]:
-        print(f"goldenlayers: {rule} needs about {mem_mb} MB but cluster.max_mem_mb is {limits['max_mem_mb']}: "
-              "asking for the limit (raise cluster.max_mem_mb if your nodes have more)", file=sys.stderr)
+        _warn_once(f"goldenlayers: {rule} needs about {mem_mb} MB but cluster.max_mem_mb is {limits['max_mem_mb']}: "
+                   "asking for the limit (raise cluster.max_mem_mb if your nodes have more)")
     grown_mem = int(math.ceil(mem_mb * (1 + (attempt - 1) / 2) / ROUND_MB) * ROUND_MB)
     return {"mem_mb": min(grown_mem, int(limits["max_mem_mb"])),
             "runtime": min(runtime * attempt, int(limits["max_runtime"]))}
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print a planning warning once per process: Snakemake sizes every job of a rule (and memory and runtime
+    apart), and 878 copies of one line hide everything else a dry run says."""
+    if message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr)
 
 
 def count_records(path: str | Path | None) -> int | None:

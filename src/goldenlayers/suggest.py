@@ -20,6 +20,7 @@ format the pipeline reads, and writing an EasyEdit hparams file for the chosen l
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -28,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from goldenlayers.selection.registry import SELECTORS, TUKEY_K, measured
+
+log = logging.getLogger(__name__)
 
 # Below this many requests the choice is noisy; the paper's proxy sets are 10 % of datasets of thousands.
 SMALL_PROXY = 20
@@ -42,7 +45,21 @@ def read_requests(path: str | os.PathLike, format: str | None = None) -> list[di
     ZsRE-MEND, ..., or a plain list of {prompt, subject, target_new[, ground_truth]})."""
     from goldenlayers.data import load_dataset
 
-    return load_dataset(str(path), format=format).records
+    records = load_dataset(str(path), format=format).records
+    for (subject, prompt), ids in conflicting_requests(records).items():
+        log.warning("%s: requests %s edit %r (subject %r) to different targets; applied together, the later "
+                    "edits overwrite the earlier", path, ", ".join(ids), prompt, subject)
+    return records
+
+
+def conflicting_requests(records: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """{(subject, prompt): ids} of requests that ask for two or more targets for the same subject and prompt."""
+    targets, ids = {}, {}
+    for record in records:
+        key = (record["subject"], record["prompt"])
+        targets.setdefault(key, set()).add(record["target_new"])
+        ids.setdefault(key, []).append(str(record["id"]))
+    return {key: ids[key] for key in targets if len(targets[key]) > 1}
 
 
 def as_records(requests) -> list[dict]:

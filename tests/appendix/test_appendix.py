@@ -284,3 +284,39 @@ def test_table13_orders_methods_and_marks_skipped_metrics(tmp_path):
     assert md.startswith("Table 13") and "skipped" in md and "- BERTScore: BERTScore skipped: model x" in md
     with pytest.raises(ValueError, match="cannot go into table12"):
         appendix_table(files, "table12")
+
+
+def test_composite_metrics_pinned_by_hand(tmp_path, tiny_llama, tiny_tokenizer, monkeypatch):
+    """Issue #31 item 8: the composite metrics as numbers worked out by hand, with the two model probes stubbed
+    (exact_success and greedy_text are tested on a real model above): which answers hit is set per answer."""
+    from goldenlayers.appendix import evaluate
+
+    hits_on = {"Portugal", "violin", "Apple"}  # the answers the "edited model" reproduces
+    asked = []
+
+    def exact_success(model, tok, pairs):
+        asked.append(pairs)
+        return [1.0 if answer in hits_on else 0.0 for _, answer in pairs]
+
+    monkeypatch.setattr(evaluate, "exact_success", exact_success)
+    monkeypatch.setattr(evaluate, "greedy_text", lambda model, tok, prompt, n: "Guitar, Portugal and Spain")
+    records = load_records(str(PEAKCF), on_invalid="skip")
+    row = evaluate.composite_metrics(tiny_llama, tiny_tokenizer, records[0], 4)
+    # record 0: answers Portugal (target_new), Belgium, Germany, Spain, Italy (the second Germany dropped); two
+    # rephrase prompts asking for Portugal
+    assert [a for _, a in asked[0]] == ["Portugal", "Belgium", "Germany", "Spain", "Italy", "Portugal", "Portugal"]
+    assert row["SRS"] == pytest.approx(1 / 5) and row["SR-1"] == 1.0 and row["GSR"] == 1.0
+    # ROUGE-L recall of "guitar portugal and spain" against "portugal belgium germany spain italy": the longest
+    # common subsequence is portugal, spain: 2 of the reference's 5 words
+    assert row["LSR"] == pytest.approx(2 / 5)
+
+    split = {"proxy": ["0"], "test": ["1", "2"]}
+    result = evaluate_at_layer(tiny_llama, tiny_tokenizer, records, split, "composite", "r-rome",
+                               _hparams(tmp_path), 1, ["{}"], settings={"max_new_tokens": 4}, progress=False)
+    means = result["metrics"]
+    # record 1: violin (hit), guitar, bass; rephrase -> violin (hit); LSR: "guitar" is 1 of 3 reference words
+    # record 2: Samsung, Apple (hit); rephrase -> Samsung; LSR: no word in common
+    assert means["SRS"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert means["SR-1"] == pytest.approx(0.5) and means["GSR"] == pytest.approx(0.5)
+    assert means["LSR"] == pytest.approx((1 / 3 + 0) / 2)
+    assert means["Overall"] == pytest.approx((5 / 12 + 0.5 + 0.5 + 1 / 6) / 4)

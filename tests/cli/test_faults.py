@@ -6,10 +6,8 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -336,19 +334,17 @@ def test_an_interrupted_forced_rerun_is_named_and_finished_by_the_default_target
     table1 = tmp_path / "results/report/tiny/table1.csv"
     table_before = table1.read_bytes()
 
-    # `snakemake --forcerun sweep_layer table1`, interrupted (Ctrl-C) after 2 rows of layer 2
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(config), "--cores", "2", "--forcerun", "sweep_layer", "--", "table1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # `snakemake --forcerun sweep_layer table1`, interrupted by a SIGINT (Ctrl-C) in the sweep jobs after their 2nd
+    # saved row: a named fault point (goldenlayers.faults), not a signal raced against a poll loop
+    interrupted = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(config), "--cores", "2", "--forcerun", "sweep_layer", "--", "table1"],
+        env={**os.environ, "GOLDENLAYERS_FAULT": "sweep_row@2:sigint"}, capture_output=True, text=True,
+        timeout=3600)
     partial = sweeps / "layer_2.parquet.partial.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if partial.exists() and len(partial.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=120)
-    assert partial.exists() and not (sweeps / "layer_2.parquet").exists(), "the interrupt must land mid-layer"
+    assert interrupted.returncode != 0, interrupted.stderr[-3000:]
+    assert partial.exists() and not (sweeps / "layer_2.parquet").exists()
+    assert len(partial.read_text().splitlines()) == 1 + 2  # the header and 2 rows
     # layer 0 (added by a selector, outside the grid) as a kill before its first row would leave it: gone, no rows
     (sweeps / "layer_0.parquet").unlink(missing_ok=True)
     (sweeps / "layer_0.parquet.partial.jsonl").unlink(missing_ok=True)

@@ -92,3 +92,14 @@ def test_stage_cost_sums_jobs_per_rule_and_model(tmp_path):
     assert rows[("plot_figure3", "-")]["wall_s"] == 1.0
     markdown = stage_cost.to_markdown(list(rows.values()))
     assert "| **total** | m1 | 3 | 154 | 132 | |" in markdown
+
+
+@pytest.mark.parametrize("second_end", [True, False])
+def test_splice_names_a_block_whose_end_marker_is_missing(root, second_end):
+    doc = root / "findings.md"
+    # the first block lost its end marker: without the check, the second block's end closed it
+    doc.write_text("# F\n<!-- table: results/report/run/table16.md model=a-1 -->\nOLD\n\n"
+                   "<!-- table: results/report/run/table16.md model=b-2 -->\nOLD\n"
+                   + ("<!-- /table -->\n" if second_end else ""))
+    with pytest.raises(SystemExit, match="table16.md at line 2 has no end marker <!-- /table -->"):
+        splice_tables.main([str(doc), "--root", str(root)])

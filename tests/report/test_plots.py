@@ -149,3 +149,47 @@ def test_layer_curves_many_layers(tmp_path, n_datasets):
     out = P.plot_layer_curves(stats, {"D0": {"test golden": 40}}, tmp_path / "many")
     _check_files(tmp_path / "many")
     assert len(out) == n_datasets and out["D0"]["layers"] == list(range(48))
+
+
+# --- what the figure draws, read back from its artists (issue #31 item 8), not the data the function returns ---
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plot functions save, kept open for the test to read."""
+    figures = []
+    real = P.save_figure
+
+    def keep(fig, prefix):
+        figures.append(fig)
+        real(fig, prefix)
+
+    monkeypatch.setattr(P, "save_figure", keep)
+    monkeypatch.setattr(P.plt, "close", lambda fig=None: None)
+    return figures
+
+
+def test_layer_curves_draw_the_hand_computed_test_means(tmp_path, drawn):
+    P.plot_layer_curves({"A": A.layer_stats(SWEEP_A)}, {"A": {"test golden": 1}}, tmp_path / "fig1")
+    (fig,) = drawn
+    # one errorbar per metric: its container carries the legend label, its first line the means
+    lines = {bars.get_label(): bars.lines[0] for ax in fig.axes for bars in ax.containers}
+    rewrite = next(line for label, line in lines.items() if "rewrite" in label.lower())
+    # SWEEP_A's test samples a, b, c: layer 0 (1+0+0.5)/3, layer 1 (1+1+0.5)/3, layer 2 (0.5+1+0)/3
+    np.testing.assert_allclose(np.asarray(rewrite.get_xdata(), dtype=float), [0, 1, 2])
+    np.testing.assert_allclose(np.asarray(rewrite.get_ydata(), dtype=float), [0.5, 2.5 / 3, 0.5])
+    rephrase = next(line for label, line in lines.items() if "rephrase" in label.lower())
+    np.testing.assert_allclose(np.asarray(rephrase.get_ydata(), dtype=float), [0.25, 2.5 / 6, 0.25])  # rephrase = rewrite / 2
+    # the gold band marks the test-golden layer 1: a span from 0.6 to 1.4
+    spans = [p for ax in fig.axes for p in ax.patches if abs(p.get_x() - 0.6) < 1e-9]
+    assert spans and all(abs(p.get_width() - 0.8) < 1e-9 for p in spans)
+
+
+def test_delta_heatmap_draws_the_hand_computed_matrix_and_stars(tmp_path, drawn):
+    P.plot_delta_heatmap({"M1": {"A": SWEEP_A, "B": SWEEP_B}}, tmp_path / "fig2")
+    (fig,) = drawn
+    ax = fig.axes[0]
+    (image,) = ax.get_images()
+    # rows = layers 0..2, columns = datasets A, B: |test mean - the dataset's best test mean|
+    expected = np.array([[2.5 / 3 - 0.5, 0.0], [0.0, 0.0], [2.5 / 3 - 0.5, 0.75]])
+    np.testing.assert_allclose(np.ma.getdata(image.get_array()), expected)
+    stars = ax.collections[0].get_offsets()
+    assert sorted(map(tuple, np.asarray(stars).tolist())) == [(0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]  # (column, row)

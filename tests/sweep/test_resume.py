@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -123,6 +124,7 @@ def test_second_writer_waits_for_the_owner_and_keeps_its_output(in_process_sweep
     import shutil
     import threading
 
+    from goldenlayers import faults
     from goldenlayers.sweep import single as sweep_module
 
     finished = in_process_sweep(tmp_path / "orphan_result.parquet", steps=2)
@@ -143,8 +145,19 @@ def test_second_writer_waits_for_the_owner_and_keeps_its_output(in_process_sweep
         except BaseException as err:  # noqa: BLE001 - reported below
             outcome["error"] = err
 
-    thread = threading.Thread(target=second_job)
+    # the second job stops where it starts to wait for the lock (a named fault point), so the orphan is known to
+    # finish while it waits, whatever the machine's load
+    monkeypatch.setenv(faults.FAULT_ENV, "sweep_lock_wait:pause")
+    monkeypatch.setenv(faults.DIR_ENV, str(tmp_path / "faults"))
+    monkeypatch.setattr(faults, "_reached", {})
+    thread = threading.Thread(target=second_job, daemon=True)
     thread.start()
+    reached = tmp_path / "faults/sweep_lock_wait.reached"
+    deadline = time.monotonic() + 600  # a generous bound, so a job that never waits fails instead of hanging
+    while not reached.exists() and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reached.exists() and thread.is_alive(), outcome
+    (tmp_path / "faults/sweep_lock_wait.release").touch()
     # the orphan finishes: its output lands atomically, it removes its partial file and releases its lock
     shutil.copy(tmp_path / "orphan_result.parquet", tmp_path / "tmp.parquet")
     os.replace(tmp_path / "tmp.parquet", out)

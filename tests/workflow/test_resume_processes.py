@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -35,7 +34,6 @@ def sweep_inputs(tmp_path):
     (tmp_path / "records.json").write_text(json.dumps(records))
     (tmp_path / "split.json").write_text(json.dumps(split_ids([r["id"] for r in records], 0.5)))
     (tmp_path / "templates.json").write_text(json.dumps({"templates": ["{}", "A day. {}"]}))
-    # enough steps that one edit takes a noticeable moment, so the kill lands mid-sweep
     (tmp_path / "hp.yaml").write_text(yaml.safe_dump({"v_num_grad_steps": 40, "v_weight_decay": 0.0}))
     return tmp_path
 
@@ -55,16 +53,11 @@ def test_sigkilled_sweep_resumes_and_matches_an_uninterrupted_run(sweep_inputs):
 
     out = root / "killed.parquet"
     partial = root / "killed.parquet.partial.jsonl"
-    proc = subprocess.Popen(sweep_cmd(root, out))
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if partial.exists() and len(partial.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_before = len(partial.read_text().splitlines())
-    assert not out.exists() and 3 <= done_before < 18, "the kill must land mid-sweep"
+    # SIGKILL at a named point, after the 3rd saved row: no race against a poll loop (goldenlayers.faults)
+    killed = subprocess.run(sweep_cmd(root, out), env={**os.environ, "GOLDENLAYERS_FAULT": "sweep_row@3:sigkill"},
+                            timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert not out.exists() and len(partial.read_text().splitlines()) == 1 + 3  # the header and 3 rows
     with open(partial, "a") as f:  # a line torn by the kill must not break the resume
         f.write('{"sample_id": "torn')
 

@@ -8,6 +8,7 @@ Tables 16, 17 and 1-per-metric are built in `goldenlayers.report.tables`; Figure
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +27,8 @@ from goldenlayers.io import read_json, read_parquet, save_figure, write_json, wr
 from goldenlayers.selection import registry  # noqa: E402
 from goldenlayers.selection.registry import TUKEY_K  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 
 def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
@@ -40,6 +43,17 @@ def _style(name: str) -> dict:
     """A selector's plot style; a frontier setting ("verify(k=3,m=5,overall)") takes its selector's."""
     spec = registry.spec(name.split("(", 1)[0])
     return dict(color=spec.color, marker=spec.marker, linestyle=spec.linestyle)
+
+
+def _curve_sizes(sizes: Sequence[int], n_samples: int) -> list[int]:
+    """The proxy sizes the data allows (`resampling.proxy_sizes`); the others named once in the log, not dropped
+    without a word."""
+    usable = resampling.proxy_sizes(sizes, n_samples)
+    dropped = sorted({int(n) for n in sizes} - set(usable))
+    if dropped:
+        log.warning("resampling.proxy_sizes %s left out of the proxy-size curve: %d samples were swept and a proxy "
+                    "must leave at least 2 test samples (largest size: %d)", dropped, n_samples, n_samples - 2)
+    return usable
 
 
 def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_path: str | None = None,
@@ -85,7 +99,7 @@ def run_resampling(sweep_path: str, split_path: str, out_dir: str, gradients_pat
     n_proxy = len(set(map(str, split["proxy"])) & set(ev["samples"]))
     draws, verdicts = resampling.resample(ev, n_proxy, n_draws, seed, params=params, settings=settings)
     drawn = time.perf_counter()
-    curve_sizes = resampling.proxy_sizes(sizes, len(ev["samples"]))
+    curve_sizes = _curve_sizes(sizes, len(ev["samples"]))
     curve = resampling.proxy_size_curve(ev, curve_sizes, curve_draws, seed, params=params)
     done = time.perf_counter()
     facts = (resampling.fact_bootstrap(ev, n_proxy, fact_replicates, fact_draws, seed, params=params,

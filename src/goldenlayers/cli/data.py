@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from goldenlayers.cli.common import load_model, log, model_args
 
 
 def cmd_prepare_model(args):
     from goldenlayers.models import prepare_model
 
+    from goldenlayers.io import recorded_model_dir
+
     ref = prepare_model(args.source, args.out_dir, num_layers=args.num_layers)
-    log.info("model ready at %s (%s)", ref["path"], ref["model_type"])
+    log.info("model ready at %s (%s)", recorded_model_dir(Path(args.out_dir) / "model.json", ref), ref["model_type"])
 
 
 def cmd_prepare_dataset(args):

@@ -72,9 +72,11 @@ def _read_inputs(args):
 
 
 def cmd_suggest(args):
-    from goldenlayers.io import write_json
+    from goldenlayers.io import check_can_write, write_json
     from goldenlayers.suggest import suggest_layer, write_hparams
 
+    for out in filter(None, (args.json, args.write_hparams)):
+        check_can_write(out)  # before the model loads and the scores are computed, not after
     requests = _read_inputs(args)  # bad input fails before the model loads
     choose = {k: v for k, v in _choice(args, requests).items() if v is not None}
     model, tok = _open_user_model(args)

@@ -29,12 +29,12 @@ class HparamsError(ValueError):
     """A hyperparameter file that cannot be used as it is; the message names the key."""
 
 
-def _as_float(name: str, value):
+def _as_float(name: str, value, source: str = "hparams"):
     # PyYAML reads EasyEdit's `5e-1` (no dot) as a string; EasyEdit converts such strings, so do we.
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise HparamsError(f"{name}: expected a number, got {value!r}") from None
+        raise HparamsError(f"{source}: {name}: expected a number, got {value!r}") from None
 
 
 @dataclass
@@ -98,9 +98,9 @@ class VStarHparams:
                     continue
                 hint = next(a for a in hint.__args__ if a is not type(None))
             if hint is float:
-                value = _as_float(name, value)
+                value = _as_float(name, value, source)
             elif hint is int:
-                number = _as_float(name, value)
+                number = _as_float(name, value, source)
                 if number != int(number):
                     raise HparamsError(f"{source}: {name}: expected a whole number, got {value!r}")
                 value = int(number)

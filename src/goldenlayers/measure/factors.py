@@ -20,6 +20,7 @@ docs/benchmarks.md, "Resampled proxy draws".
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 import torch
 
 from goldenlayers.measure.gradients import SALIENCY_COLUMNS
-from goldenlayers.io import atomic_path
+from goldenlayers.io import atomic_path, rebuild_hint
 
 FACTORS_FORMAT = "goldenlayers.new_gradient_factors.v1"
 
@@ -80,7 +81,8 @@ def load_factors(path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             if meta.get("format") != FACTORS_FORMAT:
-                raise ValueError(f"{path}: not a new-gradient factors file (format {meta.get('format')!r})")
+                raise ValueError(f"{path}: not a new-gradient factors file (format {meta.get('format')!r})"
+                                 f"{_hint(path)}")
             layers = json.loads(meta["layers"])
             out = {"sample_ids": json.loads(meta["sample_ids"]), "layers": layers,
                    "provenance": json.loads(meta.get("provenance", "{}")),
@@ -88,8 +90,13 @@ def load_factors(path) -> dict:
                    "x": {layer: f.get_tensor(f"x.{layer}") for layer in layers},
                    "d": {layer: f.get_tensor(f"d.{layer}") for layer in layers}}
     except (OSError, KeyError, json.JSONDecodeError, SafetensorError) as err:
-        raise ValueError(f"{path}: unreadable new-gradient factors file ({err})") from None
+        raise ValueError(f"{path}: unreadable new-gradient factors file ({err}){_hint(path)}") from None
     return out
+
+
+def _hint(path) -> str:
+    """A pipeline file says how to rebuild it, as every other cached input does (io.rebuild_hint)."""
+    return f"; {rebuild_hint(path)}" if "results" in Path(path).parts else ""
 
 
 def token_index(factors: dict, sample_ids: Sequence[str]) -> torch.Tensor:

@@ -94,6 +94,7 @@ def _lock_partial(partial: Path):
         except BlockingIOError:
             log.warning("%s is being written by another sweep process; waiting for it to finish (stop that "
                         "process to take over its finished rows)", partial)
+            fault_point("sweep_lock_wait")  # a test lets the owner finish here, while this job is known to wait
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
             current = os.stat(partial).st_ino
