@@ -317,11 +317,13 @@ def test_a_request_the_node_cannot_give_ends_the_run_with_a_message(project, fau
 # Preemption and node failure (issue #31, item 7). The sweep job stops at a known place: the named fault point
 # `sweep_row` (src/goldenlayers/faults.py) with `pause` makes it announce `sweep_row.reached` after its 2nd saved
 # row and wait for `sweep_row.release`; the variables reach the job through the plugin's `sbatch --export=ALL`.
-PAUSE = "sweep_row@2:pause"
+# Counts are per process: the requeued job's process pauses again after its own 2nd row (the test leaves the release
+# file for it), and one that redid the 2 saved rows instead of resuming would reach a 5th row of 6 and fail there.
+FAULTS = "sweep_row@2:pause,sweep_row@5:raise"
 
 
 def fault_env(env: dict, folder: Path) -> dict:
-    return {**env, "GOLDENLAYERS_FAULT": PAUSE, "GOLDENLAYERS_FAULT_DIR": str(folder),
+    return {**env, "GOLDENLAYERS_FAULT": FAULTS, "GOLDENLAYERS_FAULT_DIR": str(folder),
             "GOLDENLAYERS_FAULT_TIMEOUT": "300"}
 
 
@@ -369,7 +371,8 @@ def job_records(job: str, env: dict) -> list[str]:
 def pause_a_sweep_job(root: Path, config: Path, env: dict, folder: Path, layer: int, *args: str):
     """Start `<layer's file> --forcerun sweep_layer` through the profile and wait until its job has saved 2 rows
     and paused: (snakemake, the job id, the paused sweep's pid)."""
-    proc = run_snakemake(root, config, SWEEP.format(layer), *args, "--forcerun", "sweep_layer",
+    # --retries 0: a requeue is SLURM's, not a Snakemake retry (and a job that fails ends the run at once)
+    proc = run_snakemake(root, config, SWEEP.format(layer), *args, "--forcerun", "sweep_layer", "--retries", "0",
                          env=fault_env(env, folder), background=True)
     reached = folder / "sweep_row.reached"
     # the file is written after it is created: wait for its content, the pid
