@@ -29,6 +29,10 @@ from pathlib import Path
 STATE = Path(os.environ.get("GOLDENLAYERS_SLURM_STATE", Path(tempfile.gettempdir()) / "goldenlayers-slurm"))
 CLUSTER = "goldenlayers"
 PARTITION = "main"
+# Preemption (tests/cluster/test_slurm.py): a job in HIGH preempts jobs in PREEMPTIBLE, which SLURM requeues under the
+# same job id; `main`, the default partition of the other tests, is never preempted.
+PREEMPTIBLE = "preemptible"
+HIGH = "high"
 # The node's memory: realistic for the 24 GiB machines the project runs on, so that a job asking for the old fixed
 # 48 GB is refused as it would be on a 16 GB node. The node must not declare more than the machine has (drained).
 NODE_MEM_MB = int(os.environ.get("GOLDENLAYERS_SLURM_MEM_MB", "16000"))
@@ -135,7 +139,9 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
 MpiDefault=none
 MailProg=/bin/true
-ReturnToService=2
+# a node that stopped answering comes back when its slurmd registers again; one an admin set DOWN (the node-failure
+# test) stays down until `scontrol update ... state=resume`, as on most clusters (2 would undo that at once)
+ReturnToService=1
 # a killed job's processes get SIGKILL 2 s after SIGTERM (default 30 s): the kill tests wait for it
 KillWait=2
 AccountingStorageType=accounting_storage/slurmdbd
@@ -143,8 +149,14 @@ AccountingStorageHost=localhost
 # sacct shows the rule name (the plugin passes it as --comment)
 AccountingStoreFlags=job_comment
 MinJobAge=300
+# a requeued job (preempted, or its node went down) may start again this many seconds later (default 120)
+AuthInfo=cred_expire=10
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 {_node_line()}
-PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=OFF
+PartitionName={PREEMPTIBLE} Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE
+PartitionName={HIGH} Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 """)
     dbd = STATE / "slurmdbd.conf"
     dbd.write_text(f"""\
@@ -215,8 +227,21 @@ def start_mariadb() -> None:
 
 
 def node_state() -> str:
-    run = subprocess.run([_which("sinfo"), "-h", "-N", "-o", "%T"], capture_output=True, text=True, env=env())
+    # one line per partition the node is in: ask for one partition
+    run = subprocess.run([_which("sinfo"), "-h", "-N", "-p", PARTITION, "-o", "%T"], capture_output=True, text=True,
+                         env=env())
     return run.stdout.strip() if run.returncode == 0 else ""
+
+
+def node_name() -> str:
+    return subprocess.run([_which("sinfo"), "-h", "-N", "-p", PARTITION, "-o", "%N"], capture_output=True, text=True,
+                          env=env(), check=True).stdout.strip()
+
+
+def set_node_state(state: str, reason: str = "") -> None:
+    """`scontrol update nodename=<the node> state=<state>` (down needs a reason; resume brings it back)."""
+    cmd = [_which("scontrol"), "update", f"nodename={node_name()}", f"state={state}"]
+    subprocess.run([*cmd, f"reason={reason}"] if reason else cmd, check=True, capture_output=True, env=env())
 
 
 def running() -> bool:

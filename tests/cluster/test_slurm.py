@@ -3,8 +3,10 @@ profile (--workflow-profile workflow/profiles/slurm), on the tiny model and data
 
 One module-scoped project is shared by the tests to keep the SLURM job count low (each job costs a few seconds):
 `--until score_lga` first, then the default target (compared with a local run of the same config), then a killed
-sweep job, a job that fails for a reason more memory cannot fix, and a job the scheduler refuses. Every Snakemake
-call runs under a timeout: plugin 2.8.0 waits forever on a job SLURM reports as "CANCELLED by 0".
+sweep job, a job that fails for a reason more memory cannot fix, and a job the scheduler refuses; then, in copies of
+the finished project, a sweep job preempted by a higher-priority partition and one whose node goes down, each
+stopped at a known row by the `sweep_row` fault point (src/goldenlayers/faults.py). Every Snakemake call runs under
+a timeout: plugin 2.8.0 waits forever on a job SLURM reports as "CANCELLED by 0".
 """
 
 from __future__ import annotations
@@ -132,9 +134,11 @@ def table_frames(results: Path) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module", autouse=True)
 def no_leftover_runs():
     yield
-    for proc in STARTED:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    left = [proc for proc in STARTED if proc.poll() is None]
+    for proc in left:
+        os.killpg(proc.pid, signal.SIGKILL)
+    if left:  # their SLURM jobs too (a sweep paused at a fault point would wait there for minutes)
+        subprocess.run(["scancel", "--user", "root"], env=proc_env(), capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +312,196 @@ def test_a_request_the_node_cannot_give_ends_the_run_with_a_message(project, fau
     assert lines, run.stdout[-3000:]
     assert "sweep_layer" in lines[0] and "--mem 48000" in lines[0], lines
     assert f"{project['node_mem_mb']} MB" in lines[0], lines
+
+
+# Preemption and node failure (issue #31, item 7). The sweep job stops at a known place: the named fault point
+# `sweep_row` (src/goldenlayers/faults.py) with `pause` makes it announce `sweep_row.reached` after its 2nd saved
+# row and wait for `sweep_row.release`; the variables reach the job through the plugin's `sbatch --export=ALL`.
+# Counts are per process: the requeued job's process pauses again after its own 2nd row (the test leaves the release
+# file for it), and one that redid the 2 saved rows instead of resuming would reach a 5th row of 6 and fail there.
+FAULTS = "sweep_row@2:pause,sweep_row@5:raise"
+
+
+def fault_env(env: dict, folder: Path) -> dict:
+    return {**env, "GOLDENLAYERS_FAULT": FAULTS, "GOLDENLAYERS_FAULT_DIR": str(folder),
+            "GOLDENLAYERS_FAULT_TIMEOUT": "300"}
+
+
+def wait_for(what: str, check, proc, timeout: float = 300):
+    """check()'s first true value. Not a race: the job waits at its fault point until the test releases it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if proc.poll() is not None:
+            out = finish(proc).stdout
+            pytest.fail(f"snakemake ended (exit {proc.returncode}) before {what}:\n{out[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"no {what} after {timeout:.0f} s")
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def job_of(root: Path, env: dict) -> str | None:
+    """The SLURM job (queued or running) whose working directory is `root`."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%Z"], env=env, capture_output=True, text=True).stdout
+    ids = [line.split("|")[0] for line in out.splitlines() if line.split("|")[-1] == str(root)]
+    return ids[0] if len(ids) == 1 else None
+
+
+def job_state(job: str, env: dict) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def job_records(job: str, env: dict) -> list[str]:
+    """Every state SLURM recorded for the job id, one per time it ran (sacct --duplicates), oldest first."""
+    out = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-j", job, "-o", "State"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def pause_a_sweep_job(root: Path, config: Path, env: dict, folder: Path, layer: int, *args: str):
+    """Start `<layer's file> --forcerun sweep_layer` through the profile and wait until its job has saved 2 rows
+    and paused: (snakemake, the job id, the paused sweep's pid)."""
+    # --retries 0: a requeue is SLURM's, not a Snakemake retry (and a job that fails ends the run at once)
+    proc = run_snakemake(root, config, SWEEP.format(layer), *args, "--forcerun", "sweep_layer", "--retries", "0",
+                         env=fault_env(env, folder), background=True)
+    reached = folder / "sweep_row.reached"
+    # the file is written after it is created: wait for its content, the pid
+    pid = int(wait_for("sweep job paused after its 2nd row",
+                       lambda: reached.exists() and reached.read_text().strip(), proc))
+    job = wait_for("SLURM job for the sweep", lambda: job_of(root, env), proc)
+    return proc, job, pid
+
+
+def preempt_a_sweep_job(root: Path, config: Path, env: dict, folder: Path, layer: int) -> dict:
+    """A sweep job in the preemptible partition, paused after its 2nd row, is preempted by a job of the
+    higher-priority partition that needs the whole node; SLURM requeues it under the same id and it runs again
+    once the preemptor ends. What the test saw at each step."""
+    start = now()
+    proc, job, pid = pause_a_sweep_job(root, config, env, folder, layer, "--set-resources",
+                                       f"sweep_layer:slurm_partition={cluster.PREEMPTIBLE}")
+    high = subprocess.run(["sbatch", "--parsable", "-p", cluster.HIGH, "--exclusive", "--mem", "500", "-t", "10",
+                           "-J", "preemptor", "-D", str(folder), "-o", "/dev/null", "--wrap",
+                           "while [ ! -e high.release ]; do sleep 0.2; done"],
+                          env=env, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        wait_for("preemptor running", lambda: job_state(high, env) == "RUNNING", proc)
+        # the preemptor got the node: the sweep job's processes were killed first, and its job waits in the queue
+        seen = {"sweep_alive": alive(pid), "sweeps": live_sweep_pids(root, layer), "job_state": job_state(job, env)}
+        # the requeued job pauses again after its own 2nd row (fault counts are per process): let it pass at once
+        (folder / "sweep_row.release").touch()
+    finally:
+        (folder / "high.release").touch()
+    run = finish(proc)
+    return {"run": run, "job": job, "seen": seen, "records": job_records(job, env),
+            "high_records": job_records(high, env),
+            "jobs": [j for j in sacct(start, env) if j["workdir"] == str(root)]}
+
+
+def down_the_node_under_a_sweep_job(root: Path, config: Path, env: dict, folder: Path, layer: int) -> dict:
+    """A sweep job paused after its 2nd row loses its node (`scontrol update ... state=down`); the node comes back
+    (`state=resume`) once the job's processes are gone. What the test saw at each step."""
+    start = now()
+    proc, job, pid = pause_a_sweep_job(root, config, env, folder, layer)
+    try:
+        cluster.set_node_state("down", reason="goldenlayers-test")
+        wait_for("sweep process killed with its node", lambda: not alive(pid), proc)
+        seen = {"job_state": job_state(job, env), "node": cluster.node_state()}
+        (folder / "sweep_row.release").touch()
+    finally:
+        if "down" in cluster.node_state():  # not when setting it down failed: resume would hide that error
+            cluster.set_node_state("resume")
+    run = finish(proc)
+    # The killed run's batch step (the job's own Snakemake, which ignores SIGTERM) outlives the node's DOWN: with
+    # the test cluster's proctrack/linuxproc, slurmd never sends it the SIGKILL. Kill it by pid, as a leak of this
+    # harness (docs/reliability.md).
+    orphans = [pid for pid in processes_in(root) if pid != proc.pid]
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    return {"run": run, "job": job, "seen": seen, "records": job_records(job, env), "orphans": orphans,
+            "jobs": [j for j in sacct(start, env) if j["workdir"] == str(root)]}
+
+
+def processes_in(root: Path) -> list[int]:
+    """Processes whose working directory is `root`, from /proc."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "cwd") == str(root) and alive(int(proc.name)):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture(scope="module")
+def copy_of_project(project, tmp_path_factory):
+    """A copy of the finished project and an empty fault folder, per test that interrupts a job."""
+    assert project["full"].returncode == 0, "the default target failed on the cluster"
+
+    def make(name: str) -> tuple[Path, Path]:
+        base = tmp_path_factory.mktemp(name)
+        shutil.copytree(project["root"], base / "project", symlinks=True)
+        (base / "faults").mkdir()
+        return base / "project", base / "faults"
+    return make
+
+
+def assert_resumed_once(root: Path, layer: int, uninterrupted: Path):
+    """The requeued job took over the 2 saved rows (no second process was writing them) and the layer's table
+    equals the uninterrupted run's."""
+    log = (root / f"results/logs/sweep_layer/tiny/toy/r-rome/layer_{layer}.log").read_text()
+    assert f"2 of {len(TINY_RECORDS)} samples already done" in log, log[-2000:]
+    assert "being written by another sweep process" not in log, log[-2000:]
+    after, before = pd.read_parquet(root / SWEEP.format(layer)), pd.read_parquet(uninterrupted)
+    keep = [c for c in before.columns if not TIMING.search(c)]
+    pd.testing.assert_frame_equal(after[keep], before[keep])
+    partial = root / (SWEEP.format(layer) + ".partial.jsonl")
+    assert not partial.exists()
+
+
+def test_a_preempted_sweep_job_is_requeued_and_resumes_its_rows(project, copy_of_project):
+    """A `sweep_layer` job in a preemptible partition (PreemptMode=REQUEUE), paused after its 2nd saved row, is
+    preempted by a job of a higher-priority partition: its processes are gone before the preemptor runs, SLURM
+    requeues it under the same job id while Snakemake waits (no second submission), the requeued run resumes from
+    the 2 saved rows, and the layer's table equals the uninterrupted run's."""
+    root, folder = copy_of_project("preempt")
+    t0 = time.monotonic()
+    got = preempt_a_sweep_job(root, project["config"], project["env"], folder, layer=0)
+    TIMES["preemption"] = time.monotonic() - t0
+    assert got["run"].returncode == 0, got["run"].stdout[-4000:]
+    # while the preemptor held the node, nothing of the sweep ran and its job waited in the queue
+    assert got["seen"] == {"sweep_alive": False, "sweeps": [], "job_state": "PENDING"}, got["seen"]
+    assert got["records"] == ["PREEMPTED", "COMPLETED"], got["records"]
+    assert got["high_records"] == ["COMPLETED"], got["high_records"]
+    assert [(j["id"], j["rule"]) for j in got["jobs"]] == [(got["job"], "sweep_layer")], got["jobs"]
+    # the requeued process passed its own pause (it consumed the release the test left for it)
+    assert sorted(p.name for p in folder.iterdir()) == ["high.release"]
+    assert_resumed_once(root, 0, project["root"] / SWEEP.format(0))
+
+
+def test_a_sweep_job_whose_node_goes_down_is_requeued_and_resumes(project, copy_of_project):
+    """The node of a `sweep_layer` job, paused after its 2nd saved row, is set DOWN and, once the job's processes
+    are gone, resumed: SLURM requeues the job (NODE_FAIL, then a new run under the same id), Snakemake keeps
+    waiting for it (the profile's `slurm-requeue`), the run resumes from the saved rows and ends; the table equals
+    the uninterrupted run's. The run is under a timeout, so a hang fails the test."""
+    root, folder = copy_of_project("node_down")
+    t0 = time.monotonic()
+    got = down_the_node_under_a_sweep_job(root, project["config"], project["env"], folder, layer=0)
+    TIMES["node down"] = time.monotonic() - t0
+    assert got["run"].returncode == 0, got["run"].stdout[-4000:]
+    assert got["seen"] == {"job_state": "PENDING", "node": "down"}, got["seen"]
+    assert got["records"] == ["NODE_FAIL", "COMPLETED"], got["records"]
+    assert [(j["id"], j["rule"]) for j in got["jobs"]] == [(got["job"], "sweep_layer")], got["jobs"]
+    assert cluster.node_state() == "idle"
+    assert sorted(p.name for p in folder.iterdir()) == []
+    assert_resumed_once(root, 0, project["root"] / SWEEP.format(0))
