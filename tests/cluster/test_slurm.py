@@ -215,29 +215,29 @@ def live_sweep_pids(root: Path, layer: int) -> list[int]:
 
 def kill_a_sweep_job(root: Path, config: Path, env: dict, layer: int) -> dict:
     """README: `snakemake <layer's file> --forcerun sweep_layer` reruns that job alone. Here its first attempt
-    hangs after its first sample and SLURM kills it at its 1-minute time limit; the run goes on. What it saw: the
+    waits after its first sample and SLURM kills it at its 1-minute time limit; the run goes on. What it saw: the
     run, its SLURM jobs, the samples done when it was killed."""
     target = root / SWEEP.format(layer)
     partial = target.with_name(target.name + ".partial.jsonl")
+    folder = root.parent / "kill-fault"
     start = now()
-    proc = run_snakemake(root, config, SWEEP.format(layer), "--set-resources",
-                         "sweep_layer:runtime=1 if attempt == 1 else 30", "--forcerun", "sweep_layer", env=env,
-                         background=True)
-    deadline = time.monotonic() + 300
-    # freeze the job's process the moment a first sample is written (a tiny edit takes well under a second), so
+    # the named fault point `sweep_row` pauses the job after its first saved row (no poll loop racing the edit), so
     # that it outlives its limit; SLURM then ends the job TIMEOUT and kills its processes (SIGKILL after KillWait).
     # (Killing it with scancel ends it "CANCELLED by 0", which plugin 2.8.0 never recognises: that run would hang.)
-    frozen = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        if partial.exists() and len(partial.read_text().splitlines()) >= 2:
-            frozen = live_sweep_pids(root, layer)
-            for pid in frozen:
-                os.kill(pid, signal.SIGSTOP)
-            break
-        time.sleep(0.01)
-    done = len(partial.read_text().splitlines()) - 1 if partial.exists() else 0
+    # The retry's process pauses at its own first row too: the release file, left once the first one is dead, lets
+    # it go on.
+    fault = {**env, "GOLDENLAYERS_FAULT": "sweep_row@1:pause", "GOLDENLAYERS_FAULT_DIR": str(folder),
+             "GOLDENLAYERS_FAULT_TIMEOUT": "300"}
+    proc = run_snakemake(root, config, SWEEP.format(layer), "--set-resources",
+                         "sweep_layer:runtime=1 if attempt == 1 else 30", "--forcerun", "sweep_layer", env=fault,
+                         background=True)
+    wait_for("the sweep job's first saved row", (folder / "sweep_row.reached").exists, proc)
+    paused = live_sweep_pids(root, layer)
+    done = len(partial.read_text().splitlines()) - 1
+    wait_for("the end of the job at its time limit", lambda: not any(map(alive, paused)), proc)
+    (folder / "sweep_row.release").touch()
     run = finish(proc)
-    return {"run": run, "frozen": frozen, "done": done, "partial_left": partial.exists(),
+    return {"run": run, "paused": paused, "done": done, "partial_left": partial.exists(),
             "jobs": [job for job in sacct(start, env) if job["workdir"] == str(root)]}
 
 
@@ -278,13 +278,13 @@ def test_a_killed_sweep_job_is_retried_and_resumes(project, faults):
     uninterrupted run's; only that layer's job ran."""
     killed = faults["killed"]
     assert killed["run"].returncode == 0, killed["run"].stdout[-4000:]
-    assert killed["frozen"], "the sweep job finished before its first sample could be seen"
+    assert killed["paused"], "no sweep process was found at its fault point"
     assert [(job["rule"], job["state"]) for job in killed["jobs"]] == [("sweep_layer", "TIMEOUT"),
                                                                        ("sweep_layer", "COMPLETED")], killed["jobs"]
     first, second = killed["jobs"]
     assert (first["limit"], second["limit"]) == ("00:01:00", "00:30:00")
     assert first["mem_mb"] < second["mem_mb"] <= project["node_mem_mb"], killed["jobs"]
-    assert 1 <= killed["done"] < len(TINY_RECORDS)
+    assert killed["done"] == 1  # it paused after its first saved row
     log = (project["root"] / "results/logs/sweep_layer/tiny/toy/r-rome/layer_2.log").read_text()
     assert f"{killed['done']} of {len(TINY_RECORDS)} samples already done" in log, log[-2000:]
     after = pd.read_parquet(project["root"] / SWEEP.format(2))
