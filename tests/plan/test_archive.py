@@ -29,6 +29,7 @@ def test_an_archived_run_restores_every_cell_with_what_the_measuring_stages_writ
     config = study_config()
     cells = plan.archived_cells(config)
     assert list(cells) == ["tiny/toy"]
+    assert plan.restore_rule("gemma3-270m/counterfact") == "restore_gemma3_270m_counterfact"
     outputs = plan.restore_outputs(cells["tiny/toy"])
     cell = "results/tiny/toy"
     expected = {f"{cell}/samples.json", f"{cell}/split.json",
@@ -69,3 +70,14 @@ def test_a_run_the_archive_does_not_match_is_refused(tmp_path):
     write_json(cell / "cell.json", record)
     with pytest.raises(ValueError, match="differs from the file packed"):
         plan.archived_cells(study_config(archive=str(copy)))
+
+
+def test_rebuilt_tables_name_the_studys_config_and_commit():
+    from goldenlayers.analysis.archive import read_cell, rebuild_provenance
+
+    packed = read_cell(ARCHIVE / "tiny/toy")["provenance"]
+    origin = rebuild_provenance(study_config())
+    # the study's resolved config with `archive` set hashes as the config the cell was packed from
+    assert origin["config_hash"] == packed["config_hash"]
+    assert origin["git_commit"] == packed["study_commit"] is None  # the fixture's study wrote no Table 1
+    assert rebuild_provenance(study_config(lga={"tukey_k": 2.0}))["config_hash"] != packed["config_hash"]

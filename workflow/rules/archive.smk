@@ -8,9 +8,10 @@ for _cell, _record in ARCHIVED_CELLS.items():
 
     rule:
         name:
-            f"restore_{_cell.replace('/', '_').replace('-', '_').replace('.', '_')}"
+            archive_plan.restore_rule(_cell)
         input:
-            f"{archive_plan.archive_dir(config)}/{_cell}/cell.json",
+            index=f"{archive_plan.archive_dir(config)}/study.json",
+            cell=f"{archive_plan.archive_dir(config)}/{_cell}/cell.json",
         output:
             archive_plan.restore_outputs(_record),
         log:
@@ -22,7 +23,7 @@ for _cell, _record in ARCHIVED_CELLS.items():
         resources:
             mem_mb=1000,
         params:
-            archive=archive_plan.archive_dir(config),
+            archive=lambda wildcards, input: Path(input.index).parent,
             cell=_cell,
             opts=archive_plan.restore_opts(),
         shell:

@@ -64,6 +64,11 @@ def archived_cells(config: dict, root: str | Path = ".") -> dict[str, dict]:
     return cells
 
 
+def restore_rule(cell: str) -> str:
+    """The restore rule of a cell ("model/dataset"): restore_<model>_<dataset>, as a Python name."""
+    return "restore_" + "".join(ch if ch.isalnum() else "_" for ch in cell)
+
+
 def restore_outputs(record: dict) -> list[str]:
     """The files a cell's restore rule writes (workflow-relative): everything the measuring stages and the selectors
     would, but the sweep plan, which plan_sweep (the checkpoint) writes from the restored selections."""
