@@ -1,11 +1,13 @@
 """A study's tables rebuilt by the workflow from its archive alone (config `archive`, scripts/rebuild_study.py): the
-measuring stages never run (no model exists), and a document spliced from the tables is checked up to date — and
+measuring stages never run (no model exists), the tables equal the measured study's byte for byte, and a document spliced from the tables is checked up to date — and
 found stale once one of its numbers changes. Every archived study of scripts/rebuild_study.STUDIES whose archive is
 in the repository is checked against its document the same way (what CI runs on docs/findings.md)."""
 
 import importlib.util
 import re
+import shutil
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -26,6 +28,25 @@ def load_rebuild():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def measured_tables(tmp_path) -> Path:
+    """Tables 1, 16, 17 and 1 by metric of the fixture's study finished on its measured files (SaLEM from the
+    gradient factors), as tests/analysis/test_archive.py finishes it: what the archive path must give byte for byte."""
+    from goldenlayers.cli.main import main
+    from goldenlayers.report.tables import PAPER_TABLES
+
+    spec = importlib.util.spec_from_file_location("archive_downstream", REPO / "tests/analysis/test_archive.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = tmp_path / "measured" / "results"
+    shutil.copytree(module.STUDY, results)
+    module.downstream(results, ("--factors", results / "tiny/toy/gradients/new_factors.safetensors"))
+    summary = {"aggregates": "aggregate", "resampling": "resampling"}
+    for table in TABLES:
+        inputs = results / "tiny/toy" / summary[PAPER_TABLES[table].reads] / "r-rome/summary.json"
+        assert main(["report", "--tables", table, "--inputs", str(inputs), "--out-dir", str(results / "report")]) == 0
+    return results / "report"
 
 
 def rebuild(*args) -> subprocess.CompletedProcess:
@@ -63,6 +84,11 @@ def test_the_workflow_rebuilds_a_study_from_its_archive_without_a_model(tmp_path
     # resample read SaLEM's stored saliency: the factors were never there
     assert not (results / "tiny/toy/gradients/new_factors.safetensors").exists()
     assert (results / "tiny/toy/resampling/r-rome/draws.parquet").exists()
+    # the rebuilt tables are the measured study's, byte for byte
+    measured = measured_tables(tmp_path)
+    for table in TABLES:
+        rebuilt = (results / f"report/tiny/{table}.md").read_text()
+        assert rebuilt == (measured / f"{table}.md").read_text(), table
 
     assert splice(doc, out) == 0  # splice the rebuilt tables into the document
     text = doc.read_text()
