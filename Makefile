@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CORES ?= 2
 
-.PHONY: install install-gemma run two-models test test-fast lint
+.PHONY: install install-gemma run two-models test test-fast lint rebuild-study
 
 # torch is installed first, pinned: on the project's CPU machines torch==2.13.0 is the CPU wheel already on disk;
 # an unpinned torch would pull a multi-GB CUDA build. If a torch is already installed (a GPU box), it is kept.
@@ -30,6 +30,12 @@ test: install-gemma
 # the edit loop: everything but the Snakemake / subprocess tests (tests/workflow/, marked slow)
 test-fast:
 	$(PYTHON) -m pytest -q -m "not slow" tests
+
+# a study's tables rebuilt from its archive (studies/<STUDY>, no model) into rebuild/<STUDY>/, then its document
+# checked against them (scripts/rebuild_study.py; docs/archive.md)
+STUDY ?= cpu
+rebuild-study:
+	$(PYTHON) scripts/rebuild_study.py $(STUDY) --cores $(CORES)
 
 lint:
 	snakemake --lint

@@ -73,7 +73,7 @@ rule resample_splits:
         sweep="results/{model}/{dataset}/aggregate/{editor}/sweep.parquet",
         split="results/{model}/{dataset}/split.json",
         gradients="results/{model}/{dataset}/gradients/samples.parquet",
-        factors="results/{model}/{dataset}/gradients/new_factors.safetensors",
+        salem=archive_plan.salem_input(config),
         effects="results/{model}/{dataset}/causal_trace/samples.parquet",
         plan="results/{model}/{dataset}/sweep_plan.json",
         aggregate="results/{model}/{dataset}/aggregate/{editor}/summary.json",
@@ -94,6 +94,7 @@ rule resample_splits:
         mem_mb=2000,
     params:
         metric=config["metric"],
+        salem=archive_plan.salem_flag(config),
         selector_opts=lambda w: options.resampling_selector_opts(
             config, w.model, w.dataset
         ),
@@ -101,6 +102,6 @@ rule resample_splits:
         out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
-        "--factors {input.factors} --effects {input.effects} --plan {input.plan} --aggregate {input.aggregate} --metric {params.metric} {params.selector_opts} "
+        "{params.salem} {input.salem} --effects {input.effects} --plan {input.plan} --aggregate {input.aggregate} --metric {params.metric} {params.selector_opts} "
         "{params.opts} --model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
         "--out-dir {params.out_dir} > {log} 2>&1"

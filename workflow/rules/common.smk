@@ -11,6 +11,7 @@ import goldenlayers.selection.registry as selector_registry
 from goldenlayers.config import check_config
 from goldenlayers.editing import EDITORS as EDITOR_REGISTRY
 from goldenlayers.plan import files, jobs, options, study
+from goldenlayers.plan import archive as archive_plan
 from goldenlayers.report.tables import INPUTS, PAPER_TABLES
 from goldenlayers.report.write import FIGURES
 
@@ -46,6 +47,8 @@ MAIN_DATASETS = study.main_datasets(config)
 EDITORS = study.editors(config)
 SWEEP_CHUNKS = config["sweep_chunks"]
 study.check_hparams_files(config)
+# config `archive`: the cells this run restores from a study archive instead of measuring (archive.smk)
+ARCHIVED_CELLS = archive_plan.archived_cells(config)
 
 
 wildcard_constraints:

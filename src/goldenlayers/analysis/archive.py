@@ -307,11 +307,11 @@ def read_cell(cell_dir) -> dict:
     return record
 
 
-def restored_files(record: dict, with_selections: bool = False) -> list[str]:
+def restored_files(record: dict, with_selections: bool = False, with_plan: bool = True) -> list[str]:
     """The results-relative files `unpack_cell` writes for an archived cell (a workflow rule's outputs)."""
     model, dataset = record["provenance"]["model"], record["provenance"]["dataset"]
     cell = f"{model}/{dataset}"
-    files = [f"{cell}/{name}" for name in ("samples.json", "split.json", "sweep_plan.json")]
+    files = [f"{cell}/{name}" for name in ("samples.json", "split.json", *(["sweep_plan.json"] * with_plan))]
     files += [f"{cell}/sweep/{e}/layer_{layer}.parquet" for e in record["editors"]
               for layer in range(record["num_layers"])]
     files += [f"{cell}/{p}" for p in (*TABLES.values(), SALIENCY_RESULT, *TIMINGS.values())]
@@ -321,17 +321,18 @@ def restored_files(record: dict, with_selections: bool = False) -> list[str]:
     return files
 
 
-def unpack_cell(cell_dir, results, with_selections: bool = False) -> list[str]:
+def unpack_cell(cell_dir, results, with_selections: bool = False, with_plan: bool = True) -> list[str]:
     """Write an archived cell's files into `results` (the layout the downstream rules read): the sample set, split
     and plan, every sweep file, the gradient scalars, SaLEM's proxy saliency and stored draws saliency, the causal
     traces, the measuring jobs' timings and benchmark seconds; with `with_selections` the pipeline's selection
-    records too (their measured seconds as the study recorded them). Returns the files written."""
+    records too (their measured seconds as the study recorded them); without `with_plan` no sweep_plan.json (the
+    workflow's plan_sweep checkpoint writes it from the selections). Returns the files written."""
     cell_dir, results = Path(cell_dir), Path(results)
     record = read_cell(cell_dir)
     key = record["provenance_key"]
     model, dataset = record["provenance"]["model"], record["provenance"]["dataset"]
     cell = results / model / dataset
-    for name in ("samples", "split", "sweep_plan"):
+    for name in ("samples", "split", *(["sweep_plan"] * with_plan)):
         write_json(cell / f"{name}.json", record[name])
     sweep, _ = read_table(cell_dir / "sweep.parquet", key)
     for (editor, layer), rows in sweep.groupby(["editor", "layer"], sort=True):
@@ -351,11 +352,11 @@ def unpack_cell(cell_dir, results, with_selections: bool = False) -> list[str]:
     if with_selections:
         for name, selection in record["selections"].items():
             write_json(cell / "selection" / f"{name}.json", selection)
-    return restored_files(record, with_selections)
+    return restored_files(record, with_selections, with_plan)
 
 
 def unpack(archive_dir, results, cells: Iterable[str] | None = None, with_selections: bool = False,
-           force: bool = False) -> dict[str, list[str]]:
+           force: bool = False, with_plan: bool = True) -> dict[str, list[str]]:
     """Unpack the archived `cells` ("model/dataset"; default all in study.json) into `results`; refuses to overwrite
     an existing file unless `force`. {cell: files written}."""
     archive_dir, results = Path(archive_dir), Path(results)
@@ -368,9 +369,23 @@ def unpack(archive_dir, results, cells: Iterable[str] | None = None, with_select
     if unknown:
         raise ValueError(f"cells {unknown} are not in {index} (it has {sorted(study['cells'])})")
     if not force:
-        clash = [f for c in wanted for f in restored_files(read_cell(archive_dir / c), with_selections)
+        clash = [f for c in wanted for f in restored_files(read_cell(archive_dir / c), with_selections, with_plan)
                  if (results / f).exists()]
         if clash:
             raise FileExistsError(f"{len(clash)} files exist already under {results}, e.g. {clash[:3]}: unpack into "
                                   "a fresh folder, or pass --force to overwrite them")
-    return {c: unpack_cell(archive_dir / c, results, with_selections) for c in wanted}
+    return {c: unpack_cell(archive_dir / c, results, with_selections, with_plan) for c in wanted}
+
+
+def rebuild_provenance(config: dict) -> dict:
+    """What a table rebuilt from an archive (config `archive`) says it comes from: the study's config hash (the
+    resolved config without `archive`: equal to the study's own when rebuilt with its config) and the commit the
+    study ran at (one commit, or the cells' commits joined with "+"), the archive and the rebuilding commit beside;
+    so a document spliced from the study's tables stays up to date when they are rebuilt."""
+    where = Path(config["archive"])
+    models = config.get("only_models") or list(config["models"])
+    cells = [f"{m}/{d}" for m in models for d, spec in config["datasets"].items() if not spec.get("setting")]
+    commits = sorted({str(read_json(where / c / "cell.json")["provenance"].get("study_commit")) for c in cells})
+    return {"config_hash": config_hash({k: v for k, v in config.items() if k != "archive"}),
+            "git_commit": "+".join(commits) if commits != ["None"] else None,
+            "rebuilt_from": str(where), "rebuilt_commit": git_commit(Path(__file__).parent)}

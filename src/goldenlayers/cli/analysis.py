@@ -78,7 +78,7 @@ def cmd_unarchive(args):
     from goldenlayers.analysis.archive import unpack
 
     written = unpack(args.archive, args.results, cells=args.cells, with_selections=args.with_selections,
-                     force=args.force)
+                     force=args.force, with_plan=not args.without_plan)
     for cell, files in written.items():
         log.info("%s: %d files written under %s", cell, len(files), args.results)
 
@@ -151,5 +151,7 @@ def add_parsers(sub):
     p.add_argument("--cells", nargs="+", metavar="MODEL/DATASET", help="default: every archived cell")
     p.add_argument("--with-selections", action="store_true",
                    help="also write the pipeline's selection records (their seconds as measured)")
+    p.add_argument("--without-plan", action="store_true",
+                   help="no sweep_plan.json (the workflow's plan_sweep checkpoint writes it from the selections)")
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
     p.set_defaults(func=cmd_unarchive)

@@ -31,10 +31,15 @@ def _git_commit() -> str | None:
 
 def provenance(config_file: str | None, inputs: list[str]) -> dict:
     """The sidecar of a table: the config file (the workflow passes its resolved config) and its content's hash,
-    the git commit, the input files."""
+    the git commit, the input files; for a table rebuilt from a study archive the study's hash and commit
+    (analysis.archive.rebuild_provenance)."""
     config = read_yaml(config_file) if config_file else None
-    return {"config_file": config_file, "config_hash": config_hash(config), "git_commit": _git_commit(),
-            "inputs": inputs}
+    origin = {"config_hash": config_hash(config), "git_commit": _git_commit()}
+    if config and config.get("archive"):  # rebuilt from a study archive: the study's config and commit
+        from goldenlayers.analysis.archive import rebuild_provenance
+
+        origin = rebuild_provenance(config)
+    return {"config_file": config_file, **origin, "inputs": inputs}
 
 
 def write_built(built: Built, out_prefix: Path, provenance: dict) -> None:
