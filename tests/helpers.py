@@ -149,6 +149,24 @@ TINY_RECORDS = [
 ]
 
 
+
+# a tiny random model needs more v* steps, no decay/clamp and no norm bound to reach a target (its weights are
+# ~1e-2; tests/editing/test_editing.py): the hparams of the `suggest` / `edit` tests
+STRONG_RROME = {"alg_name": "R-ROME", "v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0,
+                "clamp_norm_factor": 1000.0, "context_template_length_params": [[3, 2]], "layers": [0],
+                "max_update_norm_ratio": None}
+
+
+def write_user_project(root: Path, requests: list[dict], layers: int) -> Path:
+    """A user's folder for `suggest` / `edit`: a tiny random LLaMA (seed 3) in model/, requests.json and
+    strong.yaml (STRONG_RROME)."""
+    tok = build_tiny_tokenizer()
+    build_tiny_llama(tok, seed=3, layers=layers).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    (root / "requests.json").write_text(json.dumps(requests))
+    (root / "strong.yaml").write_text(yaml.safe_dump(STRONG_RROME))
+    return root
+
 def write_tiny_project(root: Path) -> Path:
     tok = build_tiny_tokenizer()
     model = build_tiny_llama(tok, layers=3)

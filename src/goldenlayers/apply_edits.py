@@ -196,21 +196,14 @@ def _written_by_edit(directory: Path) -> bool:
 
 
 def _check_writable(directory: Path) -> None:
-    """Try to create a file where the edited model's temporary directory will go (its nearest existing ancestor
-    when it does not exist yet): permissions, a read-only filesystem or a file in the way all show here, where
-    os.access would say yes to root."""
-    import tempfile
+    """The edited model's temporary directory can be created in `directory` (`io.check_can_write`: permissions, a
+    read-only filesystem or a file in the way, where os.access would say yes to root); the message names --out."""
+    from goldenlayers.io import check_can_write
 
-    existing = directory
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"--out: cannot create {directory}: {existing} is a file, not a directory")
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        raise ValueError(f"--out: cannot write in {existing}: {err.strerror}; choose a writable directory") from None
+        check_can_write(directory / ".goldenlayers-edit")
+    except ValueError as err:
+        raise ValueError(f"--out: {err}; choose a writable directory") from None
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from helpers import build_tiny_llama, build_tiny_tokenizer
+from helpers import STRONG_RROME, build_tiny_llama, build_tiny_tokenizer, write_user_project
 from goldenlayers import cli
 
 N_LAYERS = 6
@@ -25,22 +25,12 @@ REQUESTS = [
     {"prompt": "The official language of Spain is", "subject": "Spain", "target_new": "French",
      "ground_truth": "Spanish"},
 ]
-# a tiny random model needs more v* steps, no decay/clamp and no norm bound to reach a target (its weights are
-# ~1e-2; tests/editing/test_editing.py)
-STRONG = {"alg_name": "R-ROME", "v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0,
-          "clamp_norm_factor": 1000.0, "context_template_length_params": [[3, 2]], "layers": [0],
-          "max_update_norm_ratio": None}
+STRONG = STRONG_RROME
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    tok = build_tiny_tokenizer()
-    build_tiny_llama(tok, seed=3, layers=N_LAYERS).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    (root / "requests.json").write_text(json.dumps(REQUESTS))
-    (root / "strong.yaml").write_text(yaml.safe_dump(STRONG))
-    return root
+    return write_user_project(tmp_path_factory.mktemp("tiny"), REQUESTS, N_LAYERS)
 
 
 def load(path):

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import REPO, build_tiny_llama, build_tiny_tokenizer
+from helpers import REPO, STRONG_RROME, build_tiny_llama, build_tiny_tokenizer, write_user_project
 from goldenlayers import cli
 
 N_LAYERS = 6
@@ -36,20 +36,12 @@ REQUESTS = [
     request("Italy", "Berlin", "Rome", neighbour=("France", "Paris")),
     request("Spain", "Dutch", "Spanish", relation="language", neighbour=("France", "French")),
 ]
-STRONG = {"alg_name": "R-ROME", "v_num_grad_steps": 60, "v_lr": 0.5, "v_weight_decay": 0.0,
-          "clamp_norm_factor": 1000.0, "context_template_length_params": [[3, 2]], "layers": [0],
-          "max_update_norm_ratio": None}
+STRONG = STRONG_RROME
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_verify")
-    tok = build_tiny_tokenizer()
-    build_tiny_llama(tok, seed=3, layers=N_LAYERS).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    (root / "requests.json").write_text(json.dumps(REQUESTS))
-    (root / "strong.yaml").write_text(yaml.safe_dump(STRONG))
-    return root
+    return write_user_project(tmp_path_factory.mktemp("tiny_verify"), REQUESTS, N_LAYERS)
 
 
 @pytest.fixture(autouse=True)
