@@ -101,8 +101,8 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     cfg = yaml.safe_load(config.read_text())
     cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
                 "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1},
-                # verify shortlists 2 of the tiny model's 3 layers and edits 2 proxy facts at each
-                "selector_params": {"shortlist_k": 2, "proxy_facts": 2}})
+                # verify shortlists 2 of the tiny model's 3 layers (and edits its first 5 proxy facts at each)
+                "selector_params": {"shortlist_k": 2}})
     config.write_text(yaml.safe_dump(cfg))
     # (that only the grid is known before the plan is checked without Snakemake: tests/plan/test_files.py)
     run = snakemake(tmp_path, config)
@@ -121,7 +121,7 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     assert plan["layers"] == sorted({2} | layers | set(verify["shortlist"]))
     assert plan["added"], "the seeded tiny run chooses layer 0, outside the grid [2]"
     split = json.loads((results / "split.json").read_text())
-    assert verify["facts"] == split["proxy"][:2] and verify["edits"] == 4
+    assert verify["facts"] == split["proxy"][:5] and verify["edits"] == 2 * len(verify["facts"])
     assert verify["chosen_layer"] in verify["shortlist"]
     consensus = json.loads((results / "selection/consensus.json").read_text())
     assert consensus["rankings_from"] == ["lga", "cma", "salem"]
