@@ -87,7 +87,7 @@ def test_options_of_the_trace_chunks_resampling_and_appendix(tmp_path):
     config = load_config("paper", sweep_chunks=4)
     assert options.chunk_opt(config, "2") == "--chunk 2/4" and options.chunk_opt(load_config(), None) == ""
     assert options.trace_opts(load_config()) == "--noise-multiplier 3.0 --n-noise 10 --window 10 --seed 42"
-    assert options.resampling_opts(load_config()) == (
+    assert options.resampling_opts(load_config(resampling={"frontier": {"verify": [], "bf_facts": [], "metrics": []}})) == (
         "--draws 200 --curve-draws 50 --proxy-sizes 3 5 10 20 50 --seed 42 --candidates grid --fact-bootstrap 100 2")
     assert options.appendix_opts(config).startswith("--decoding ")
     mmlu = tmp_path / "mmlu.json"

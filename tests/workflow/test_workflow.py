@@ -100,7 +100,9 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
     config = write_tiny_project(tmp_path)
     cfg = yaml.safe_load(config.read_text())
     cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
-                "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1}})
+                "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1},
+                # verify shortlists 2 of the tiny model's 3 layers (and edits its first 5 proxy facts at each)
+                "selector_params": {"shortlist_k": 2}})
     config.write_text(yaml.safe_dump(cfg))
     # (that only the grid is known before the plan is checked without Snakemake: tests/plan/test_files.py)
     run = snakemake(tmp_path, config)
@@ -113,19 +115,29 @@ def test_chosen_layers_outside_the_grid_are_swept_too(tmp_path):
         assert len(record["scores"]) == 3  # every selector scores all of the model's layers
     plan = json.loads((results / "sweep_plan.json").read_text())
     layers = {record["chosen_layer"] for record in chosen.values()}
-    assert plan["layers"] == sorted({2} | layers)
+    # verify's shortlist joins the plan like the chosen layers, and nothing else does
+    verify = json.loads((results / "selection/verify.json").read_text())
+    assert plan["shortlist"] == verify["shortlist"] and len(verify["shortlist"]) == 2
+    assert plan["layers"] == sorted({2} | layers | set(verify["shortlist"]))
     assert plan["added"], "the seeded tiny run chooses layer 0, outside the grid [2]"
+    split = json.loads((results / "split.json").read_text())
+    assert verify["facts"] == split["proxy"][:5] and verify["edits"] == 2 * len(verify["facts"])
+    assert verify["chosen_layer"] in verify["shortlist"]
+    consensus = json.loads((results / "selection/consensus.json").read_text())
+    assert consensus["rankings_from"] == ["lga", "cma", "salem"]
     sweep = pd.read_parquet(results / "aggregate/r-rome/sweep.parquet")
     assert sorted(sweep["layer"].unique()) == plan["layers"]
     summary = json.loads((results / "aggregate/r-rome/summary.json").read_text())
-    for method, record in chosen.items():
+    for method, record in {**chosen, "verify": verify, "consensus": consensus}.items():
         assert summary["selected"][method]["layer"] == record["chosen_layer"]
         assert summary["selected"][method]["test"]["rewrite"] is not None  # every choice has test metrics
 
     resampled = json.loads((results / "resampling/r-rome/summary.json").read_text())
     assert resampled["swept_layers"] == plan["layers"] and resampled["curve_sizes"] == [1, 2, 3]
     table16 = pd.read_csv(tmp_path / "results/report/tiny/table16.csv")
-    assert {"LGA", "SaLEM", "CMA", "BF"} <= set(table16["Selector"])
+    assert {"LGA", "SaLEM", "CMA", "BF", "Verify", "Consensus"} <= set(table16["Selector"])
+    # the config's frontier reached the draws (verify at k=2, m=3 is one of config/config.yaml's settings)
+    assert resampled["frontier"]["verify"][0] == {"k": 2, "m": 3}
     assert f"swept layers {plan['layers']}" in (tmp_path / "results/report/tiny/table16.md").read_text()
     # the draws choose among the grid alone: the added layers would favour the selectors that chose them
     assert resampled["candidate_layers"] == plan["grid"] and resampled["fact_bootstrap"]["replicates"] > 0

@@ -77,6 +77,7 @@ rule resample_splits:
         effects="results/{model}/{dataset}/causal_trace/samples.parquet",
         plan="results/{model}/{dataset}/sweep_plan.json",
         aggregate="results/{model}/{dataset}/aggregate/{editor}/summary.json",
+        selections=lambda w: files.resampling_selections(w.model, w.dataset),
     output:
         draws="results/{model}/{dataset}/resampling/{editor}/draws.parquet",
         verdicts="results/{model}/{dataset}/resampling/{editor}/verdicts.parquet",
@@ -103,5 +104,5 @@ rule resample_splits:
     shell:
         "goldenlayers resample --threads {threads} --sweep {input.sweep} --split {input.split} --gradients {input.gradients} "
         "{params.salem} {input.salem} --effects {input.effects} --plan {input.plan} --aggregate {input.aggregate} --metric {params.metric} {params.selector_opts} "
-        "{params.opts} --model-name {wildcards.model} --dataset-name {wildcards.dataset} --editor {wildcards.editor} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        "{params.opts} --selections {input.selections} --model-name {wildcards.model} --dataset-name {wildcards.dataset} "
+        "--editor {wildcards.editor} --out-dir {params.out_dir} > {log} 2>&1"

@@ -137,6 +137,13 @@ def get_bf_benchmarks(wildcards):
     return files.bf_benchmarks(config, wildcards.model, wildcards.dataset, layers)
 
 
+def get_verify_sweeps(wildcards):
+    """The first editor's sweeps of verify's shortlisted layers (the plan's shortlist)."""
+    plan = checkpoints.plan_sweep.get(model=wildcards.model, dataset=wildcards.dataset)
+    shortlist = files.read_shortlist(plan.output.plan)
+    return files.verify_sweeps(config, wildcards.model, wildcards.dataset, shortlist)
+
+
 # sweep.smk
 def get_key_covariance(wildcards):
     """The layer's key covariance file for editors that use it (goldenlayers.plan.options), nothing otherwise."""

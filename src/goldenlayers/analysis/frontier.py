@@ -34,7 +34,7 @@ COLUMNS = ["selector", "label", "metric", "edits", "share_of_bf", "seconds", "me
 def setting_label(name: str, setting: Mapping[str, Any]) -> str:
     """A row's label: a registry selector's label (verify's with its parameters, so its default setting reads like
     the frontier's), a frontier setting's name as it is."""
-    if name in registry.SELECTORS or name in registry.DERIVED:
+    if name in registry.SELECTORS:
         spec = registry.spec(name)
         if name == "verify":
             p = setting.get("params", {})

@@ -50,8 +50,8 @@ def draw_order() -> list[str]:
     """Selectors in the order of the draws and of Table 16: those that read evidence, then the derived ones
     (verify, consensus: they combine the others' records of the same draw), then the ones that draw at random
     (registry order within each)."""
-    selectors = registry.SELECTORS
-    return ([n for n, s in selectors.items() if s.needs] + list(registry.DERIVED)
+    selectors, derived = registry.SELECTORS, registry.derived()
+    return ([n for n, s in selectors.items() if s.needs and n not in derived] + derived
             + [n for n, s in selectors.items() if not s.needs])
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def draw_label(name: str) -> str:
     """A row's name: the registry's label (Random draws one layer per draw here, the pipeline's averages several);
     other rows (Figure 5's "test golden", a frontier setting such as "verify(k=3,m=5,overall)") keep their name."""
-    if name not in registry.SELECTORS and name not in registry.DERIVED:
+    if name not in registry.SELECTORS:
         return name
     spec = registry.spec(name)
     return f"{spec.label} (1 layer)" if spec.multi_layer else spec.label

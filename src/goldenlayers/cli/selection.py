@@ -27,18 +27,23 @@ def cmd_sweep_plan(args):
     from goldenlayers.io import read_json, write_json
     from goldenlayers.selection.plan import sweep_plan
 
-    plan = sweep_plan(args.grid, [read_json(path) for path in args.selections])
+    verify = None
+    if args.verify_selections:
+        params = {"cheap_selectors": args.cheap_selectors, "shortlist_k": args.shortlist_k}
+        verify = {"selections": [read_json(path) for path in args.verify_selections], "params": params}
+    plan = sweep_plan(args.grid, [read_json(path) for path in args.selections], verify)
     write_json(args.out, plan)
-    log.info("sweep layers %s (grid %s, added for the selectors: %s)", plan["layers"], plan["grid"], plan["added"])
+    log.info("sweep layers %s (grid %s, added for the selectors: %s; verify's shortlist %s)", plan["layers"],
+             plan["grid"], plan["added"], plan.get("shortlist"))
 
 
 def add_parsers(sub):
-    from goldenlayers.selection.registry import DERIVED, EVIDENCE, SELECTORS
+    from goldenlayers.selection.registry import EVIDENCE, SELECTORS
     from goldenlayers.selection.registry import PARAMS as SELECTOR_PARAMS
 
     p = sub.add_parser("select", help="choose a layer with one selector of the registry "
                                       "(goldenlayers.selection.registry)")
-    p.add_argument("--method", required=True, choices=[*SELECTORS, *DERIVED])
+    p.add_argument("--method", required=True, choices=list(SELECTORS))
     names_args(p)
     for need, what in EVIDENCE.items():
         p.add_argument(f"--{need}", nargs="+" if need in ("sweep", "selections") else None, help=what)
@@ -58,5 +63,9 @@ def add_parsers(sub):
     p = sub.add_parser("sweep-plan", help="layers to sweep: the grid plus every selector's chosen layer")
     p.add_argument("--selections", nargs="+", required=True, help="selector JSON files (lga.json, ...)")
     p.add_argument("--grid", type=int, nargs="+", required=True, help="the configured sweep layers")
+    p.add_argument("--verify-selections", nargs="*", help="the cheap selectors' JSON files: add the layers verify "
+                                                          "shortlists from them")
+    p.add_argument("--cheap-selectors", help=SELECTOR_PARAMS["cheap_selectors"][1])
+    p.add_argument("--shortlist-k", type=int, help=SELECTOR_PARAMS["shortlist_k"][1])
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep_plan)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from goldenlayers.io import read_json, unfinished_outputs
+from goldenlayers.plan.options import selector_param
 from goldenlayers.plan.study import (
     appendix_editor, datasets, editors, first_editor, main_datasets, model_layers, models, report_dir,
 )
@@ -139,9 +140,28 @@ def planned_selections(model: str, dataset: str) -> list[str]:
     return selection_files(model, dataset, selectors.planned())
 
 
+def cheap_selections(config: dict, model: str, dataset: str) -> list[str]:
+    """The cheap selectors' files that verify and consensus combine (config selector_params.cheap_selectors, else
+    the registry's default); plan_sweep reads them too, for verify's shortlist."""
+    names = selectors.cheap_names({"cheap_selectors": selector_param(config, "cheap_selectors", model, dataset)})
+    return selection_files(model, dataset, names)
+
+
+def read_shortlist(path: str) -> list[int]:
+    """verify's shortlisted layers, as plan_sweep wrote them."""
+    return read_json(path).get("shortlist", [])
+
+
+def verify_sweeps(config: dict, model: str, dataset: str, shortlist: list[int]) -> list[str]:
+    """What select_verify reads of the sweep: the first editor's files of the shortlisted layers only (the plan's
+    `shortlist`; the m proxy facts' rows are picked from them)."""
+    return layer_sweeps(model, dataset, first_editor(config), shortlist)
+
+
 def aggregate_selections(config: dict, model: str, dataset: str, editor: str) -> list[str]:
     """Selection files an aggregate reports (every selector). BF is the first editor's proxy golden layer, so only
-    that editor's aggregate gets bf.json (the others report their own proxy golden layer as BF)."""
+    that editor's aggregate gets bf.json (the others report their own proxy golden layer as BF); verify's layer,
+    checked with the first editor's edits, is a choice like LGA's and every editor's aggregate reports it."""
     methods = [m for m in selectors.SELECTORS if m != "bf" or editor == first_editor(config)]
     return selection_files(model, dataset, methods)
 
@@ -149,6 +169,12 @@ def aggregate_selections(config: dict, model: str, dataset: str, editor: str) ->
 def sequential_selections(model: str, dataset: str) -> list[str]:
     """Selectors whose layers Table 11 compares under sequential editing (BF needs the single-edit sweep)."""
     return selection_files(model, dataset, [m for m in selectors.SELECTORS if m != "bf"])
+
+
+def resampling_selections(model: str, dataset: str) -> list[str]:
+    """The measured selectors' files resample_splits reads for their measured seconds (the frontier's zero-edit
+    rows)."""
+    return selection_files(model, dataset, selectors.measured())
 
 
 # ---------------------------------------------------------------------------------------------------------------

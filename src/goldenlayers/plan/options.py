@@ -148,7 +148,26 @@ def resampling_opts(config: dict) -> str:
     sizes = " ".join(str(n) for n in r["proxy_sizes"])
     boot = r["fact_bootstrap"]
     return (f"--draws {r['draws']} --curve-draws {r['curve_draws']} --proxy-sizes {sizes} --seed {r['seed']} "
-            f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}")
+            f"--candidates {r['candidates']} --fact-bootstrap {boot['replicates']} {boot['draws']}"
+            + frontier_opts(r.get("frontier") or {}))
+
+
+def frontier_opts(frontier: dict) -> str:
+    """The config's `resampling.frontier` as `goldenlayers resample` flags (none when it has no settings)."""
+    opts = ""
+    if frontier.get("verify"):
+        opts += " --frontier-verify " + " ".join(f"{s['k']}:{s['m']}" for s in frontier["verify"])
+        # the metrics verify's settings check (nothing else reads them)
+        if frontier.get("metrics"):
+            opts += " --frontier-metrics " + " ".join(frontier["metrics"])
+    if frontier.get("bf_facts"):
+        opts += " --frontier-bf-facts " + " ".join(str(m) for m in frontier["bf_facts"])
+    return opts
+
+
+def sweep_plan_opts(config: dict, model: str, dataset: str) -> str:
+    """`goldenlayers sweep-plan` flags of verify's shortlist (its configured cheap selectors and k)."""
+    return param_flags(config, ["cheap_selectors", "shortlist_k"], model, dataset)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,10 +23,9 @@ docs/architecture.md, "Adding a selector").
 The pipeline (one proxy split) and the resampling draws (`resampling.choose`, many re-splits) call the same
 `select`, so a re-scored subset gives the pipeline's record.
 
-`SELECTORS` holds what the pipeline runs per (model, dataset). `DERIVED` holds the selectors that combine the cheap
-selectors' records (verify, consensus): the resampling draws, `run` and `spec` know them; the workflow does not run
-them yet (they need rules that read the cheap selectors' files; verify also a sweep of its shortlisted layers), so
-they join `SELECTORS` when it does.
+`SELECTORS` holds what the pipeline runs per (model, dataset). Those that combine the cheap selectors' records
+(`derived()`: verify, consensus) have rules of their own: score_consensus reads the cheap selectors' files; verify's
+shortlist joins the sweep plan (`selection.plan.sweep_plan`) and select_verify reads those layers' sweeps.
 
 Plugins: a module named in the environment variable GOLDENLAYERS_SELECTOR_PLUGINS (comma-separated) is imported
 after the built-in entries and may `register` more; the workflow imports this module, so its rules and targets see
@@ -226,23 +225,42 @@ def _first_proxy_facts(sweep, proxy_order, m):
     return sweep[~is_proxy | sweep["sample_id"].astype(str).isin(set(facts))], facts
 
 
-def _rankings(evidence, layers, params) -> tuple[list[str], list[list[int]]]:
-    """The cheap selectors' names (param `cheap_selectors`) that chose on these proxy samples and their rankings
-    (`verify.ranking`) cut to the candidate `layers`. A named selector without a record (e.g. in a resampling draw
-    with no traced proxy sample) is left out; none at all: NoEvidence."""
-    from goldenlayers.selection import verify
-
+def cheap_names(params) -> list[str]:
+    """The cheap selectors whose rankings verify and consensus combine (param `cheap_selectors`, comma-separated;
+    default CHEAP_SELECTORS); each must be a zero-edit selector that scores every layer."""
     given = params.get("cheap_selectors")
     names = list(CHEAP_SELECTORS) if not given else [n.strip() for n in str(given).split(",") if n.strip()]
     unknown = [n for n in names if n not in measured()]
     if unknown or not names:
         raise ValueError(f"cheap_selectors {unknown or names}: each must be a zero-edit selector that scores every "
                          f"layer ({', '.join(measured())})")
+    return names
+
+
+def _rankings(evidence, layers, params) -> tuple[list[str], list[list[int]]]:
+    """The cheap selectors' names (`cheap_names`) that chose on these proxy samples and their rankings
+    (`verify.ranking`) cut to the candidate `layers`. A named selector without a record (e.g. in a resampling draw
+    with no traced proxy sample) is left out; none at all: NoEvidence."""
+    from goldenlayers.selection import verify
+
     records = evidence["selections"]
-    names = [n for n in names if records.get(n) is not None]
+    names = [n for n in cheap_names(params) if records.get(n) is not None]
     if not names:
         raise NoEvidence("none of the cheap selectors chose on these proxy samples")
     return names, verify.restrict([verify.ranking(records[n]) for n in names], layers)
+
+
+def verify_shortlist(records: Mapping[str, Any], params: Mapping[str, Any],
+                     layers: Sequence[int] | None = None) -> list[int]:
+    """The layers verify shortlists from the cheap selectors' `records` ({method: selection record}) with `params`:
+    the layers its select edits, which the pipeline's sweep plan adds (`selection.plan.sweep_plan`)."""
+    from goldenlayers.selection import verify
+
+    return verify.shortlist(_rankings({"selections": records}, layers, params)[1], _shortlist_k(params))
+
+
+def _shortlist_k(params) -> int:
+    return int(params.get("shortlist_k") or SHORTLIST_K)
 
 
 def select_verify(evidence, layers, params) -> dict:
@@ -251,7 +269,7 @@ def select_verify(evidence, layers, params) -> dict:
     from goldenlayers.selection import verify
 
     names, rankings = _rankings(evidence, layers, params)
-    record = verify.run_verify(evidence["sweep"], rankings, names, int(params.get("shortlist_k") or SHORTLIST_K),
+    record = verify.run_verify(evidence["sweep"], rankings, names, _shortlist_k(params),
                                int(params.get("proxy_facts") or VERIFY_FACTS),
                                params.get("verify_metric") or VERIFY_METRIC, evidence.get("proxy_order"), layers)
     if record["chosen_layer"] is None:
@@ -270,7 +288,7 @@ def select_consensus(evidence, layers, params) -> dict:
 
 def _verify_edits(params, n_proxy: int, n_layers: int) -> int:
     """k x m: the shortlisted layers times the proxy facts edited at each (capped by what there is)."""
-    k = int(params.get("shortlist_k") or SHORTLIST_K)
+    k = _shortlist_k(params)
     m = int(params.get("proxy_facts") or VERIFY_FACTS)
     return min(k, n_layers) * min(m, n_proxy)
 
@@ -303,14 +321,8 @@ SELECTORS: dict[str, SelectorSpec] = {
         SelectorSpec(name="bf", label="BF", color=OKABE_ITO["reddish_purple"], marker="P", linestyle="-",
                      hatch="", needs=("sweep",), timed=False, planned=False, multi_layer=False, tables=(),
                      select=select_bf, params=("metric", "num_layers", "proxy_facts"), edits=_bf_edits),
-    )
-}
-
-# Selectors that combine the cheap selectors' records (see the module's docstring): the resampling draws and `run`
-# know them; the workflow's rules for them are still to come.
-DERIVED: dict[str, SelectorSpec] = {
-    s.name: s
-    for s in (
+        # verify and consensus combine the cheap selectors' records (needs "selections"): the workflow runs them
+        # after those (score_consensus; select_verify after the sweep of verify's shortlisted layers)
         SelectorSpec(name="verify", label="Verify", color=OKABE_ITO["vermillion"], marker="*", linestyle="-",
                      hatch="++", needs=("selections", "sweep"), timed=False, planned=False, multi_layer=False,
                      tables=(), select=select_verify,
@@ -324,12 +336,10 @@ DERIVED: dict[str, SelectorSpec] = {
 
 
 def spec(name: str) -> SelectorSpec:
-    """The entry of selector `name`, in `SELECTORS` or `DERIVED`; a clear error for an unknown name."""
+    """The entry of selector `name`; a clear error for an unknown name."""
     if name in SELECTORS:
         return SELECTORS[name]
-    if name in DERIVED:
-        return DERIVED[name]
-    raise ValueError(f"unknown selector {name!r}; choose from {', '.join([*SELECTORS, *DERIVED])}")
+    raise ValueError(f"unknown selector {name!r}; choose from {', '.join(SELECTORS)}")
 
 
 def edits(name: str, params: Mapping[str, Any], n_proxy: int, n_layers: int) -> int:
@@ -346,7 +356,7 @@ def register(spec: SelectorSpec, new_params: Mapping[str, tuple[type, str]] | No
         if name in PARAMS and PARAMS[name][0] is not kind:
             raise ValueError(f"selector parameter {name!r} is already registered as a {PARAMS[name][0].__name__}")
         PARAMS.setdefault(name, (kind, what))
-    if spec.name in SELECTORS or spec.name in DERIVED:
+    if spec.name in SELECTORS:
         raise ValueError(f"selector {spec.name!r} is already registered")
     unknown = sorted(set(spec.needs) - set(EVIDENCE))
     if unknown:
@@ -381,6 +391,12 @@ def timed() -> list[str]:
 def planned() -> list[str]:
     """Selectors whose chosen layer joins the sweep plan, in registry order."""
     return [name for name, spec in SELECTORS.items() if spec.planned]
+
+
+def derived() -> list[str]:
+    """Selectors that combine the cheap selectors' records (their evidence includes "selections": verify,
+    consensus), in registry order: the draws run them after the others of the same draw."""
+    return [name for name, spec in SELECTORS.items() if "selections" in spec.needs]
 
 
 def measured() -> list[str]:
