@@ -67,7 +67,9 @@ def tiny_slurm_project(root: Path) -> Path:
     cfg["datasets"] = {"toy": cfg["datasets"]["toy"]}
     # two grid layers: one round of sweep jobs on the 2-CPU node (LGA's choice, layer 0, is in the grid)
     cfg.update({"layers": [0, 2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
-                "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1}})
+                "resampling": {"draws": 20, "curve_draws": 5, "proxy_sizes": [1, 2, 3], "seed": 1},
+                # verify checks LGA's pick alone: a shortlist of 3 would add layer 1 to the sweeps (a third job)
+                "selector_params": {"shortlist_k": 1}})
     config.write_text(yaml.safe_dump(cfg))
     return config
 
