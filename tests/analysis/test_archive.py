@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from goldenlayers.analysis import archive
 from goldenlayers.cli.main import main
 from goldenlayers.io import read_json, write_json
-from helpers import FIXTURES
+from goldenlayers.plan.options import frontier_opts
+from helpers import FIXTURES, REPO
 
 STUDY = FIXTURES / "archive_study" / "results"
 MODEL, DATASET, EDITOR = "tiny", "toy", "r-rome"
@@ -23,6 +25,11 @@ RESAMPLED = ("draws", "verdicts", "curve", "fact_draws")
 def run(*argv) -> None:
     code = main([str(a) for a in argv])
     assert code == 0, argv
+
+
+# config/config.yaml's resampling.frontier, as the workflow's resample_splits passes it
+FRONTIER = tuple(frontier_opts(yaml.safe_load((REPO / "config/config.yaml").read_text())["resampling"]["frontier"])
+                 .split())
 
 
 def downstream(results: Path, salem: tuple[str, Path]) -> None:
@@ -43,12 +50,16 @@ def downstream(results: Path, salem: tuple[str, Path]) -> None:
             "--timing", cell / folder / "timing.json", *key, "--out", cell / "selection" / f"{method}.json")
     run("select", "--method", "random", "--layers", *LAYERS, "--n-layers", "3", "--seed", "42", *key,
         "--out", cell / "selection" / "random.json")
+    cheap = [cell / "selection" / f"{m}.json" for m in ("lga", "cma", "salem")]  # verify's and consensus's
+    run("select", "--method", "consensus", "--selections", *cheap, *key, "--out", cell / "selection/consensus.json")
     run("sweep-plan", "--selections", *(cell / "selection" / f"{m}.json" for m in evidence), "--grid", *LAYERS,
-        "--out", cell / "sweep_plan.json")
+        "--verify-selections", *cheap, "--out", cell / "sweep_plan.json")
     sweeps = [cell / "sweep" / EDITOR / f"layer_{layer}.parquet" for layer in LAYERS]
     run("select", "--method", "bf", "--sweep", *sweeps, "--split", split, "--metric", "rewrite", "--num-layers", "3",
         "--benchmarks", *(results / f"benchmarks/sweep_layer/{MODEL}/{DATASET}/{EDITOR}/layer_{x}.tsv" for x in LAYERS),
         *key, "--out", cell / "selection" / "bf.json")
+    run("select", "--method", "verify", "--selections", *cheap, "--sweep", *sweeps, "--split", split, *key,
+        "--out", cell / "selection" / "verify.json")
     agg = cell / "aggregate" / EDITOR
     run("aggregate", "--sweeps", *sweeps, "--split", split,
         "--selection", *sorted((cell / "selection").glob("*.json")), "--metric", "rewrite", *key, "--editor", EDITOR,
@@ -59,7 +70,8 @@ def downstream(results: Path, salem: tuple[str, Path]) -> None:
         "--plan", cell / "sweep_plan.json",
         "--aggregate", agg / "summary.json", "--metric", "rewrite", "--tukey-k", "1.0", "--num-layers", "3",
         "--draws", "10", "--curve-draws", "4", "--proxy-sizes", "1", "2", "--seed", "1", "--candidates", "grid",
-        "--fact-bootstrap", "4", "2", *key, "--editor", EDITOR, "--out-dir", cell / "resampling" / EDITOR)
+        "--fact-bootstrap", "4", "2", *FRONTIER, "--selections", *(cell / "selection" / f"{m}.json" for m in evidence),
+        *key, "--editor", EDITOR, "--out-dir", cell / "resampling" / EDITOR)
 
 
 @pytest.fixture
