@@ -322,7 +322,9 @@ def test_an_interrupted_forced_rerun_is_named_and_finished_by_the_default_target
     cfg = yaml.safe_load(config.read_text())
     # grid [2]: the seeded tiny run's selectors add layer 0 outside it (test_workflow.py)
     cfg.update({"layers": [2], "fluency": False, "sequential": {"enabled": False, "n_edits": 2, "seed": 42},
-                "resampling": {"draws": 10, "curve_draws": 3, "proxy_sizes": [1, 2], "seed": 1}})
+                "resampling": {"draws": 10, "curve_draws": 3, "proxy_sizes": [1, 2], "seed": 1},
+                # verify checks LGA's pick alone, so its shortlist adds no third sweep layer
+                "selector_params": {"shortlist_k": 1}})
     config.write_text(yaml.safe_dump(cfg))
     hparams = tmp_path / "hparams/r-rome/tiny.yaml"
     hparams.write_text(yaml.safe_dump({**yaml.safe_load(hparams.read_text()), "v_num_grad_steps": 30}))
