@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -278,3 +279,13 @@ def unfinished_outputs(directories: list[str | os.PathLike]) -> list[str]:
             if not output.exists():
                 found.append(str(output))
     return found
+
+
+def git_commit(where: str | os.PathLike | None = None) -> str | None:
+    """The commit checked out at `where` (default: the current directory), or None outside a git checkout: the
+    provenance of a table and of a packed study."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=where)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None

@@ -13,7 +13,6 @@ another format version or another provenance.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from goldenlayers.data import METRICS
-from goldenlayers.io import (atomic_path, config_hash, read_json, read_parquet, read_yaml, sha256_file, write_json,
+from goldenlayers.io import (atomic_path, config_hash, git_commit, read_json, read_parquet, read_yaml, sha256_file, write_json,
                              write_text)
 
 FORMAT = "goldenlayers.study_archive.v1"
@@ -90,14 +89,6 @@ def load_saliency_store(path) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # pack
 # ----------------------------------------------------------------------------------------------------------
-def git_commit(where: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=where)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main_cells(config: dict) -> list[tuple[str, str]]:
     """The (model, dataset) cells of a run's config: every model with every dataset that has no appendix setting."""
     return [(m, d) for m in config["models"] for d, spec in config["datasets"].items() if not spec.get("setting")]

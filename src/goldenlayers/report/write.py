@@ -7,12 +7,11 @@ the `resolved_config` rule) and the git commit, so each number traces back to a 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from goldenlayers.io import config_hash, read_json, read_parquet, read_yaml, write_json, write_text
+from goldenlayers.io import config_hash, git_commit, read_json, read_parquet, read_yaml, write_json, write_text
 from goldenlayers.report.tables import INPUTS, PAPER_TABLES, Built, build_table, summary_key, to_markdown
 
 if TYPE_CHECKING:  # annotations only
@@ -21,20 +20,12 @@ if TYPE_CHECKING:  # annotations only
 # pandas and the plotting modules are imported inside the functions: the CLI reads FIGURES to build its choices.
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def provenance(config_file: str | None, inputs: list[str]) -> dict:
     """The sidecar of a table: the config file (the workflow passes its resolved config) and its content's hash,
     the git commit, the input files; for a table rebuilt from a study archive the study's hash and commit
     (analysis.archive.rebuild_provenance)."""
     config = read_yaml(config_file) if config_file else None
-    origin = {"config_hash": config_hash(config), "git_commit": _git_commit()}
+    origin = {"config_hash": config_hash(config), "git_commit": git_commit()}
     if config and config.get("archive"):  # rebuilt from a study archive: the study's config and commit
         from goldenlayers.analysis.archive import rebuild_provenance
 
