@@ -79,7 +79,7 @@ VERIFY_FACTS = 5
 VERIFY_METRIC = "overall"
 
 # Every selector parameter: (type, what it is); the CLI's `select` takes each as --<name> and the workflow fills
-# them from the config (common.smk, SELECTOR_PARAMS).
+# them from the config (goldenlayers.plan.options: selector_opts, param_flags).
 PARAMS = {
     "tukey_k": (float, f"Tukey fence constant k (default {TUKEY_K:g})"),
     "n_layers": (int, "number of random candidate layers"),
