@@ -74,8 +74,18 @@ def render(root: Path, path: str, model: str | None) -> str:
     return f"{markdown.rstrip()}\n\n*Generated: `{path}` (config {config}, commit {commit}).*\n"
 
 
-def splice(document: str, root: Path) -> str:
+def run_of(path: str) -> str | None:
+    """The run whose report folder holds a block's table (results/report/<run>/...), else None."""
+    parts = Path(path).parts
+    return parts[2] if parts[:2] == ("results", "report") and len(parts) > 3 else None
+
+
+def splice(document: str, root: Path, runs: list[str] | None = None) -> str:
+    """`document` with every block's table re-rendered from `root`; with `runs`, only the blocks of those runs' report
+    folders (a study whose runs are archived one at a time is checked run by run; other blocks stay as they are)."""
     def one(match: re.Match) -> str:
+        if runs is not None and run_of(match.group("path")) not in runs:
+            return match.group(0)
         return match.group(1) + render(root, match.group("path"), match.group("model")) + match.group("end")
 
     return BLOCK.sub(one, document)
@@ -99,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("document", type=Path)
     parser.add_argument("--root", type=Path, default=Path("."), help="where the blocks' paths start (default: .)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the document is stale")
+    parser.add_argument("--run", action="append", dest="runs", metavar="RUN_NAME",
+                        help="only the blocks of this run's tables (results/report/RUN_NAME/; repeat; default: all)")
     args = parser.parse_args(argv)
     before = args.document.read_text()
     check_markers(before, args.document)
-    after = splice(before, args.root)
+    if args.runs and not any(run_of(m.group("path")) in args.runs for m in START.finditer(before)):
+        raise SystemExit(f"error: {args.document} has no block of run(s) {args.runs}")
+    after = splice(before, args.root, args.runs)
     if args.check:
         stale = after != before
         print(f"{args.document}: {'stale' if stale else 'up to date'}")

@@ -138,3 +138,22 @@ def load_config(path: str | os.PathLike, schema: dict | str | os.PathLike = SCHE
         raise ValueError(f"{path}: expected a mapping of config keys")
     check_config(config, schema, source=str(path), editors=editors, full=True)
     return config
+
+
+def run_subset(config: dict, section: str) -> list[str]:
+    """The names of `models` or `datasets` this run plans: all of the section, or the subset its `only_<section>`
+    names, in the section's order (a study too big for one sitting runs a model, or a (model, dataset) cell, at a
+    time, each under its own run_name; config/study-cpu.yaml shows how)."""
+    defined = list(config[section])
+    only = config.get(f"only_{section}") or defined
+    unknown = sorted(set(only) - set(defined))
+    if unknown:
+        raise ValueError(f"only_{section} names {unknown}, which {section} does not define (it defines {defined})")
+    return [name for name in defined if name in only]
+
+
+def main_cells(config: dict) -> list[tuple[str, str]]:
+    """The (model, dataset) cells of a run: each planned model with each planned dataset that has no appendix
+    setting (those feed Tables 12-13 only)."""
+    return [(m, d) for m in run_subset(config, "models") for d in run_subset(config, "datasets")
+            if not config["datasets"][d].get("setting")]

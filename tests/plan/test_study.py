@@ -38,6 +38,18 @@ def test_the_cpu_study_sweeps_every_layer_and_only_models_keeps_one():
         study.models(typo)
 
 
+def test_only_datasets_with_only_models_plans_one_cell_of_the_study():
+    cell = load_config("study-cpu", only_models=["smollm2-135m"], only_datasets=["counterfact"],
+                       run_name="study-cpu-smollm2-cf")
+    assert study.main_datasets(cell) == ["counterfact"]
+    planned = files.final_outputs(cell, "study-cpu-smollm2-cf")
+    assert {p.split("/")[2] for p in planned if p.startswith("results/smollm2-135m/")} == {"counterfact"}
+    assert not [p for p in planned if "/default/" in p or "gemma3-270m" in p]
+    assert len(files.grid_sweeps(cell)) == 30
+    with pytest.raises(ValueError, match=r"only_datasets names \['cf'\], which datasets does not define"):
+        study.datasets(load_config("study-cpu", only_datasets=["cf"]))
+
+
 def test_the_paper_config_replaces_the_default_model_and_dataset():
     config = load_config("paper")
     assert len(study.models(config)) == 3 and "smollm2-135m" not in study.models(config)

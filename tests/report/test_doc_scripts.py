@@ -63,6 +63,22 @@ def test_splice_replaces_only_the_block_and_names_its_source(root):
     assert splice_tables.main([str(doc), "--root", str(root), "--check"]) == 0  # idempotent
 
 
+def test_splice_with_run_checks_only_that_runs_blocks(root):
+    doc = root / "findings.md"
+    # the second block's run was not rebuilt (its table is missing under root): --run run leaves it as it is
+    doc.write_text("<!-- table: results/report/run/table16.md model=a-1 -->\nOLD\n<!-- /table -->\n"
+                   "<!-- table: results/report/other/table16.md -->\nKEPT\n<!-- /table -->\n")
+    assert splice_tables.main([str(doc), "--root", str(root), "--run", "run", "--check"]) == 1
+    assert splice_tables.main([str(doc), "--root", str(root), "--run", "run"]) == 0
+    text = doc.read_text()
+    assert "OLD" not in text and "0.1000" in text and "KEPT" in text
+    assert splice_tables.main([str(doc), "--root", str(root), "--run", "run", "--check"]) == 0
+    with pytest.raises(SystemExit, match="other/table16.md does not exist"):
+        splice_tables.main([str(doc), "--root", str(root), "--check"])
+    with pytest.raises(SystemExit, match=r"has no block of run\(s\) \['nope'\]"):
+        splice_tables.main([str(doc), "--root", str(root), "--run", "nope", "--check"])
+
+
 def test_splice_refuses_a_missing_table_or_an_unknown_model(root):
     doc = root / "findings.md"
     doc.write_text("<!-- table: results/report/run/table99.md -->\n<!-- /table -->\n")

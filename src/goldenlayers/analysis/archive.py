@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from goldenlayers.config import main_cells
 from goldenlayers.data import METRICS
 from goldenlayers.io import (atomic_path, config_hash, git_commit, read_json, read_parquet, read_yaml, sha256_file, write_json,
                              write_text)
@@ -89,11 +90,6 @@ def load_saliency_store(path) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # pack
 # ----------------------------------------------------------------------------------------------------------
-def main_cells(config: dict) -> list[tuple[str, str]]:
-    """The (model, dataset) cells of a run's config: every model with every dataset that has no appendix setting."""
-    return [(m, d) for m in config["models"] for d, spec in config["datasets"].items() if not spec.get("setting")]
-
-
 def _check_finished(results: Path, model: str, dataset: str, editors: Sequence[str]) -> tuple[dict, int]:
     """(the model's model.json, its number of layers); refuses an unfinished or not all-layer cell, naming every
     missing file."""
@@ -374,8 +370,7 @@ def rebuild_provenance(config: dict) -> dict:
     study ran at (one commit, or the cells' commits joined with "+"), the archive and the rebuilding commit beside;
     so a document spliced from the study's tables stays up to date when they are rebuilt."""
     where = Path(config["archive"])
-    models = config.get("only_models") or list(config["models"])
-    cells = [f"{m}/{d}" for m in models for d, spec in config["datasets"].items() if not spec.get("setting")]
+    cells = [f"{m}/{d}" for m, d in main_cells(config)]
     commits = sorted({str(read_json(where / c / "cell.json")["provenance"].get("study_commit")) for c in cells})
     return {"config_hash": config_hash({k: v for k, v in config.items() if k != "archive"}),
             "git_commit": "+".join(commits) if commits != ["None"] else None,

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from goldenlayers.editing import check_hparams_for_model
+from goldenlayers.config import run_subset
 from goldenlayers.io import read_yaml
 
 
@@ -38,23 +39,18 @@ def report_dir(run: str) -> str:
 
 
 def models(config: dict) -> list[str]:
-    """The models this run plans: `models`, or the subset `only_models` names (a study too big for one sitting runs a
-    model at a time, each under its own run_name; config/study-cpu.yaml shows how)."""
-    only = config.get("only_models") or list(config["models"])
-    unknown = sorted(set(only) - set(config["models"]))
-    if unknown:
-        raise ValueError(f"only_models names {unknown}, which models does not define "
-                         f"(it defines {list(config['models'])})")
-    return [model for model in config["models"] if model in only]
+    """The models this run plans: `models`, or the subset `only_models` names."""
+    return run_subset(config, "models")
 
 
 def datasets(config: dict) -> list[str]:
-    return list(config["datasets"])
+    """The datasets this run plans: `datasets`, or the subset `only_datasets` names."""
+    return run_subset(config, "datasets")
 
 
 def main_datasets(config: dict) -> list[str]:
     """Datasets of the main study: those of an appendix setting (composite, unstructured) feed Tables 12-13 only."""
-    return [d for d in config["datasets"] if not config["datasets"][d].get("setting")]
+    return [d for d in datasets(config) if not config["datasets"][d].get("setting")]
 
 
 def editors(config: dict) -> list[str]:
