@@ -1,5 +1,6 @@
-"""The two scripts that carry a run's numbers into docs/: scripts/splice_tables.py (generated tables into
-findings.md, rows of one model) and benchmarks/stage_cost.py (per-stage wall and CPU seconds)."""
+"""The scripts that carry a run's numbers into docs/ and data: scripts/splice_tables.py (generated tables into
+findings.md, rows of one model), scripts/write_evidence.py (the study evidence file `suggest` prints from) and
+benchmarks/stage_cost.py (per-stage wall and CPU seconds)."""
 
 import importlib.util
 import json
@@ -19,6 +20,7 @@ def load(relative: str):
 
 splice_tables = load("scripts/splice_tables.py")
 stage_cost = load("benchmarks/stage_cost.py")
+write_evidence = load("scripts/write_evidence.py")
 
 TABLE = """| Model | selector | regret |
 | --- | --- | ---: |
@@ -119,3 +121,56 @@ def test_splice_names_a_block_whose_end_marker_is_missing(root, second_end):
                    + ("<!-- /table -->\n" if second_end else ""))
     with pytest.raises(SystemExit, match="table16.md at line 2 has no end marker <!-- /table -->"):
         splice_tables.main([str(doc), "--root", str(root)])
+
+
+def evidence_run():
+    """A resampling run of one cell by hand: 4 draws, LGA's regret .1 .2 .3 .4, verify(k=2,m=3,overall) 0 0 0 .2,
+    BF on 5 facts .05 each draw; in the bootstrap over facts LGA's replicates differ (.1, .3), so its CI is wide."""
+    import pandas as pd
+
+    from goldenlayers.analysis import resampling
+
+    settings = resampling.frontier_settings({"verify": [{"k": 2, "m": 3}], "bf_facts": [5], "metrics": ["overall"]})
+    regrets = {"lga": [.1, .2, .3, .4], "random": [.5, .5, .5, .5], "verify(k=2,m=3,overall)": [0, 0, 0, .2],
+               "bf(m=5)": [.05] * 4}
+
+    def row(draw, name, regret, replicate=None):
+        r = {"draw": draw, "n_proxy": 10, "selector": name, "layer": 1, "metric": "overall", "value": .5,
+             "golden_layer": 1, "golden_value": .5, "regret": regret, "hit": regret == 0, "p": 1.0}
+        return r if replicate is None else {**r, "replicate": replicate}
+
+    draws = pd.DataFrame([row(d, n, v[d]) for n, v in regrets.items() for d in range(4)])
+    facts = pd.DataFrame([row(d, n, v[d] if n != "lga" else (.1 if rep == 0 else .3), rep)
+                          for rep in range(2) for n, v in regrets.items() for d in range(2)])
+    summary = {"n_samples": 40, "n_proxy": 10, "candidate_layers": list(range(12)), "seed": 0,
+               "settings": {"lga": {"selector": "lga", "params": {"tukey_k": 1.0}},
+                            "random": {"selector": "random", "params": {}}, **settings}}
+    return {("m-1", "cf", "r-rome"): {"summary": summary, "draws": draws, "fact_draws": facts}}
+
+
+def test_write_evidence_keys_each_frontier_setting_as_suggest_passes_it(tmp_path):
+    from goldenlayers.suggest import evidence_line, study_evidence
+
+    cells = {(c["selector"], json.dumps(c["settings"])): c
+             for c in write_evidence.cells_of(evidence_run(), "overall", "a table")}
+    lga = cells[("lga", "{}")]
+    assert lga["mean_regret"] == 0.25 and lga["facts"] == 40 and lga["proxy"] == 10 and lga["draws"] == 4
+    low, high = lga["ci_over_facts"]
+    assert low < 0.25 < high and [low, high] == [round(low, 4), round(high, 4)]  # spread by the replicates
+    verify = cells[("verify", json.dumps({"k": 2, "m": 3, "metric": "overall"}))]
+    assert verify["mean_regret"] == 0.05 and verify["edits"] == 6
+    assert cells[("bf", json.dumps({"m": 5}))]["edits"] == 5 * 12
+
+    doc = {"schema": 1, "default_selector": "lga", "metric": "overall", "models": {"m-1": "M 1", "m-2": "M 2"},
+           "datasets": {"own": "own data", "cf": "real Counterfact"}, "reference_selector": "random",
+           "cells": [{"model": "m-2", "dataset": "own", "editor": "r-rome", "selector": "lga", "settings": {},
+                      "metric": "overall", "mean_regret": 0.5, "ci_over_facts": [0.4, 0.6]},
+                     {"model": "m-1", "dataset": "cf", "editor": "r-rome", "selector": "lga", "settings": {},
+                      "metric": "overall", "mean_regret": None, "ci_over_facts": None}]}
+    merged = write_evidence.merge(doc, list(cells.values()))
+    assert merged["cells"][0] == doc["cells"][0] and merged["cells"][1] is lga  # kept; replaced in place
+    assert len(merged["cells"]) == 1 + len(cells)
+    path = tmp_path / "evidence.json"
+    write_evidence.write(merged, path)
+    line = evidence_line("verify", {"k": 2, "m": 3, "metric": "overall"}, evidence=study_evidence(path))
+    assert "own data: not yet measured; real Counterfact: M 1 0.050 [" in line and "(random layer 0.500)" in line
