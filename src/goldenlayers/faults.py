@@ -57,6 +57,12 @@ def fault_point(point: str) -> None:
     if action is None:
         return
     if action in ("sigint", "sigterm", "sigkill"):
+        if action == "sigint" and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            # a process started in the background of a non-interactive shell (`make test &`, nohup, some CI
+            # runners) inherits SIGINT ignored, and Python then installs no Ctrl-C handler: the injected Ctrl-C
+            # would vanish and the job run on. A terminal's Ctrl-C reaches a foreground job with the handler in
+            # place, so that is what the fault stands for.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         os.kill(os.getpid(), getattr(signal, action.upper()))
         time.sleep(5)  # the signal lands within this; a handler that returns lets the code go on
     elif action == "exit":

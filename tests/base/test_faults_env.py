@@ -1,6 +1,7 @@
 """The named fault points (goldenlayers.faults) that the interrupt tests use instead of racing signals."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -45,6 +46,16 @@ def test_a_signal_action_reaches_the_process():
     env = {**os.environ, faults.FAULT_ENV: "x:sigkill"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == -9 and "not reached" not in done.stdout
+
+
+def test_an_injected_ctrl_c_lands_where_the_parent_ignored_sigint():
+    # `make test &` from a script starts every process with SIGINT ignored; the fault still interrupts the stage
+    # (this is what failed the interrupted-rerun test in a backgrounded CI run, not the machine's load)
+    code = "from goldenlayers.faults import fault_point\nfault_point('x')\nprint('not reached')"
+    env = {**os.environ, faults.FAULT_ENV: "x:sigint"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr and "not reached" not in done.stdout
 
 
 def test_pause_waits_for_the_release_file(monkeypatch, tmp_path):
