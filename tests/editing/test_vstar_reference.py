@@ -259,3 +259,19 @@ def test_emmet_update_matches_easyedit(family, tok):
     expected = r @ torch.linalg.solve(k.T @ c_inv_k + 0.1 * torch.eye(2, dtype=torch.float64), c_inv_k.T)
     edit = EMMET.edit(model, tok, REQUESTS, hparams, LAYER, TEMPLATES, KeyCovariance(c0))
     assert relative_error(edit.delta(), expected) < REL
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_weights_that_require_grad_give_the_same_vstar_and_keep_their_flag(path, tok):
+    """A model fresh from `from_pretrained` has every weight requiring grad (the test builders freeze theirs, as
+    goldenlayers.models.load_model does): v* must not differentiate into the weights — on the replayed prefix the
+    second step's backward would reach the first step's freed graph — and the flags are given back afterwards."""
+    model = build("llama", tok)
+    request = REQUESTS[0]
+    hparams = RomeHparams(**with_clamp(model, tok, request, emmet=False), **PATHS[path])
+    frozen = optimise_vstar(model, tok, request, hparams, LAYER, TEMPLATES)
+    model.requires_grad_(True)
+    thawed = optimise_vstar(model, tok, request, hparams, LAYER, TEMPLATES)
+    assert thawed.steps == frozen.steps > 1
+    assert torch.equal(thawed.v_star, frozen.v_star)
+    assert all(w.requires_grad for w in model.parameters()) and all(w.grad is None for w in model.parameters())

@@ -121,6 +121,22 @@ class _KeyHook:
 
 
 @contextlib.contextmanager
+def frozen_weights(model):
+    """The model's weights with requires_grad off while v* is optimised, restored after: v* differentiates δ only.
+    A model fresh from `from_pretrained` has every weight requiring grad; then the replayed prefix output and each
+    step's graph would reach into the weights, and the second step's backward would run through the first step's
+    freed prefix graph (a RuntimeError), besides computing gradients nobody reads."""
+    thawed = [w for w in model.parameters() if w.requires_grad]
+    for w in thawed:
+        w.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for w in thawed:
+            w.requires_grad_(True)
+
+
+@contextlib.contextmanager
 def replay_prefix(model, layer: int):
     """Blocks before `layer` never see δ: run them once, then replay their output on every later forward.
 
@@ -310,6 +326,7 @@ def optimise_vstar(model, tok, request: dict, hparams, layer: int, templates: li
     site_hook = _SiteHook(batch.site_rows, batch.site_cols)
     key_hook = _KeyHook(batch.site_rows, batch.site_cols)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(frozen_weights(model))
         for module, hook in ((edited_module(model, layer), key_hook), (site_module(model, layer, site), site_hook)):
             stack.callback(module.register_forward_hook(hook).remove)
         if hparams.replay_prefix and not hparams.reference_forward:
