@@ -1,8 +1,10 @@
-"""goldenlayers: find the layer to edit (LGA) and edit it (R-ROME, ROME, EMMET).
+"""goldenlayers: find the layer to edit (LGA and the other selectors, checked with a few edits) and edit it
+(R-ROME, ROME, EMMET).
 
     from goldenlayers import suggest_layer, edit
-    suggestion = suggest_layer(model, tokenizer, requests)        # -> Suggestion (layer, scores, fences, caveats)
-    checked = suggest_layer(model, tokenizer, requests, verify=3)  # edits 3 shortlisted layers, keeps the best
+    suggestion = suggest_layer(model, tokenizer, requests)         # -> Suggestion: 3 shortlisted layers edited on 5
+                                                                   #    requests each, the measured best (the default)
+    quick = suggest_layer(model, tokenizer, requests, verify=0)     # no edits: the zero-edit default selector's pick
     report = edit(model, tokenizer, requests, layer=suggestion.layer, editor="r-rome")   # -> EditReport
 
 The same code as `goldenlayers suggest` and `goldenlayers edit`. Names are imported on first use, so importing the

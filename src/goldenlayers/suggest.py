@@ -3,10 +3,11 @@
 The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at
 once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, and optionally LGA(K'), SaLEM (same
 pass) and CMA (causal tracing, a separate and slower pass, only when asked), each through the registry's `select`
-(`goldenlayers.selection.registry`). Without `verify` the recommendation is the pick of the default selector,
-which the study evidence file names (`default_selector`); with `verify=K` it is the layer that measured best when
-K layers shortlisted from the selectors' rankings (`selection.verify`) are each edited on a few of the requests,
-the weights restored bit-exactly after every edit. The answer is a `Suggestion`: the chosen layer, every layer's
+(`goldenlayers.selection.registry`). The recommendation is the layer that measured best when K layers
+shortlisted from the selectors' rankings (`selection.verify`) are each edited on a few of the requests, the weights
+restored bit-exactly after every edit — by default with the study evidence file's `default_verify` setting (the one
+the cost-regret frontier supports on both datasets, docs/findings.md); with `verify=0` it is the zero-edit pick of
+the file's `default_selector`. The answer is a `Suggestion`: the chosen layer, every layer's
 LGA score and whether it is inside the fences, the other selectors' picks, what verifying measured, the study's
 evidence for the selector used, and the caveats a user should read before trusting it.
 
@@ -172,6 +173,12 @@ def _evidence_problems(doc) -> list[str]:
     if doc.get("default_selector") not in measured():
         problems.append(f"default_selector {doc.get('default_selector')!r} is not a selector suggest can run "
                         f"({', '.join(measured())})")
+    dv = doc.get("default_verify")
+    if dv is not None and not (isinstance(dv, dict) and set(dv) == {"k", "m", "metric"}
+                               and all(isinstance(dv[x], int) and dv[x] >= 1 for x in ("k", "m"))
+                               and dv["metric"] in verify_metrics()):
+        problems.append(f"default_verify must be null or {{k, m, metric}} with k, m >= 1 and metric one of "
+                        f"{', '.join(verify_metrics())}; got {dv!r}")
     for key in ("models", "datasets"):
         if not isinstance(doc.get(key), dict) or not doc[key]:
             problems.append(f"{key} must map names to labels")
@@ -212,9 +219,35 @@ def json_key(value) -> str:
 
 
 def default_selector(evidence: dict | None = None) -> str:
-    """The selector whose pick `suggest` recommends without `verify`: the evidence file's `default_selector`, so
-    changing the default is one data edit (and shows in the evidence line every recommendation prints)."""
+    """The selector whose pick `suggest` recommends with `verify=0` (no edits): the evidence file's
+    `default_selector`, so changing the default is one data edit (and shows in the evidence line every
+    recommendation prints)."""
     return (evidence or study_evidence())["default_selector"]
+
+
+def default_verify(evidence: dict | None = None) -> dict | None:
+    """The verify setting ({k, m, metric}) `suggest` uses when the caller names none: the evidence file's
+    `default_verify`; None there means no edits by default."""
+    return (evidence or study_evidence()).get("default_verify")
+
+
+def resolve_verify(verify: int | None = None, verify_requests: int | None = None, verify_metric: str | None = None,
+                   evidence: dict | None = None) -> tuple[int | None, int, str]:
+    """(k, m, metric) of the verify step: what the caller gave, the rest from the study's `default_verify`.
+    `verify=None` is the study's default; `verify=0` asks for no edits (k None: the default selector's pick), and
+    then setting m or the metric is an error, not silently ignored."""
+    default = default_verify(evidence) or {}
+    if verify is not None and (not isinstance(verify, int) or verify < 0):
+        raise ValueError(f"--verify must be 0 (no edits) or a number of layers to edit, got {verify!r}")
+    k = default.get("k") if verify is None else (verify or None)
+    if k is None:
+        if verify_requests is not None or verify_metric is not None:
+            raise ValueError("--verify-requests and --verify-metric set how verify checks its shortlist: they do "
+                             "not go with --verify 0 (no edits)")
+        return None, VERIFY_REQUESTS, VERIFY_METRIC
+    m = verify_requests if verify_requests is not None else default.get("m", VERIFY_REQUESTS)
+    metric = verify_metric if verify_metric is not None else default.get("metric", VERIFY_METRIC)
+    return int(k), int(m), metric
 
 
 def evidence_line(selector: str, settings: dict | None = None, editor: str = "r-rome",
@@ -357,7 +390,7 @@ class Suggestion:
             how = (f"LGA over {n}; Tukey k = {self.tukey_k:g}, fences [{self.fences[0]:.4g}, "
                    f"{self.fences[1]:.4g}]")
         else:
-            how = f"{self.method_label} over {n}, the default selector of the study evidence file"
+            how = f"{self.method_label} over {n}, the default selector without edits in the study evidence file"
         lines = [f"Recommended layer: {self.layer} ({how})"]
         picks = ", ".join(f"{SELECTORS[m].label} {layer}" for m, layer in self.picks.items() if m != self.method)
         if picks:
@@ -596,11 +629,12 @@ def _score(model, tok, records, selectors, layers, tukey_k, trace_settings, prog
 
 def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k: float = TUKEY_K,
                   selectors=None, layers=None, seed: int = 42, progress: bool = True,
-                  trace_settings=None, verify: int | None = None, verify_requests: int = VERIFY_REQUESTS,
-                  verify_metric: str = VERIFY_METRIC, editor: str = "r-rome", hparams=None,
+                  trace_settings=None, verify: int | None = None, verify_requests: int | None = None,
+                  verify_metric: str | None = None, editor: str = "r-rome", hparams=None,
                   templates=None) -> "Suggestion":
-    """The recommended layer for `requests` on `model`: the default selector's pick (the study evidence file's
-    `default_selector`, LGA), or with `verify=K` the measured best of K shortlisted layers.
+    """The recommended layer for `requests` on `model`: the measured best of K shortlisted layers (by default the
+    study evidence file's `default_verify`: K = 3 layers, each edited on 5 requests, best by overall), or with
+    `verify=0` the zero-edit pick of the file's `default_selector`.
 
     requests: raw request dicts in any format the pipeline reads (e.g. {prompt, subject, target_new[,
     ground_truth]}) or normalised records. proxy: score a seeded subsample of this many requests (default: all).
@@ -610,13 +644,15 @@ def suggest_layer(model, tokenizer, requests, proxy: int | None = None, tukey_k:
     verify: shortlist this many layers (`selection.verify.shortlist`), edit each with `editor` / `hparams` on
     `verify_requests` of the requests (a seeded subsample; all if fewer), restore the weights after every edit,
     and recommend the best by `verify_metric` (rewrite, rephrase, locality, portability or overall; ties go to
-    the earlier layer of the shortlist). templates: the editor's context templates (default: generated, seeded).
+    the earlier layer of the shortlist); None: the study's default for each (`resolve_verify`), 0: no edits.
+    templates: the editor's context templates (default: generated, seeded).
     """
     from goldenlayers.data import filter_known
     from goldenlayers.models import num_layers
 
     evidence_doc = study_evidence()
     default = default_selector(evidence_doc)
+    verify, verify_requests, verify_metric = resolve_verify(verify, verify_requests, verify_metric, evidence_doc)
     if selectors is None:
         selectors = SHORTLIST_FROM if verify is not None else ()
     rankings_from = list(dict.fromkeys(selectors)) or ["lga"]

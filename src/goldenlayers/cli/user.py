@@ -45,17 +45,14 @@ def _selectors(text: str) -> list[str]:
 
 def _choice(args, requests) -> dict:
     """suggest's choice settings from the flags `suggest` and `edit --layer auto` share, checked before the model
-    loads; None = suggest_layer's default."""
-    from goldenlayers.suggest import check_verify
+    loads; None = suggest_layer's default (the study's verify setting, `suggest.resolve_verify`)."""
+    from goldenlayers.suggest import check_verify, resolve_verify
 
     choose = {"proxy": args.proxy, "selectors": args.selectors, "layers": args.layers, "verify": args.verify,
               "verify_requests": args.verify_requests, "verify_metric": args.verify_metric}
-    if args.verify is None and (args.verify_requests is not None or args.verify_metric is not None):
-        raise ValueError("--verify-requests and --verify-metric set how --verify K checks its shortlist: give "
-                         "--verify K with them")
-    if args.verify is not None:
-        check_verify(requests, args.verify, **{k: choose[k] for k in ("verify_requests", "verify_metric")
-                                               if choose[k] is not None})
+    k, m, metric = resolve_verify(args.verify, args.verify_requests, args.verify_metric)
+    if k is not None:
+        check_verify(requests, k, m, metric)
     return choose
 
 
@@ -151,6 +148,13 @@ def user_model_args(p, editors, tukey_k):
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
 
 
+def _default_verify(key: str, otherwise):
+    """One field of the study evidence file's default verify setting, for the help text."""
+    from goldenlayers.suggest import default_verify
+
+    return (default_verify() or {}).get(key, otherwise)
+
+
 def choice_args(p, auto: str = ""):
     """The flags that decide suggest's recommendation; `edit` takes the same ones for --layer auto."""
     from goldenlayers.suggest import VERIFY_METRIC, VERIFY_REQUESTS, verify_metrics
@@ -163,13 +167,14 @@ def choice_args(p, auto: str = ""):
     p.add_argument("--layers", type=int, nargs="+", help=f"candidate layers (default: all){auto}")
     p.add_argument("--verify", type=int, metavar="K",
                    help="edit K layers shortlisted from the selectors' rankings on a few of the requests (the "
-                        "weights restored after each edit) and recommend the measured best (default: no edits, "
-                        f"the default selector's pick){auto}")
+                        "weights restored after each edit) and recommend the measured best (default: the study's "
+                        f"setting, {_default_verify('k', 'none')}; 0: no edits, the default selector's pick){auto}")
     p.add_argument("--verify-requests", type=int, metavar="M",
                    help=f"requests each shortlisted layer is edited on, a seeded subsample (default: "
-                        f"{VERIFY_REQUESTS}){auto}")
+                        f"{_default_verify('m', VERIFY_REQUESTS)}){auto}")
     p.add_argument("--verify-metric", choices=verify_metrics(),
-                   help=f"the metric that picks the best verified layer (default: {VERIFY_METRIC}){auto}")
+                   help=f"the metric that picks the best verified layer (default: "
+                        f"{_default_verify('metric', VERIFY_METRIC)}){auto}")
 
 
 def add_parsers(sub):
@@ -182,8 +187,8 @@ def add_parsers(sub):
     p.add_argument("--schema", help="default: workflow/schemas/config.schema.yaml of this checkout")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("suggest", help="which layer to edit: LGA (and other selectors) on your model and requests, "
-                       "as a ranked table; --verify K edits K shortlisted layers to check")
+    p = sub.add_parser("suggest", help="which layer to edit on your model and requests: the layers the selectors "
+                       "rank best, checked with a few edits (--verify 0: no edits, the default selector's pick)")
     user_model_args(p, EDITORS, TUKEY_K)
     choice_args(p)
     p.add_argument("--json", help="write the suggestion (scores, fences, picks, verify's measurements, evidence, "
