@@ -162,8 +162,8 @@ def choice_args(p, auto: str = ""):
     p.add_argument("--proxy", type=int, help=f"score a seeded subsample of this many requests (default: all){auto}")
     p.add_argument("--selectors", type=_selectors, default=None,
                    help="comma-separated: lga, lga_kprime, salem (same gradient pass), cma (causal tracing, "
-                        "slower); with --verify, whose rankings the shortlist takes turns from (default: lga; "
-                        f"with --verify: lga,cma,salem){auto}")
+                        "slower); whose rankings verify's shortlist takes turns from (default: lga,cma,salem; "
+                        f"with --verify 0 the selectors shown beside LGA and the default, none){auto}")
     p.add_argument("--layers", type=int, nargs="+", help=f"candidate layers (default: all){auto}")
     p.add_argument("--verify", type=int, metavar="K",
                    help="edit K layers shortlisted from the selectors' rankings on a few of the requests (the "
