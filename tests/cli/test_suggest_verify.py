@@ -253,6 +253,37 @@ def test_the_evidence_file_holds_findings_numbers_and_no_others():
     assert len(counterfact) == 40 and counterfact == frontier
 
 
+def test_findings_side_by_side_table_quotes_the_evidence_file():
+    """The one table in docs/findings.md that is typed, not spliced (the four cells side by side), against the
+    evidence file's numbers, rounded half up to three decimals as the doc prints them."""
+    from goldenlayers.suggest import _three, study_evidence
+
+    doc = study_evidence()
+    text = (REPO / "docs" / "findings.md").read_text()
+    part = text[text.index("## Across models and datasets"):]
+    columns = [("smollm2-135m", "default"), ("gemma3-270m", "default"), ("smollm2-135m", "counterfact"),
+               ("gemma3-270m", "counterfact")]
+    rows = {"LGA": ("lga", {}), "CMA": ("cma", {}), "SaLEM": ("salem", {}), "Random (1 layer)": ("random", {}),
+            "BF (full proxy)": ("bf", {}), "verify (k=3, m=5, by overall)": ("verify", doc["default_verify"])}
+    checked = 0
+    for line in part.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or cells[0] not in rows:
+            continue
+        selector, settings = rows[cells[0]]
+        for (model, dataset), shown in zip(columns, cells[2:]):
+            cell = [c for c in doc["cells"] if (c["model"], c["dataset"], c["selector"], c["metric"]) ==
+                    (model, dataset, selector, doc["metric"]) and c["settings"] == settings]
+            if shown == "not run":
+                assert not cell or cell[0]["mean_regret"] is None, (cells[0], model, dataset)
+                continue
+            low, high = cell[0]["ci_over_facts"]
+            assert shown == f"{_three(cell[0]['mean_regret'])} [{_three(low)}, {_three(high)}]", (cells[0], model,
+                                                                                              dataset)
+            checked += 1
+    assert checked == 5 * 4 + 2
+
+
 def test_the_defaults_follow_the_frontier_across_datasets():
     """The evidence file's defaults are what its cells support, recomputed here from the cells: the default verify
     setting is within the best setting's CI over facts (its upper end) in every (model, dataset) where it was
