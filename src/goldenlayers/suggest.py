@@ -1,15 +1,16 @@
 """`goldenlayers suggest`: which layer to edit, for your model and your edit requests, without a config or a sweep.
 
-The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at
-once, `gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, and optionally LGA(K'), SaLEM (same
-pass) and CMA (causal tracing, a separate and slower pass, only when asked), each through the registry's `select`
-(`goldenlayers.selection.registry`). The recommendation is the layer that measured best when K layers
-shortlisted from the selectors' rankings (`selection.verify`) are each edited on a few of the requests, the weights
-restored bit-exactly after every edit — by default with the study evidence file's `default_verify` setting (the one
-the cost-regret frontier supports on both datasets, docs/findings.md); with `verify=0` it is the zero-edit pick of
-the file's `default_selector`. The answer is a `Suggestion`: the chosen layer, every layer's
-LGA score and whether it is inside the fences, the other selectors' picks, what verifying measured, the study's
-evidence for the selector used, and the caveats a user should read before trusting it.
+The same selectors as the pipeline, on requests in memory: one gradient pass over the requests (all layers at once,
+`gradients.extract_layer_gradients`), LGA's Tukey-fenced argmax, SaLEM and optionally LGA(K') (same pass), and CMA
+(causal tracing, a separate and slower pass, run when verify's shortlist takes turns from it, as by default, or
+when asked), each through the registry's `select` (`goldenlayers.selection.registry`). The recommendation is the
+layer that measured best when K layers shortlisted from the selectors' rankings (`selection.verify`) are each
+edited on a few of the requests, the weights restored bit-exactly after every edit — by default with the study
+evidence file's `default_verify` setting (the cheapest one within the best selector's CI over facts in both
+real-Counterfact cells, docs/findings.md); with `verify=0` it is the zero-edit pick of the file's
+`default_selector`. The answer is a `Suggestion`: the chosen layer, every layer's LGA score and whether it is
+inside the fences, the other selectors' picks, what verifying measured, the study's evidence for the selector used,
+and the caveats a user should read before trusting it.
 
 The study evidence file (`data/study_evidence.json`, format in docs/architecture.md, "The study evidence file")
 holds what the CPU study measured per (model, dataset, selector); every recommendation prints its line.
@@ -447,7 +448,8 @@ VERIFY_REQUESTS = 5
 # the metric that decides by default: the study judges selectors by overall regret (docs/findings.md)
 VERIFY_METRIC = "overall"
 # whose rankings the shortlist takes turns from when `selectors` is not given: the three cheap selectors of the
-# study, each the best of one cell of docs/findings.md (CMA on SmolLM2, SaLEM on Gemma; LGA the default)
+# study, each the best zero-edit one in some cell of docs/findings.md (CMA on SmolLM2 and SaLEM on Gemma with our own
+# edit data, LGA on SmolLM2 and SaLEM on Gemma with real Counterfact)
 SHORTLIST_FROM = ("lga", "cma", "salem")
 
 
