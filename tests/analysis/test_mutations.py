@@ -53,3 +53,22 @@ def test_a_p_value_exactly_at_alpha_is_a_hit(monkeypatch):
     assert p == analysis.ALPHA and bool(hit)
     monkeypatch.setattr(resampling, "student_p", lambda a, b: np.nextafter(analysis.ALPHA, 0))
     assert resampling._hit(np.array([1.0, 0.0]), np.array([0.0, 0.0]), same=False)[0] == False  # noqa: E712 - numpy's bool
+
+
+# --- survivors of a mutmut run over stats.py (docs/reliability.md, "Bugs the tests catch") ------------------------
+def test_the_failed_count_counts_failed_rows_not_ok_ones():
+    # 1 failed row of 4: a count of the ok rows (3) or of all rows (4) is wrong
+    rows = [{"sample_id": s, "split": split, "layer": layer, "editor": "r-rome", "rewrite": 1.0,
+             "status": "failed" if (s, layer) == ("a", 1) else "ok"}
+            for s, split in (("a", "proxy"), ("b", "test")) for layer in (0, 1)]
+    assert analysis.summarise_sweep(pd.DataFrame(rows), metric="rewrite")["n_failed"] == 1
+
+
+def test_a_t_test_on_two_facts_a_side_is_run():
+    # two values a side is the smallest sample a two-sample t-test takes; scipy is the reference
+    from scipy import stats as scipy_stats
+
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 5.0])
+    t, p = analysis._safe_ttest(a, b, paired=False)
+    ref = scipy_stats.ttest_ind(a, b)
+    assert t == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue)
