@@ -382,3 +382,16 @@ def test_bad_verify_inputs_fail_before_the_model_loads(tiny_dir, tmp_path, capsy
     base = ["--model", str(tiny_dir / "model"), "--requests", str(tiny_dir / "requests.json"), "--threads", "1"]
     assert cli.main(["-q", argv[0], *base, *argv[1:]]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_broken_evidence_file_stops_suggest_but_no_pipeline_stage(tmp_path, monkeypatch, capsys):
+    from goldenlayers import suggest
+
+    broken = tmp_path / "evidence.json"
+    broken.write_text("{not json")
+    monkeypatch.setattr(suggest, "evidence_path", lambda: broken)
+    with pytest.raises(SystemExit) as done:  # the parsers (suggest's help included) still build
+        cli.main(["check-config", "--help"])
+    assert done.value.code == 0
+    with pytest.raises(ValueError, match="cannot read the study evidence file"):
+        suggest.study_evidence()

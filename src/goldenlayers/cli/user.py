@@ -149,10 +149,15 @@ def user_model_args(p, editors, tukey_k):
 
 
 def _default_verify(key: str, otherwise):
-    """One field of the study evidence file's default verify setting, for the help text."""
+    """One field of the study evidence file's default verify setting, for the help text. Every subcommand's parser
+    is built at start-up, so a broken evidence file must not stop `goldenlayers sweep` here: the help shows the
+    built-in default, and `suggest` itself refuses the file, naming it."""
     from goldenlayers.suggest import default_verify
 
-    return (default_verify() or {}).get(key, otherwise)
+    try:
+        return (default_verify() or {}).get(key, otherwise)
+    except ValueError:
+        return otherwise
 
 
 def choice_args(p, auto: str = ""):
