@@ -93,6 +93,8 @@ rule sample_set:
         samples="results/{model}/{dataset}/samples.json",
     log:
         "results/logs/sample_set/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/sample_set/{model}/{dataset}.tsv"
     localrule: True
     conda:
         "../../environment.yml"

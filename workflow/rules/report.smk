@@ -11,7 +11,12 @@ rule resolved_config:
         RESOLVED_CONFIG,
     log:
         "results/logs/resolved_config.log",
+    benchmark:
+        "results/benchmarks/resolved_config.tsv"
     localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
     params:
         # the merged config this run uses: a changed --configfile or --config reruns this rule and every table
         config=config,
@@ -41,9 +46,14 @@ for table in PAPER_TABLES.values():
             provenance=f"{REPORT}/{table.id}.provenance.json",
         log:
             f"results/logs/{table.writer}.log",
+        benchmark:
+            f"results/benchmarks/{table.writer}.tsv"
         localrule: True
         conda:
             "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=2000,
         params:
             table=table.id,
             caption=table.caption,
@@ -78,6 +88,9 @@ for figure_id, figure in FIGURES.items():
         localrule: True
         conda:
             "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=2000,
         params:
             figure=figure_id,
             metric=config["metric"],

@@ -48,6 +48,8 @@ rule select_random_layers:
         selection="results/{model}/{dataset}/selection/random.json",
     log:
         "results/logs/select_random_layers/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/select_random_layers/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -69,6 +71,8 @@ rule score_consensus:
         selection="results/{model}/{dataset}/selection/consensus.json",
     log:
         "results/logs/score_consensus/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/score_consensus/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -90,6 +94,8 @@ checkpoint plan_sweep:
         plan="results/{model}/{dataset}/sweep_plan.json",
     log:
         "results/logs/plan_sweep/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/plan_sweep/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -138,6 +144,8 @@ rule select_verify:
         selection="results/{model}/{dataset}/selection/verify.json",
     log:
         "results/logs/select_verify/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/select_verify/{model}/{dataset}.tsv"
     conda:
         "../../environment.yml"
     threads: 1

@@ -58,8 +58,6 @@ def write_tables(table_ids: list[str], files: list[str], out_dir: str, metric: s
 # ----------------------------------------------------------------------------------------------------------
 def figure_layer_curves(files: list[str], out_prefix: Path, metric: str) -> None:
     """Figure 1: per-layer curves of every (model, dataset), each selector's layer marked above them."""
-    import pandas as pd
-
     from goldenlayers.report.plots import plot_layer_curves
 
     summaries = [(path, read_json(path)) for path in files]
