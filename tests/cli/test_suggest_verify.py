@@ -285,8 +285,8 @@ def test_findings_side_by_side_table_quotes_the_evidence_file():
             assert shown == f"{_three(cell[0]['mean_regret'])} [{_three(low)}, {_three(high)}]", (cells[0], model,
                                                                                               dataset)
             checked += 1
-    measured_verify = {(c["model"], c["dataset"]) for c in doc["cells"]
-                       if c["selector"] == "verify" and c["settings"] == doc["default_verify"] and c["metric"] == doc["metric"]}
+    measured_verify = {(c["model"], c["dataset"]) for c in doc["cells"] if c["selector"] == "verify"
+                       and c["settings"] == doc["default_verify"] and c["metric"] == doc["metric"]}
     assert checked == 5 * 4 + len(measured_verify)  # a measured cell is never shown as "not run"
 
 

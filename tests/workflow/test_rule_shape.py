@@ -1,7 +1,7 @@
 """Every rule that runs something says where its log and its measured cost go and how much memory it needs (log:,
-benchmark:, resources: mem_mb; Snakemake gives every rule a thread count, so threads: cannot be told missing), so a cluster profile can size it and Figure 3 / stage_cost.py can read it. Read from
-the workflow Snakemake loads (its rules as parsed, the loops that make a rule per table and figure included), not
-from the .smk text."""
+benchmark:, resources: mem_mb), so a cluster profile can size it and benchmarks/stage_cost.py can read it.
+Snakemake gives every rule a thread count, so a missing threads: cannot be told. Read from the workflow Snakemake
+loads (the rules as parsed, the loops that make a rule per table and figure included), not from the .smk text."""
 
 from __future__ import annotations
 
