@@ -33,7 +33,9 @@ STUDIES = {
         "runs": [["config/study-cpu.yaml", "only_models=[smollm2-135m]", "only_datasets=[counterfact]",
                   "run_name=study-cpu-smollm2-cf"],
                  ["config/study-cpu.yaml", "only_models=[gemma3-270m]", "only_datasets=[counterfact]",
-                  "run_name=study-cpu-gemma-cf"]],
+                  "run_name=study-cpu-gemma-cf"],
+                 ["config/study-cpu.yaml", "only_models=[gemma3-270m]", "only_datasets=[default]",
+                  "run_name=study-cpu-gemma"]],
     },
 }
 TABLE = re.compile(r"<!-- table: (results/report/(?P<run>[\w-]+)/[\w./-]+\.md)")

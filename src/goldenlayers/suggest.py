@@ -273,10 +273,11 @@ def evidence_line(selector: str, settings: dict | None = None, editor: str = "r-
     reference = doc.get("reference_selector")
     parts = []
     for dataset, dataset_label in doc["datasets"].items():
-        found = []
+        found, missing = [], []
         for model, model_label in doc["models"].items():
             c = cell(model, dataset, selector, settings)
             if c is None:
+                missing.append(f"{model_label} not yet measured")
                 continue
             low, high = c["ci_over_facts"]
             text = f"{model_label} {_three(c['mean_regret'])} [{_three(low)}, {_three(high)}]"
@@ -284,7 +285,7 @@ def evidence_line(selector: str, settings: dict | None = None, editor: str = "r-
             if ref is not None:
                 text += f" (random layer {_three(ref['mean_regret'])})"
             found.append(text)
-        parts.append(f"{dataset_label}: {', '.join(found) if found else 'not yet measured'}")
+        parts.append(f"{dataset_label}: {', '.join(found + missing) if found else 'not yet measured'}")
     label = _selector_label(selector)
     if settings:
         label += " (" + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ")"

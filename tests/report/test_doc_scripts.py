@@ -174,3 +174,4 @@ def test_write_evidence_keys_each_frontier_setting_as_suggest_passes_it(tmp_path
     write_evidence.write(merged, path)
     line = evidence_line("verify", {"k": 2, "m": 3, "metric": "overall"}, evidence=study_evidence(path))
     assert "own data: not yet measured; real Counterfact: M 1 0.050 [" in line and "(random layer 0.500)" in line
+    assert line.endswith("(random layer 0.500), M 2 not yet measured")  # a model the study has not run is named
