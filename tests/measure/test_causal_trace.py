@@ -99,11 +99,13 @@ def test_corruption_lowers_the_answer_probability(knowing_model, tiny_tokenizer,
     assert t["answer_source"] == "greedy" and t["correct"]
 
 
+@pytest.mark.parametrize("which", [0, 1])  # record 0 has tokens before its subject (a cached prefix), 1 none
 @pytest.mark.parametrize("family", FAMILIES)
-def test_restoration_matches_a_plain_single_row_run(request, family, tiny_tokenizer, tiny_records):
-    """The batched hooks give what one corrupted row with the window's MLP outputs patched by hand gives."""
+def test_restoration_matches_a_plain_single_row_run(request, family, which, tiny_tokenizer, tiny_records):
+    """The batched hooks give what one corrupted row with the window's MLP outputs patched by hand, run in full
+    without a cache, gives."""
     model = request.getfixturevalue(family)
-    record = tiny_records[1]
+    record = tiny_records[which]
     noise_std = 0.5
     t = trace_sample(model, tiny_tokenizer, record, noise_std, settings=SETTINGS)
     ids = torch.tensor([prompt_ids(tiny_tokenizer, record["prompt"])])
@@ -215,3 +217,31 @@ def test_rejects_training_mode_and_bad_settings(tiny_llama, tiny_tokenizer, tiny
     tiny_llama.train()
     with pytest.raises(ValueError, match="eval mode"):
         trace_sample(tiny_llama, tiny_tokenizer, tiny_records[0], 0.1, settings=SETTINGS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_tokens_before_the_subject_run_once(request, family, tiny_tokenizer, tiny_records, monkeypatch):
+    """The batched pass continues one row's key/value cache of the tokens before the subject (the speed-up whose
+    results `test_restoration_matches_a_plain_single_row_run` checks against plain uncached runs)."""
+    from goldenlayers.measure import causal_trace
+
+    model = request.getfixturevalue(family)
+    record = tiny_records[0]
+    first, _ = subject_token_range(tiny_tokenizer, record["prompt"], record["subject"])
+    made = []
+    real = causal_trace._prefix_cache
+    monkeypatch.setattr(causal_trace, "_prefix_cache", lambda m, ids, n: made.append((n, real(m, ids, n))) or made[-1][1])
+    trace_sample(model, tiny_tokenizer, record, 0.5, settings=SETTINGS)
+    assert first > 0 and [n for n, _ in made] == [first] and made[0][1] is not None
+
+
+def test_the_cached_prefix_changes_no_probability(tiny_llama, tiny_tokenizer, tiny_records, monkeypatch):
+    """With and without the cache of the tokens before the subject, the same trace (float rounding apart)."""
+    from goldenlayers.measure import causal_trace
+
+    cached = trace_sample(tiny_llama, tiny_tokenizer, tiny_records[0], 0.5, settings=SETTINGS)
+    monkeypatch.setattr(causal_trace, "_prefix_cache", lambda m, ids, n: None)
+    full = trace_sample(tiny_llama, tiny_tokenizer, tiny_records[0], 0.5, settings=SETTINGS)
+    assert cached["corrupted_prob"] == pytest.approx(full["corrupted_prob"], rel=1e-5)
+    np.testing.assert_allclose(cached["restored_prob"], full["restored_prob"], rtol=1e-5)
+    assert cached["corrupted_prob"] != pytest.approx(cached["clean_prob"], rel=1e-3)  # the noise did something
