@@ -35,7 +35,9 @@ STUDIES = {
                  ["config/study-cpu.yaml", "only_models=[gemma3-270m]", "only_datasets=[counterfact]",
                   "run_name=study-cpu-gemma-cf"],
                  ["config/study-cpu.yaml", "only_models=[gemma3-270m]", "only_datasets=[default]",
-                  "run_name=study-cpu-gemma"]],
+                  "run_name=study-cpu-gemma"],
+                 ["config/study-cpu.yaml", "only_models=[smollm2-135m]", "only_datasets=[default]",
+                  "run_name=study-cpu-smollm2"]],
     },
 }
 TABLE = re.compile(r"<!-- table: (results/report/(?P<run>[\w-]+)/[\w./-]+\.md)")
