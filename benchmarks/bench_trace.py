@@ -25,7 +25,7 @@ from goldenlayers.io import write_json
 from goldenlayers.measure import causal_trace
 from goldenlayers.measure.causal_trace import TraceSettings, subject_embedding_std, trace_records
 from goldenlayers.selection.baselines import run_cma
-from goldenlayers.suggest import open_model, read_requests
+from goldenlayers.suggest import as_records, open_model, read_requests
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,8 +55,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, tok = open_model("embedded:smollm2-135m")
-    from goldenlayers.suggest import as_records
-
     capitals = as_records(read_requests(REPO / "examples/capitals-10.json"))
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "threads": args.threads, "rounds": args.rounds, "date": time.strftime("%Y-%m-%d"), "sets": {}}
@@ -64,14 +62,12 @@ def main() -> None:
                           ("subject first", subject_first(capitals))):
         std = TraceSettings().noise_multiplier * subject_embedding_std(model, tok, records)
         seconds = {"cached": [], "full": []}
+        last = {}  # each variant's effects of its last round
         for _ in range(args.rounds):
             for variant in ("full", "cached"):
-                s, effects = timed_trace(model, tok, records, std, variant == "cached")
+                s, last[variant] = timed_trace(model, tok, records, std, variant == "cached")
                 seconds[variant].append(s)
-                if variant == "full":
-                    full = effects
-                else:
-                    cached = effects
+        full, cached = last["full"], last["cached"]
         diff = float(np.max(np.abs(cached["restored_prob"].to_numpy() - full["restored_prob"].to_numpy())))
         same = run_cma(cached)["chosen_layer"] == run_cma(full)["chosen_layer"]
         row = {"records": len(records), "full_s": min(seconds["full"]), "cached_s": min(seconds["cached"]),

@@ -230,7 +230,11 @@ def test_the_tokens_before_the_subject_run_once(request, family, tiny_tokenizer,
     first, _ = subject_token_range(tiny_tokenizer, record["prompt"], record["subject"])
     made = []
     real = causal_trace._prefix_cache
-    monkeypatch.setattr(causal_trace, "_prefix_cache", lambda m, ids, n: made.append((n, real(m, ids, n))) or made[-1][1])
+    def recording(m, ids, n):
+        made.append((n, real(m, ids, n)))
+        return made[-1][1]
+
+    monkeypatch.setattr(causal_trace, "_prefix_cache", recording)
     trace_sample(model, tiny_tokenizer, record, 0.5, settings=SETTINGS)
     assert first > 0 and [n for n, _ in made] == [first] and made[0][1] is not None
 

@@ -23,8 +23,9 @@ batched pass over n_noise * (1 + traced layers) corrupted rows (chunked by `max_
 each layer's MLP output overwrites the last-subject-token output on the rows whose window covers the layer. The LM
 head runs at the last position only. The tokens before the subject are the same clean tokens in every row (the noise
 and the restoring start at the subject), so they run once, as one row whose key/value cache every corrupted row
-continues from: on "The capital of France is" that halves the tokens of the batched pass. Noise is drawn on the CPU from a generator seeded by (seed, sample id), so a
-sample's noise does not depend on the order of the records or the device.
+continues from: on "The capital of France is" that halves the tokens of the batched pass. Noise is drawn on the CPU
+from a generator seeded by (seed, sample id), so a sample's noise does not depend on the order of the records or the
+device.
 """
 
 from __future__ import annotations
